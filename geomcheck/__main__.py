@@ -1,0 +1,5 @@
+import sys
+
+from geomcheck.cli import main
+
+sys.exit(main())

@@ -1,0 +1,44 @@
+"""Errors a user can cause. Each message says what was wrong and what to do."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+__all__ = [
+    "GeomcheckError",
+    "InvalidInputError",
+    "UnknownFamilyError",
+    "TermTooLongError",
+    "UndecidableMembershipError",
+    "unknown_name_message",
+]
+
+
+class GeomcheckError(Exception):
+    """Base class of every error geomcheck raises on purpose."""
+
+
+class InvalidInputError(GeomcheckError, ValueError):
+    """An argument has the wrong type, shape or range."""
+
+
+class UnknownFamilyError(GeomcheckError, LookupError):
+    """A sequence-family name that is not in the registry."""
+
+
+class TermTooLongError(InvalidInputError):
+    """A single term has more digits than a text may hold (``max_chars``)."""
+
+
+class UndecidableMembershipError(GeomcheckError):
+    """``Family.contains`` on a family whose membership is not known to be decidable."""
+
+
+def unknown_name_message(what: str, name: object, known: Iterable[str]) -> str:
+    """``"unknown family 'primes'; did you mean 'prime'? Known: …"``."""
+    known = sorted(known)
+    msg = f"unknown {what} {name!r}"
+    close = difflib.get_close_matches(str(name), known, n=3, cutoff=0.6)
+    msg += "; did you mean " + " or ".join(repr(c) for c in close) + "?" if close else "."
+    return msg + f" Known {what} names: {', '.join(known)}."

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import geomcheck
+from geomcheck.cli import main
+from geomcheck.sequences import FAMILIES
+
+
+def test_version_and_help_from_the_console_script():
+    script = Path(sys.executable).with_name("geomcheck")  # the venv's console script
+    out = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"geomcheck {geomcheck.__version__}"
+    out = subprocess.run([sys.executable, "-m", "geomcheck", "--help"], capture_output=True, text=True, check=True)
+    assert "usage: geomcheck" in out.stdout and "families" in out.stdout
+
+
+def test_families_json(capsys):
+    assert main(["families", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in rows] == list(FAMILIES)
+    assert rows[3]["oeis"] == "A000040" and rows[3]["first_terms"][:4] == [2, 3, 5, 7]
+
+
+def test_families_table(capsys):
+    assert main(["families"]) == 0
+    out = capsys.readouterr().out
+    assert "A005132" in out and "recaman" in out and "held-out" in out
+
+
+def test_dataset_prints_the_paper_texts(capsys):
+    assert main(["dataset", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 24 and rows[0]["family"] == "consecutive"
+    assert rows[0]["text"].startswith("1, 2, 3") and rows[-1]["start"] == 150
+
+
+def test_dataset_custom_families(capsys):
+    assert main(["dataset", "--families", "squares,prime", "--per-family", "1", "--length", "3", "--start", "2"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["squares\t2\t4, 9, 16", "prime\t2\t5, 7, 11"]
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [(["dataset", "--families", "primez"], "did you mean 'prime'"),
+     (["dataset", "--length", "0"], "length .* >= 1"),
+     (["dataset", "--start", "3"], "--start applies to")],
+)
+def test_user_errors_are_one_line_with_exit_code_2(capsys, argv, message):
+    import re
+
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("geomcheck: error: ") and re.search(message, err) and "Traceback" not in err
