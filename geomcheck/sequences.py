@@ -115,41 +115,35 @@ def _sieved(mask: nt.Mask, count_below: Callable[[int], int] | None = None):
     return nt.SievedSet(mask, count_below).nth
 
 
-def _fibonacci(start: int, count: int) -> list[int]:
-    a, b = nt.fib_pair(start)
-    out = []
-    for _ in range(count):
-        out.append(a)
-        a, b = b, a + b
-    return out
+def _recurrence(first: Callable[[int], object], step: Callable[[object, int], object],
+                value: Callable[[object], int] = lambda s: s) -> Callable[[int, int], list[int]]:
+    """Terms from a closed form for term ``start`` and a one-step recurrence after it."""
+
+    def generate(start: int, count: int) -> list[int]:
+        state, out = first(start), []
+        for n in range(start, start + count):
+            out.append(value(state))
+            state = step(state, n)
+        return out
+
+    return generate
 
 
-def _lucas(start: int, count: int) -> list[int]:
-    f, g = nt.fib_pair(start)
-    a, b = 2 * g - f, 2 * f + g  # L(n) = 2F(n+1) - F(n), L(n+1) = 2F(n+2) - F(n+1)
-    out = []
-    for _ in range(count):
-        out.append(a)
-        a, b = b, a + b
-    return out
+def _next_pair(s, n):
+    return s[1], s[0] + s[1]
 
 
-def _catalan(start: int, count: int) -> list[int]:
-    c = math.comb(2 * start, start) // (start + 1)
-    out = []
-    for n in range(start, start + count):
-        out.append(c)
-        c = c * 2 * (2 * n + 1) // (n + 2)  # C(n+1) = C(n)·2(2n+1)/(n+2), always exact
-    return out
+def _first_of(s):
+    return s[0]
 
 
-def _factorial(start: int, count: int) -> list[int]:
-    f = math.factorial(start)
-    out = []
-    for n in range(start, start + count):
-        out.append(f)
-        f *= n + 1
-    return out
+# F(n), F(n+1) by fast doubling, then F(n+2) = F(n) + F(n+1).
+_fibonacci = _recurrence(nt.fib_pair, _next_pair, _first_of)
+# L(n) = 2F(n+1) - F(n), L(n+1) = 2F(n+2) - F(n+1) = 2F(n) + F(n+1); same recurrence.
+_lucas = _recurrence(lambda n: (lambda f, g: (2 * g - f, 2 * f + g))(*nt.fib_pair(n)), _next_pair, _first_of)
+# C(n+1) = C(n)·2(2n+1)/(n+2), always exact.
+_catalan = _recurrence(lambda n: math.comb(2 * n, n) // (n + 1), lambda c, n: c * 2 * (2 * n + 1) // (n + 2))
+_factorial = _recurrence(math.factorial, lambda f, n: f * (n + 1))
 
 
 # --- membership -------------------------------------------------------------------------
