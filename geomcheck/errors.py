@@ -11,6 +11,10 @@ __all__ = [
     "UnknownFamilyError",
     "TermTooLongError",
     "UndecidableMembershipError",
+    "ModelNotAvailableError",
+    "ModelLoadError",
+    "UnknownModelError",
+    "EmbeddingError",
     "unknown_name_message",
 ]
 
@@ -33,6 +37,22 @@ class TermTooLongError(InvalidInputError):
 
 class UndecidableMembershipError(GeomcheckError):
     """``Family.contains`` on a family whose membership is not known to be decidable."""
+
+
+class ModelNotAvailableError(GeomcheckError):
+    """The weights of a model are not on this machine (no network, or not downloaded)."""
+
+
+class ModelLoadError(GeomcheckError):
+    """A path that is not a model directory, or a model that fails to load."""
+
+
+class UnknownModelError(GeomcheckError, LookupError):
+    """A model name that is neither a registry alias, a local path nor a Hugging Face id."""
+
+
+class EmbeddingError(GeomcheckError):
+    """A model produced unusable embeddings (NaN / inf), or encoding failed."""
 
 
 def unknown_name_message(what: str, name: object, known: Iterable[str]) -> str:

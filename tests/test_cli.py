@@ -57,3 +57,17 @@ def test_user_errors_are_one_line_with_exit_code_2(capsys, argv, message):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.startswith("geomcheck: error: ") and re.search(message, err) and "Traceback" not in err
+
+
+def test_models_lists_the_registry_with_availability(capsys, tmp_path, monkeypatch):
+    from geomcheck.models import REGISTRY
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    assert main(["models", "--json"]) == 0
+    rows = {r["alias"]: r for r in json.loads(capsys.readouterr().out)}
+    assert list(rows) == list(REGISTRY) and len(rows) == 16
+    assert rows["minilm"]["available"] == "packaged" and rows["minilm"]["dim"] == 384
+    assert rows["qwen3-0.6b"]["hf_id"] == "Qwen/Qwen3-Embedding-0.6B"
+    assert rows["qwen3-0.6b"]["available"] == "not available"
+    assert main(["models"]) == 0
+    assert "qwen3-8b" in capsys.readouterr().out

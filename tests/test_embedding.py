@@ -1,0 +1,108 @@
+"""Embedder: order, fingerprint, cache, NaN detection, on tiny real models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from geomcheck.embedding import EmbeddedDataset, Embedder
+from geomcheck.errors import EmbeddingError, InvalidInputError
+from geomcheck.models import load_model
+from geomcheck.sequences import paper_dataset
+from geomcheck.testing import tiny_model
+
+DS = paper_dataset(per_family=2, length=10)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = tmp_path_factory.mktemp("tiny")
+    return {k: tiny_model(k, root / k) for k in ("bert", "qwen3")} | {"bert1": tiny_model("bert", root / "b1", seed=1)}
+
+
+@pytest.mark.parametrize("kind", ["bert", "qwen3"])
+def test_tiny_models_give_finite_distinct_embeddings_in_input_order(tiny, kind):
+    emb = load_model(str(tiny[kind]), device="cpu", cache=False)
+    X = emb.encode(DS.texts)
+    assert X.dtype == np.float32 and X.shape == (len(DS), emb.dim) and np.isfinite(X).all()
+    assert len({row.tobytes() for row in X}) == len(DS)
+    rev = emb.encode(DS.texts[::-1])
+    assert np.allclose(rev[::-1], X, atol=1e-5)  # rows follow the input order, not a sorted one
+    one = emb.encode([DS.texts[7]])
+    assert np.allclose(one[0], X[7], atol=1e-5)  # batching (padding) does not change a text's vector
+
+
+def test_empty_and_bad_text_lists(tiny):
+    emb = load_model(str(tiny["bert"]), device="cpu", cache=False)
+    assert emb.encode([]).shape == (0, emb.dim)
+    with pytest.raises(InvalidInputError, match="one string"):
+        emb.encode("1, 2, 3")
+    with pytest.raises(InvalidInputError, match="item 1 is int"):
+        emb.encode(["1, 2", 3])
+
+
+def test_fingerprint_is_stable_and_tracks_what_changes_the_output(tiny):
+    a = load_model(str(tiny["bert"]), device="cpu")
+    assert a.fingerprint == load_model(str(tiny["bert"]), device="cpu").fingerprint
+    others = [
+        load_model(str(tiny["bert1"]), device="cpu"),  # other weights
+        load_model(str(tiny["bert"]), device="cpu", prompt="passage: "),
+        load_model(str(tiny["bert"]), device="cpu", pooling="cls"),
+        load_model(str(tiny["bert"]), device="cpu", max_seq_length=16),
+        load_model(str(tiny["bert"]), device="cpu", dtype="bfloat16"),
+    ]
+    prints = {a.fingerprint} | {o.fingerprint for o in others}
+    assert len(prints) == 1 + len(others)
+    # an in-memory model hashes its tensors: equal weights, equal fingerprint; changed, different
+    mem = Embedder(a.model, name="mem")
+    assert mem.weights_digest().startswith("tensors:") and mem.fingerprint != a.fingerprint
+    assert Embedder(load_model(str(tiny["bert"]), device="cpu").model, name="x").fingerprint == mem.fingerprint
+
+
+def test_prompt_is_applied(tiny):
+    plain = load_model(str(tiny["bert"]), device="cpu", cache=False)
+    prompted = load_model(str(tiny["bert"]), device="cpu", cache=False, prompt="7, 7, ")
+    assert np.allclose(prompted.encode(["1, 2"]), plain.encode(["7, 7, 1, 2"]), atol=1e-6)
+
+
+def test_cache_hit_returns_identical_arrays_without_running_the_model(tiny, monkeypatch):
+    emb = load_model(str(tiny["qwen3"]), device="cpu")
+    X = emb.encode(DS.texts)
+
+    def boom(texts):
+        raise AssertionError("the model ran although the cache holds these texts")
+
+    monkeypatch.setattr(emb, "_encode_uncached", boom)
+    Y = emb.encode(DS.texts)
+    assert np.array_equal(X, Y)
+    fresh = load_model(str(tiny["qwen3"]), device="cpu")  # another process would see the same entry
+    monkeypatch.setattr(fresh, "_encode_uncached", boom)
+    assert np.array_equal(fresh.encode(DS.texts), X)
+    with pytest.raises(AssertionError, match="the model ran"):
+        emb.encode(DS.texts[:3])  # other texts: a miss
+
+
+def test_nan_embeddings_name_the_model_and_the_first_bad_text(tiny):
+    import torch
+
+    emb = load_model(str(tiny["bert"]), device="cpu", cache=False)
+    with torch.no_grad():
+        for name, p in emb.model.named_parameters():
+            if "encoder.layer.1.output.dense.weight" in name:
+                p.fill_(float("nan"))
+    with pytest.raises(EmbeddingError, match=r"returned NaN/inf for 3 of 3 texts, first text 0: '1, 2"):
+        emb.encode(["1, 2, 3", "4", "5"])
+
+
+def test_embed_dataset(tiny):
+    emb = load_model(str(tiny["bert"]), device="cpu")
+    e = emb.embed(DS)
+    assert isinstance(e, EmbeddedDataset)
+    assert e.X.shape == (len(DS), emb.dim) and np.array_equal(e.labels, DS.labels)
+    assert e.label_names == DS.label_names and e.texts == DS.texts
+    assert e.model == str(tiny["bert"]) and e.fingerprint == emb.fingerprint

