@@ -82,6 +82,7 @@ class Embedder:
         self.spec = spec
         self.prompt = prompt or ""
         self.batch_size = int(batch_size)
+        self.last_batch_size: int | None = None  # what the last encode settled on after OOM back-off
         self._weights_digest = weights_digest
         self._fingerprint: str | None = None
         self.cache = cache
@@ -184,7 +185,9 @@ class Embedder:
                 torch.cuda.empty_cache()
                 bs = max(1, bs // 2)
                 log.warning("geomcheck: %s: CUDA out of memory, retrying with batch size %d", self.name, bs)
-        self.batch_size = bs  # later calls start from the size that fitted
+        # Each call starts again from the configured size: a batch of very long texts that
+        # needed a small batch says nothing about the next call's texts.
+        self.last_batch_size = bs
         return np.asarray(X, dtype=np.float32)
 
     def encode(self, texts: Sequence[str], *, cache: bool | None = None) -> np.ndarray:

@@ -167,3 +167,22 @@ def test_bad_options(kwargs, match):
         pytest.skip("this machine has CUDA")
     with pytest.raises(InvalidInputError, match=match):
         load_model("minilm", **kwargs)
+
+
+def test_a_chat_template_does_not_turn_texts_into_chats(tmp_path):
+    """sentence-transformers 6 renders inputs through a tokenizer's chat template unless told not to."""
+    import json
+
+    from geomcheck.testing import tiny_model
+
+    st_dir = tiny_model("qwen3", tmp_path / "q")
+    plain = tmp_path / "q-plain-chat"
+    plain.mkdir()
+    for f in st_dir.iterdir():
+        if f.is_file() and f.name not in ("modules.json", "sentence_bert_config.json", "config_sentence_transformers.json"):
+            shutil.copy(f, plain / f.name)
+    cfg = json.loads((plain / "tokenizer_config.json").read_text())
+    cfg["chat_template"] = "{% for m in messages %}<|endoftext|>system 9 9 9 user {{ m['content'] }}{% endfor %}"
+    (plain / "tokenizer_config.json").write_text(json.dumps(cfg))
+    got = load_model(str(plain), device="cpu", cache=False, max_seq_length=128).encode(TEXTS[:3])
+    assert np.abs(got - _manual_pooling(plain, TEXTS[:3], "lasttoken")).max() < 1e-4

@@ -30,6 +30,13 @@ _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.msgpack", "*.h5", "*.ot", "*.gguf", "*.tflite", "coreml/*"]
 _DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
                   "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
+# Texts go to the model as plain text. Left to infer its inputs, sentence-transformers 6 sees a
+# tokenizer's chat template and renders every string as a chat turn (system prompt, role
+# markers), which changes the embeddings completely (SmolLM2 paper silhouette +0.146 -> -0.148).
+TEXT_ONLY = {
+    "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+    "module_output_name": "token_embeddings",
+}
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
 
@@ -246,7 +253,7 @@ def _build_pipeline(r: Resolved, *, device: str, torch_dtype: Any, pooling: str 
     config = _read_json(r.path / "config.json")
     kind = r.spec.kind if r.spec else _kind_of(config)
     mode = pooling or (r.spec.pooling if r.spec else ("lasttoken" if kind == "llm" else "mean"))
-    transformer = Transformer(str(r.path), **kwargs)
+    transformer = Transformer(str(r.path), **kwargs, **TEXT_ONLY)
     modules = [transformer, Pooling(transformer.get_embedding_dimension(), mode)]
     if r.spec is not None and r.spec.normalize:
         modules.append(Normalize())
