@@ -1,0 +1,268 @@
+"""Streaming merges of safetensors models: tensor by tensor from disk, into a complete model directory.
+
+Memory: the output header is known before any tensor is merged (each output tensor has
+the first model's dtype and shape), so it is written first and every merged tensor is
+appended as soon as it is computed, then freed. Inputs are read with
+``safetensors.safe_open``, whose tensors are zero-copy views of a file mapping; every page
+read through a mapping stays resident until it is closed, so a handle is dropped and the
+file reopened after 64 MB (a file kept open would hold the whole model by the end; see
+:class:`~geomcheck.merge.reader.LazyStateDict`). Resident memory thus holds the tensor in
+hand — one tensor per input, the method's temporaries and the merged
+tensor — plus the previous merged tensor while a writer thread appends it to the file
+(the write overlaps the next tensor's merge). Peak memory is therefore about
+``(models + base + 2 + temporaries) × the largest tensor`` plus ≤ 64 MB per input file and
+the Python/torch baseline, and does not grow with the number of tensors: for a SLERP of two
+Qwen3-0.6B-shaped float32 models (2.4 GB each; largest tensor the 620 MB embedding)
+``bench/merge.py`` measured 2.1 GB peak RSS, 0.88 × one model.
+
+Layout: a model directory's weights are its ``*.safetensors`` files (a sharded set listed
+by ``*.safetensors.index.json`` counts as one and is written back unsharded), in the root
+and, for sentence-transformers models, in the module folders that ``modules.json`` lists
+(e.g. ``2_Dense``). Everything else in the first model's directory — config, tokenizer,
+``modules.json``, ``1_Pooling``, ``sentence_bert_config.json``… — is copied, so the result
+loads with plain ``SentenceTransformer(out_dir)`` (mergekit keeps only the transformer:
+arcee-ai/mergekit#286). Weight files in other formats (``*.bin``, ``*.pt``, ``*.onnx``,
+``*.gguf``…) are not copied: they would be the first model's weights, not the merge.
+
+The output is written into a temporary sibling directory and renamed into place at the
+end, so ``out_dir`` never holds a half-written model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geomcheck.merge._base import IncompatibleModelsError, MergeError, MergeMethod
+from geomcheck.merge.core import check_compatible, plan_merge
+from geomcheck.merge.reader import (
+    WEIGHT_SUFFIXES,
+    LazyStateDict,
+    is_hidden,
+    lazy_state_dict,
+    sources,
+    weight_groups,
+)
+from geomcheck.merge.registry import get_method
+
+__all__ = ["MergedFiles", "merge_files", "lazy_state_dict", "LazyStateDict", "weight_groups"]
+
+@dataclass(frozen=True)
+class MergedFiles:
+    """What :func:`merge_files` wrote."""
+
+    out_dir: Path
+    method: str
+    weight_files: tuple[str, ...]  # relative to out_dir
+    copied: tuple[str, ...] = ()  # relative paths copied from the first model's directory
+    skipped: tuple[str, ...] = ()  # other-format weight files of the first model, not copied
+    kept: tuple[str, ...] = ()  # non-float tensors taken from the first model unmerged
+    tensors: int = 0
+    parameters: int = 0
+    seconds: float = 0.0
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": str(self.out_dir), "method": self.method, "weight_files": list(self.weight_files),
+            "copied": list(self.copied), "skipped": list(self.skipped), "kept": list(self.kept),
+            "tensors": self.tensors, "parameters": self.parameters, "seconds": self.seconds,
+            "params": {k: v for k, v in self.params.items()},
+        }
+
+
+def _tensor_bytes(t: Any) -> memoryview:
+    import torch
+
+    flat = t.reshape(-1)
+    if flat.dtype != torch.uint8:
+        flat = flat.view(torch.uint8)
+    return memoryview(flat.numpy())
+
+
+def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDict | None, out_file: Path,
+                  metadata: Mapping[str, str]) -> tuple[int, int, list[str]]:
+    """Write the merged tensors of one weight file; return (tensors, parameters, names kept unmerged)."""
+    import math
+
+    ref = models[0]
+    header: dict[str, Any] = {}
+    offset = 0
+    for name, e in ref.entries.items():
+        size = e.end - e.start
+        header[name] = {"dtype": e.dtype, "shape": list(e.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    header["__metadata__"] = dict(metadata)
+    raw = json.dumps(header, separators=(",", ":")).encode()
+    raw += b" " * (-len(raw) % 8)  # safetensors aligns the data section to 8 bytes
+    kept: list[str] = []
+    params = 0
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    # One writer thread: tensor i is written (a page-cache copy that releases the GIL) while
+    # tensor i+1 is read and merged. At most two merged tensors are alive at a time.
+    with open(out_file, "wb") as f, ThreadPoolExecutor(max_workers=1) as writer:
+        f.write(struct.pack("<Q", len(raw)))
+        f.write(raw)
+        pending: Future[Any] | None = None
+        for name, e in ref.entries.items():
+            tensors = [m[name] for m in models]
+            b = base[name] if base is not None else None
+            out = plan.merge_tensor(name, tensors, b)
+            if not tensors[0].is_floating_point():
+                kept.append(name)
+            data = _tensor_bytes(out)
+            if data.nbytes != e.end - e.start:  # pragma: no cover - guards the header written above
+                raise MergeError(f"internal error: merged {name!r} has {data.nbytes} bytes, expected {e.end - e.start}.")
+            del tensors, b, out
+            if pending is not None:
+                pending.result()
+            pending = writer.submit(f.write, data)  # the memoryview keeps the tensor alive until written
+            params += math.prod(e.shape)
+            del data
+        if pending is not None:
+            pending.result()
+    return len(ref.entries), params, kept
+
+
+def _copy_rest(src: Path, dst: Path, written: set[str]) -> tuple[list[str], list[str]]:
+    copied, skipped = [], []
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src)
+        if is_hidden(rel) or p.is_dir() or rel.as_posix() in written:
+            continue
+        name = p.name
+        is_weights = p.suffix in WEIGHT_SUFFIXES or (
+            name.endswith(".index.json") and Path(name[: -len(".index.json")]).suffix in WEIGHT_SUFFIXES)
+        if is_weights:
+            skipped.append(rel.as_posix())
+            continue
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(p, dst / rel)
+        copied.append(rel.as_posix())
+    return copied, skipped
+
+
+def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str]],
+                out_dir: str | os.PathLike[str], base: str | os.PathLike[str] | None = None, *,
+                weights: Sequence[float] | None = None, overwrite: bool = False, threads: int | None = None,
+                **params: Any) -> MergedFiles:
+    """Merge models stored as safetensors, streaming tensor by tensor, into ``out_dir``.
+
+    ``paths``: model directories (the result is a complete copy of the first one with merged
+    weights) or ``.safetensors`` files (the result is ``out_dir/<first file's name>``);
+    ``base``: the base model for methods that use one; ``weights``/``params``: as for
+    :func:`geomcheck.merge.merge_state_dicts`, with the same results. ``out_dir`` must not
+    exist or be empty unless ``overwrite``. Memory stays near a few × the largest tensor
+    (module doc). ``threads``: torch's intra-op threads while merging (default: torch's
+    setting, at most one fewer than the CPUs so the writer thread has one; restored
+    afterwards). Returns what was written.
+    """
+    started = time.perf_counter()
+    m = get_method(method)
+    if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Sequence):
+        raise MergeError("paths must be a list of model directories or .safetensors files.")
+    in_paths = [Path(p) for p in paths]
+    base_path = Path(base) if base is not None else None
+    # Method-level checks first: they need no file, and a bad t should not wait for a header read.
+    plan_merge(m, len(in_paths), has_base=base_path is not None, weights=weights, params=params)
+
+    labels = [f"model {i} ({p})" for i, p in enumerate(in_paths)]
+    found = [sources(p, f"model {i}") for i, p in enumerate(in_paths)]
+    base_found = sources(base_path, "base") if base_path is not None else None
+    kinds = {k for k, _ in found} | ({base_found[0]} if base_found else set())
+    if len(kinds) > 1:
+        raise MergeError("mix of model directories and .safetensors files; pass all directories or all files.")
+    kind = found[0][0]
+    group_names = list(found[0][1])
+    if kind == "dir":
+        others = [(groups, label) for (_, groups), label in zip(found[1:], labels[1:])]
+        if base_found is not None:
+            others.append((base_found[1], f"base ({base_path})"))
+        for groups, label in others:
+            for g in group_names:
+                if g not in groups:
+                    raise IncompatibleModelsError(f"{label} has no weight file {g!r} that model 0 has; "
+                                                  "merge models with the same layout.")
+            extra = [g for g in groups if g not in group_names]
+            if extra:
+                raise IncompatibleModelsError(f"{label} has weight file {extra[0]!r} that model 0 lacks; "
+                                              "merge models with the same layout.")
+
+    def group_files(i: int | None, g: str) -> list[Path]:
+        groups = base_found[1] if i is None else found[i][1]  # type: ignore[index]
+        return groups[g] if kind == "dir" else next(iter(groups.values()))
+
+    jobs = []
+    for g in group_names:
+        models = [LazyStateDict(group_files(i, g), labels[i]) for i in range(len(in_paths))]
+        b = LazyStateDict(group_files(None, g), f"base ({base_path})") if base_path is not None else None
+        check_compatible([x.shapes() for x in models + ([b] if b is not None else [])],
+                         labels + ([f"base ({base_path})"] if b is not None else []))
+        plan = plan_merge(m, len(in_paths), has_base=b is not None, weights=weights, names=list(models[0]),
+                          params=params)
+        jobs.append((g, plan, models, b))
+
+    out = Path(out_dir)
+    if out.exists() and not (out.is_dir() and (overwrite or not any(out.iterdir()))):
+        raise MergeError(f"{str(out)!r} already exists and is not an empty directory; choose a new --out, "
+                         "or pass overwrite=True to replace it.")
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+        raise MergeError(f"threads must be a positive integer, got {threads!r}.")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    import torch
+
+    threads_before = torch.get_num_threads()
+    # The work is memory-bound and a writer thread runs beside it: more torch threads than
+    # free cores make OpenMP spin-wait (measured on 2 cores: 3-4x the CPU time, slower wall).
+    torch.set_num_threads(threads or max(1, min(threads_before, (os.cpu_count() or 2) - 1)))
+    try:
+        n_tensors = n_params = 0
+        kept: list[str] = []
+        written: list[str] = []
+        provenance = json.dumps({"method": m.name, "params": params, "weights": list(weights) if weights else None,
+                                 "models": [str(p) for p in in_paths],
+                                 "base": str(base_path) if base_path else None}, default=str)
+        for g, plan, models, b in jobs:
+            meta = {**models[0].metadata, "format": models[0].metadata.get("format", "pt"),
+                    "geomcheck_merge": provenance}
+            try:
+                nt, npar, k = _write_merged(plan, models, b, tmp / g, meta)
+            finally:
+                for sd in models + ([b] if b is not None else []):
+                    sd.close()
+            n_tensors, n_params = n_tensors + nt, n_params + npar
+            kept += k
+            written.append(g)
+        copied: list[str] = []
+        skipped: list[str] = []
+        if kind == "dir":
+            copied, skipped = _copy_rest(in_paths[0], tmp, set(written))
+        # mkdtemp makes the directory 0700; give it the mode a plain mkdir gets under the umask
+        probe = tmp / ".mode-probe"
+        probe.mkdir()
+        os.chmod(tmp, probe.stat().st_mode & 0o7777)
+        probe.rmdir()
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        torch.set_num_threads(threads_before)
+    return MergedFiles(out, m.name, tuple(written), tuple(copied), tuple(skipped), tuple(kept), n_tensors, n_params,
+                       time.perf_counter() - started, dict(params))
