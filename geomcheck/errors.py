@@ -15,6 +15,7 @@ __all__ = [
     "ModelLoadError",
     "UnknownModelError",
     "EmbeddingError",
+    "GeometryAssertionError",
     "unknown_name_message",
 ]
 
@@ -53,6 +54,21 @@ class UnknownModelError(GeomcheckError, LookupError):
 
 class EmbeddingError(GeomcheckError):
     """A model produced unusable embeddings (NaN / inf), or encoding failed."""
+
+
+class GeometryAssertionError(AssertionError):
+    """A geometry check failed: the message says the metric, the value, the threshold and what to look at.
+
+    Not a ``GeomcheckError``: nothing was used wrongly, the model's geometry is off. The
+    measured numbers are attributes too, for reports: ``metric``, ``value``, ``threshold``,
+    ``interval``, ``model``.
+    """
+
+    def __init__(self, message: str, *, metric: str = "", value: float | None = None,
+                 threshold: float | None = None, interval: tuple[float, float] | None = None,
+                 model: str = ""):
+        super().__init__(message)
+        self.metric, self.value, self.threshold, self.interval, self.model = metric, value, threshold, interval, model
 
 
 def unknown_name_message(what: str, name: object, known: Iterable[str]) -> str:

@@ -71,3 +71,10 @@ def test_models_lists_the_registry_with_availability(capsys, tmp_path, monkeypat
     assert rows["qwen3-0.6b"]["available"] == "not available"
     assert main(["models"]) == 0
     assert "qwen3-8b" in capsys.readouterr().out
+
+
+def test_merge_subcommand_is_wired(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["merge", "--help"])
+    assert info.value.code == 0
+    assert "--method" in capsys.readouterr().out

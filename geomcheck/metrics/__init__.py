@@ -1,0 +1,35 @@
+"""Geometry metrics of embeddings: cluster quality of one space, similarity of two.
+
+Pure functions on arrays (or an ``EmbeddedDataset``): ``silhouette``, ``davies_bouldin``,
+``calinski_harabasz``, ``kmeans_labels``, ``cluster_report`` -> ``GeometryReport``;
+``linear_cka``, ``mutual_knn``, ``procrustes_distance``. Importing this package is light:
+numpy only; sklearn, scipy and torch load inside the functions that need them.
+"""
+
+from __future__ import annotations
+
+from geomcheck.metrics.cluster import (
+    METRICS,
+    calinski_harabasz,
+    cluster_report,
+    davies_bouldin,
+    kmeans_labels,
+    silhouette,
+    silhouette_samples,
+)
+from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.metrics.similarity import linear_cka, mutual_knn, procrustes_distance
+
+__all__ = [
+    "GeometryReport",
+    "METRICS",
+    "calinski_harabasz",
+    "cluster_report",
+    "davies_bouldin",
+    "kmeans_labels",
+    "linear_cka",
+    "mutual_knn",
+    "procrustes_distance",
+    "silhouette",
+    "silhouette_samples",
+]

@@ -1,0 +1,185 @@
+"""Input checks shared by the metrics: arrays in, clear ``InvalidInputError`` out.
+
+Every public metric calls ``as_xy`` (points + labels) or ``as_matrix`` (points only) first,
+so a bad input fails here with a message that names the problem and the fix, never deep
+inside sklearn or torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from geomcheck.errors import InvalidInputError
+
+__all__ = ["as_matrix", "as_xy", "encode_labels", "check_n_labels"]
+
+
+def _to_numpy(a: Any) -> Any:
+    """A torch tensor (any device) as numpy, without importing torch; anything else as is."""
+    if hasattr(a, "detach") and hasattr(a, "cpu") and hasattr(a, "numpy"):
+        return a.detach().cpu().numpy()
+    return a
+
+
+def as_matrix(X: Any, *, what: str = "X", min_rows: int = 1) -> np.ndarray:
+    """``X`` as a finite float64, 2-D, C-contiguous array of shape (n_samples, n_features)."""
+    X = _to_numpy(X)
+    try:
+        A = np.asarray(X)
+    except Exception as exc:  # ragged nested lists and the like
+        raise InvalidInputError(
+            f"{what}: could not turn the input into an array ({exc}); pass a 2-D array of "
+            f"shape (n_samples, n_features)"
+        ) from None
+    if A.dtype == object or A.dtype.kind not in "biuf":
+        raise InvalidInputError(
+            f"{what}: expected a numeric array of shape (n_samples, n_features), got dtype "
+            f"{A.dtype}; pass embeddings as floats (rows with different lengths also end up here)"
+        )
+    if A.ndim == 1:
+        raise InvalidInputError(
+            f"{what}: expected a 2-D array (n_samples, n_features), got a 1-D array of length "
+            f"{A.shape[0]}; use X.reshape(-1, 1) for one feature per sample, or X.reshape(1, -1) "
+            f"for a single sample"
+        )
+    if A.ndim != 2:
+        raise InvalidInputError(
+            f"{what}: expected a 2-D array (n_samples, n_features), got shape {A.shape}; "
+            f"flatten the extra axes, e.g. X.reshape(len(X), -1)"
+        )
+    if A.shape[0] == 0 or A.shape[1] == 0:
+        raise InvalidInputError(
+            f"{what}: empty input of shape {A.shape}; metrics need at least one sample with at "
+            f"least one feature"
+        )
+    if A.shape[0] < min_rows:
+        raise InvalidInputError(f"{what}: needs at least {min_rows} samples, got {A.shape[0]}")
+    A = np.ascontiguousarray(A, dtype=np.float64)
+    finite = np.isfinite(A).all(axis=1)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise InvalidInputError(
+            f"{what}: {bad.size} of {A.shape[0]} rows contain NaN or inf (first bad row: {int(bad[0])}); "
+            f"drop those rows (and their labels) or re-embed them, e.g. with dtype='float32'"
+        )
+    return A
+
+
+def encode_labels(labels: Any, *, what: str = "labels") -> tuple[np.ndarray, np.ndarray]:
+    """``(codes, uniques)``: codes in 0..k-1 with ``uniques[codes] == labels``.
+
+    Numbers are ordered by value (as sklearn's ``LabelEncoder``); anything else (strings,
+    mixed hashables) in order of first appearance.
+    """
+    labels = _to_numpy(labels)
+    if isinstance(labels, (str, bytes)):
+        raise InvalidInputError(f"{what}: expected one label per sample, got a single string {labels!r}")
+    try:
+        arr = np.asarray(labels)
+    except Exception:
+        arr = np.empty(len(labels), dtype=object)
+        arr[:] = list(labels)
+    if arr.ndim == 0:
+        raise InvalidInputError(f"{what}: expected a 1-D sequence of labels, got the scalar {labels!r}")
+    if arr.ndim != 1:
+        if arr.dtype != object and arr.ndim == 2 and 1 in arr.shape:
+            arr = arr.reshape(-1)
+        else:
+            raise InvalidInputError(
+                f"{what}: expected a 1-D sequence with one label per sample, got shape {arr.shape}; "
+                f"one-hot labels can be turned into classes with labels.argmax(axis=1)"
+            )
+    if arr.dtype.kind in "biuf":
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            i = int(np.flatnonzero(~np.isfinite(arr))[0])
+            raise InvalidInputError(f"{what}: label {i} is {arr[i]}; every sample needs a finite label")
+        if arr.dtype.kind == "b":
+            arr = arr.astype(np.int64)
+        uniques, codes = np.unique(arr, return_inverse=True)
+        return codes.astype(np.int64).reshape(-1), uniques
+    index: dict[Any, int] = {}
+    codes = np.empty(arr.shape[0], dtype=np.int64)
+    for i, v in enumerate(arr.tolist()):
+        try:
+            codes[i] = index.setdefault(v, len(index))
+        except TypeError:
+            raise InvalidInputError(
+                f"{what}: label {i} ({v!r}) is not hashable; use strings or integers as labels"
+            ) from None
+    uniques = np.empty(len(index), dtype=object)
+    uniques[:] = list(index)
+    return codes, uniques
+
+
+def check_n_labels(n_labels: int, n_samples: int, *, what: str, min_clusters: int = 2) -> None:
+    """sklearn's rule for silhouette / Davies-Bouldin / Calinski-Harabasz: 2 <= n_labels <= n_samples - 1."""
+    if n_labels < min_clusters:
+        raise InvalidInputError(
+            f"{what}: needs at least {min_clusters} clusters, but all {n_samples} samples carry "
+            f"{'the same label' if n_labels == 1 else f'only {n_labels} distinct labels'}; "
+            f"pass labels from at least {min_clusters} families"
+        )
+    if min_clusters >= 2 and n_labels > n_samples - 1:
+        raise InvalidInputError(
+            f"{what}: {n_samples} samples in {n_labels} clusters; cluster metrics need "
+            f"2 <= n_clusters <= n_samples - 1 (here at most {n_samples - 1}), i.e. some cluster "
+            f"with two or more samples; embed more samples per family"
+        )
+
+
+def as_xy(
+    emb_or_X: Any,
+    labels: Any = None,
+    *,
+    min_clusters: int = 2,
+    what: str = "metric",
+    label_names: Sequence[Any] | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+    """``(X, codes, names)`` from an ``EmbeddedDataset`` (anything with ``.X``, ``.labels``) or ``(X, labels)``.
+
+    ``X`` is float64, 2-D, C-contiguous and finite; ``codes`` is int64 in ``0..k-1``; ``names[c]``
+    names code ``c``: ``label_names[label]`` when names are given (the dataset's or the
+    argument), the label itself for string labels, ``str(label)`` for numbers. ``names`` is
+    None only when the labels already are the codes ``0..k-1`` and no names were given.
+    """
+    if hasattr(emb_or_X, "X") and hasattr(emb_or_X, "labels"):
+        if labels is not None:
+            raise InvalidInputError(
+                f"{what}: got an embedded dataset and separate labels; pass either the dataset "
+                f"alone or (X, labels)"
+            )
+        X, labels = emb_or_X.X, emb_or_X.labels
+        if label_names is None:
+            label_names = getattr(emb_or_X, "label_names", None)
+    else:
+        X = emb_or_X
+        if labels is None:
+            raise InvalidInputError(
+                f"{what}: labels are missing; call it as {what}(X, labels) with one label per row "
+                f"of X, or pass an EmbeddedDataset"
+            )
+    X = as_matrix(X, what=f"{what}: X")
+    codes, uniques = encode_labels(labels, what=f"{what}: labels")
+    if codes.shape[0] != X.shape[0]:
+        raise InvalidInputError(
+            f"{what}: X has {X.shape[0]} rows but labels has {codes.shape[0]} entries; pass one "
+            f"label per row of X"
+        )
+    check_n_labels(len(uniques), X.shape[0], what=what, min_clusters=min_clusters)
+    names: tuple[str, ...] | None
+    if label_names is not None:
+        label_names = tuple(label_names)
+        if uniques.dtype.kind not in "iu" or uniques.min() < 0 or uniques.max() >= len(label_names):
+            raise InvalidInputError(
+                f"{what}: label_names has {len(label_names)} entries, so labels must be integers in "
+                f"0..{len(label_names) - 1}; got {uniques[:5].tolist()}{'…' if len(uniques) > 5 else ''}"
+            )
+        names = tuple(str(label_names[int(u)]) for u in uniques)
+    elif uniques.dtype.kind in "iu" and np.array_equal(uniques, np.arange(len(uniques))):
+        names = None
+    else:
+        names = tuple(u if isinstance(u, str) else str(u) for u in uniques.tolist())
+    return X, codes, names

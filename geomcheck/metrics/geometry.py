@@ -1,0 +1,62 @@
+"""``GeometryReport``: the numbers one embedding space gets on one labelled dataset."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from geomcheck.errors import InvalidInputError
+
+
+@dataclass(frozen=True)
+class GeometryReport:
+    """Cluster geometry of ``n`` points in ``dim`` dimensions with ``n_clusters`` true classes.
+
+    ``*_true`` use the true family labels; ``*_kmeans`` use KMeans(n_clusters) labels (the
+    paper's Table 2). ``ari``, ``nmi``, ``v_measure`` compare KMeans labels with the true
+    ones. ``per_family_silhouette`` is the mean silhouette of each family's points.
+    ``intervals`` optionally holds confidence intervals, ``{"silhouette_true": (lo, hi)}``.
+    """
+
+    silhouette_true: float
+    davies_bouldin_true: float
+    calinski_harabasz_true: float
+    silhouette_kmeans: float
+    davies_bouldin_kmeans: float
+    ari: float
+    nmi: float
+    v_measure: float
+    per_family_silhouette: dict[str, float]
+    n: int
+    dim: int
+    n_clusters: int
+    metric: str = "euclidean"
+    seed: int = 0
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (intervals as two-item lists)."""
+        d = asdict(self)
+        d["intervals"] = {k: [float(a), float(b)] for k, (a, b) in self.intervals.items()}
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GeometryReport:
+        """Inverse of ``to_dict``; unknown keys are an error (a baseline from another version)."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise InvalidInputError(f"GeometryReport.from_dict: unknown fields {unknown}; known: {sorted(names)}")
+        d = dict(d)
+        d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d.get("intervals", {}).items()}
+        d["per_family_silhouette"] = {str(k): float(v) for k, v in d.get("per_family_silhouette", {}).items()}
+        try:
+            return cls(**d)
+        except TypeError as exc:
+            raise InvalidInputError(f"GeometryReport.from_dict: {exc}") from None
+
+    def worst_families(self, k: int = 3) -> list[tuple[str, float]]:
+        """The ``k`` families with the lowest mean silhouette."""
+        items = [(n, v) for n, v in self.per_family_silhouette.items() if not math.isnan(v)]
+        return sorted(items, key=lambda t: t[1])[:k]

@@ -1,0 +1,255 @@
+"""Tables in the layout of the paper's Table 2: model | silhouette true | DB true |
+silhouette KMeans | DB KMeans, four decimals.
+
+A ``Row`` is either *measured* (it holds the ``GeometryReport`` geomcheck computed) or
+*paper* (it holds the ``PaperResult`` the paper published for a registry model). The same
+rows render as a rich table (terminal), Markdown (docs, PR comments) or JSON (machines;
+``from_json`` reads it back).
+
+Formatting: a value is ``f"{v:.4f}"``; with a confidence interval in ``report.intervals`` it
+reads ``"-0.0922 [-0.1400, -0.0500]"``. The rich table prints a typographic minus (U+2212);
+Markdown and JSON keep ASCII so that the numbers can be copied and parsed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from geomcheck.errors import InvalidInputError
+from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.models.spec import PaperResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    from rich.table import Table
+
+__all__ = ["METRICS", "HEADERS", "SOURCES", "Row", "paper_rows", "format_value", "rich_table",
+           "to_markdown", "to_json", "from_json"]
+
+METRICS: tuple[str, ...] = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
+HEADERS: tuple[str, ...] = ("model", "silhouette true", "DB true", "silhouette KMeans", "DB KMeans")
+SOURCES: tuple[str, ...] = ("measured", "paper")
+JSON_FORMAT = "geomcheck.table/1"
+_MINUS = "\u2212"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of a Table 2-style table.
+
+    ``model``: alias or name; ``variant``: e.g. "lora", "slerp" (None for the model as
+    published); ``source``: "measured" (then ``report`` is required) or "paper" (then
+    ``paper`` is required); ``dataset``: what it was measured on ("paper", "heldout", …);
+    ``extra``: anything JSON-able to carry along (HF id, device, fingerprint …).
+    """
+
+    model: str
+    variant: str | None = None
+    report: GeometryReport | None = None
+    paper: PaperResult | None = None
+    source: str = "measured"
+    dataset: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise InvalidInputError(f"Row.model must be a non-empty string, got {self.model!r}")
+        if self.source not in SOURCES:
+            raise InvalidInputError(f"Row.source must be one of {SOURCES}, got {self.source!r}")
+        if self.source == "measured" and not isinstance(self.report, GeometryReport):
+            raise InvalidInputError(f"a measured Row ({self.model}) needs report=GeometryReport, got {self.report!r}")
+        if self.source == "paper" and not isinstance(self.paper, PaperResult):
+            raise InvalidInputError(f"a paper Row ({self.model}) needs paper=PaperResult, got {self.paper!r}")
+        if not isinstance(self.extra, dict):
+            raise InvalidInputError(f"Row.extra must be a dict, got {type(self.extra).__name__}")
+
+    __hash__ = None  # type: ignore[assignment]
+
+    # --- constructors ------------------------------------------------------------------
+    @classmethod
+    def measured(cls, model: str, report: GeometryReport, *, variant: str | None = None,
+                 dataset: str | None = None, **extra: Any) -> Row:
+        """A row for numbers geomcheck computed."""
+        return cls(model, variant, report=report, source="measured", dataset=dataset, extra=dict(extra))
+
+    @classmethod
+    def from_paper(cls, alias: str) -> Row:
+        """The paper's published Table 2 row for registry model ``alias``."""
+        from geomcheck.errors import UnknownModelError, unknown_name_message
+        from geomcheck.models.registry import REGISTRY
+
+        spec = REGISTRY.get(alias)
+        if spec is None:
+            raise UnknownModelError(unknown_name_message("model", alias, REGISTRY))
+        if spec.paper is None:
+            with_paper = [a for a, s in REGISTRY.items() if s.paper is not None]
+            raise InvalidInputError(f"the paper did not measure {alias!r}; it has results for: {', '.join(with_paper)}")
+        return cls(alias, None, paper=spec.paper, source="paper", dataset="paper", extra={"hf_id": spec.hf_id})
+
+    # --- reading -----------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        """What the model column shows: ``"minilm"``, ``"minilm · slerp"``, ``"qwen3-0.6b (paper)"``."""
+        text = self.model if self.variant is None else f"{self.model} · {self.variant}"
+        return text + (" (paper)" if self.source == "paper" else "")
+
+    def values(self) -> dict[str, float]:
+        """The four Table 2 numbers, from the report (measured) or the paper (paper)."""
+        src = self.report if self.source == "measured" else self.paper
+        return {m: float(getattr(src, m)) for m in METRICS}
+
+    def interval(self, metric: str) -> tuple[float, float] | None:
+        """The confidence interval of ``metric`` when the report holds one."""
+        if self.source != "measured" or self.report is None:
+            return None
+        iv = self.report.intervals.get(metric)
+        return (float(iv[0]), float(iv[1])) if iv is not None else None
+
+    def cells(self, *, minus: str = "-") -> list[str]:
+        """The row as five strings in ``HEADERS`` order."""
+        vals = self.values()
+        return [self.label] + [format_value(vals[m], self.interval(m), minus=minus) for m in METRICS]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict: the four numbers flat, their intervals, and the full report / paper row."""
+        d: dict[str, Any] = {"model": self.model, "variant": self.variant, "source": self.source,
+                             "dataset": self.dataset}
+        d.update(self.values())
+        d["intervals"] = {m: list(iv) for m in METRICS if (iv := self.interval(m)) is not None}
+        d["report"] = self.report.to_dict() if self.report is not None else None
+        d["paper"] = {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
+        d["extra"] = self.extra
+        return _finite(d)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Row:
+        """Inverse of ``to_dict`` (the flat numbers are derived, so they are not read back)."""
+        try:
+            report = d.get("report")
+            if report is not None:
+                report = GeometryReport.from_dict(_unnull_report(report))
+            paper = d.get("paper")
+            if paper is not None:
+                paper = PaperResult(**{m: _num(paper[m]) for m in METRICS})
+            return cls(d["model"], d.get("variant"), report=report, paper=paper, source=d.get("source", "measured"),
+                       dataset=d.get("dataset"), extra=dict(d.get("extra") or {}))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise InvalidInputError(f"not a geomcheck table row: {exc!r} in {dict(d)!r:.200}") from None
+
+
+def paper_rows(aliases: Iterable[str] | None = None) -> list[Row]:
+    """The paper's Table 2 rows, in the paper's order (all registry models with a paper result,
+    or those of ``aliases``)."""
+    from geomcheck.models.registry import REGISTRY
+
+    if aliases is None:
+        return [Row.from_paper(a) for a, s in REGISTRY.items() if s.paper is not None]
+    return [Row.from_paper(a) for a in aliases]
+
+
+def format_value(value: float | None, interval: Sequence[float] | None = None, *, minus: str = "-") -> str:
+    """``"-0.0922"``, or ``"-0.0922 [-0.1400, -0.0500]"`` with an interval; NaN is ``"nan"``."""
+    def one(v: float | None) -> str:
+        if v is None or math.isnan(v):
+            return "nan"
+        return f"{v:.4f}".replace("-", minus)
+
+    text = one(value)
+    if interval is not None:
+        text += f" [{one(interval[0])}, {one(interval[1])}]"
+    return text
+
+
+def _check_rows(rows: Iterable[Row]) -> list[Row]:
+    rows = list(rows)
+    bad = next((r for r in rows if not isinstance(r, Row)), None)
+    if bad is not None:
+        raise InvalidInputError(f"expected geomcheck.report.Row objects, got {type(bad).__name__}")
+    return rows
+
+
+def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | None = None) -> Table:
+    """A ``rich.table.Table`` in Table 2 layout; paper rows are italic, dimmed and in their
+    own section, marked "(paper)"."""
+    from rich.table import Table
+
+    rows = _check_rows(rows)
+    table = Table(title=title if title is not None else "Cluster geometry (paper Table 2 layout)",
+                  caption=caption)
+    table.add_column(HEADERS[0], no_wrap=True)
+    for h in HEADERS[1:]:
+        # "silhouette\nKMeans": two short header lines keep the table within 80 columns.
+        table.add_column(h.replace(" ", "\n"), justify="right")
+    previous = None
+    for r in rows:
+        if previous is not None and r.source != previous:
+            table.add_section()
+        cells = [c.replace(" [", "\n[") for c in r.cells(minus=_MINUS)[1:]]  # interval under its value
+        table.add_row(r.label, *cells, style="italic dim" if r.source == "paper" else None)
+        previous = r.source
+    return table
+
+
+def to_markdown(rows: Iterable[Row]) -> str:
+    """A GitHub Markdown table in Table 2 layout (ASCII minus), one line per row."""
+    rows = _check_rows(rows)
+    lines = ["| " + " | ".join(HEADERS) + " |", "| --- |" + " ---: |" * (len(HEADERS) - 1)]
+    for r in rows:
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def to_json(rows: Iterable[Row], *, skipped: Mapping[str, str] | None = None, indent: int | None = 2) -> str:
+    """``{"format": "geomcheck.table/1", "rows": [Row.to_dict(), …], "skipped": {model: why}}``.
+
+    Non-finite numbers become ``null`` so that any JSON parser reads the result.
+    """
+    rows = _check_rows(rows)
+    doc = {"format": JSON_FORMAT, "rows": [r.to_dict() for r in rows], "skipped": dict(skipped or {})}
+    return json.dumps(doc, indent=indent, allow_nan=False)
+
+
+def from_json(text: str) -> list[Row]:
+    """The rows of a ``to_json`` document."""
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"not JSON: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
+        raise InvalidInputError(f"not a geomcheck table (expected format {JSON_FORMAT!r})")
+    return [Row.from_dict(d) for d in doc["rows"]]
+
+
+# --- NaN <-> null --------------------------------------------------------------------------
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _num(v: Any) -> float:
+    return float("nan") if v is None else float(v)
+
+
+_INT_FIELDS = {"n", "dim", "n_clusters", "seed"}
+
+
+def _unnull_report(d: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(d)
+    for k, v in d.items():
+        if v is None and k not in _INT_FIELDS and k != "metric":
+            out[k] = float("nan")
+    if isinstance(out.get("per_family_silhouette"), dict):
+        out["per_family_silhouette"] = {k: _num(v) for k, v in out["per_family_silhouette"].items()}
+    if isinstance(out.get("intervals"), dict):
+        out["intervals"] = {k: [_num(a), _num(b)] for k, (a, b) in out["intervals"].items()}
+    return out

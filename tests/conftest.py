@@ -1,0 +1,12 @@
+"""Tests never touch the user's caches: geomcheck's cache goes to a session temp dir."""
+
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_geomcheck_cache(tmp_path_factory):
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("geomcheck-cache")))
+        yield

