@@ -74,6 +74,7 @@ class Embedder:
         cache: bool = True,
         cache_root: str | os.PathLike | None = None,
         progress: bool | None = None,
+        source_path: str | os.PathLike | None = None,
     ):
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
@@ -88,6 +89,8 @@ class Embedder:
         self.cache = cache
         self._cache_root = cache_root
         self.progress = progress
+        # The directory the weights were read from; None for models built in memory.
+        self.source_path = Path(source_path) if source_path is not None else None
 
     # --- description -------------------------------------------------------------------
     @property

@@ -315,4 +315,5 @@ def load_model(
         batch_size=batch_size,
         weights_digest=weights_digest_of_dir(r.path),
         cache=cache,
+        source_path=r.path,
     )

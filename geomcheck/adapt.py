@@ -1,0 +1,321 @@
+"""LoRA fine-tuning on the sequence-family task (peft), with checkpoints and before/after geometry.
+
+The default task is "cluster sequence windows by family": each step draws fresh windows
+(starts in a training range, 10–30 terms) from each family and minimises the supervised
+contrastive loss (SupCon, Khosla et al. 2020) on the L2-normalised sentence embeddings.
+Evaluation windows of the training range have starts that training never draws
+(the starts are partitioned), so the task gain is measured on unseen windows.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geomcheck.errors import InvalidInputError
+from geomcheck.sequences import HELDOUT_FAMILIES, PAPER_FAMILIES, SequenceDataset, get_family, make_dataset, render
+
+__all__ = ["WindowTask", "LoraRun", "train_lora", "load_adapter", "merge_lora", "evaluate", "supcon_loss"]
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """Where training windows come from and which windows measure the result.
+
+    Training draws ``per_family`` windows per family per step, starts uniform in
+    ``train_range`` minus ``eval_starts``, lengths in ``lengths``. Evaluation sets:
+    ``task`` (windows of ``eval_length`` at ``eval_starts``), ``paper`` (the paper dataset),
+    ``far`` (windows at ``far_start`` and beyond) and ``heldout`` (families never trained on).
+    """
+
+    families: tuple[str, ...] = PAPER_FAMILIES
+    train_range: tuple[int, int] = (200, 800)
+    lengths: tuple[int, int] = (10, 30)
+    per_family: int = 8
+    eval_starts: tuple[int, ...] = (200, 350, 500, 650)
+    eval_length: int = 50
+    far_start: int = 1500
+    heldout_families: tuple[str, ...] = HELDOUT_FAMILIES
+
+    def __post_init__(self) -> None:
+        for f in (*self.families, *self.heldout_families):
+            get_family(f)
+        lo, hi = self.train_range
+        if not 0 <= lo < hi:
+            raise InvalidInputError(f"train_range must be (lo, hi) with 0 <= lo < hi, got {self.train_range}")
+        if not 1 <= self.lengths[0] <= self.lengths[1]:
+            raise InvalidInputError(f"lengths must be (min, max) with 1 <= min <= max, got {self.lengths}")
+        if len(self.families) < 2 or self.per_family < 2:
+            raise InvalidInputError("SupCon needs at least 2 families and 2 windows per family in a batch")
+        if any(not lo <= s < hi for s in self.eval_starts):
+            raise InvalidInputError(f"eval_starts {self.eval_starts} must lie in the training range {self.train_range}")
+        if hi - lo <= len(self.eval_starts):
+            raise InvalidInputError("the training range has no starts left once eval_starts are set aside")
+
+    def train_starts(self) -> np.ndarray:
+        """The starts training may draw: the training range without the evaluation starts."""
+        starts = np.arange(*self.train_range)
+        return starts[~np.isin(starts, self.eval_starts)]
+
+    def batch(self, rng: random.Random, max_chars: int = 2_000) -> tuple[list[str], list[int]]:
+        """One batch of fresh windows: ``per_family`` per family, labels in family order."""
+        starts = self.train_starts()
+        texts, labels = [], []
+        for label, name in enumerate(self.families):
+            fam = get_family(name)
+            for _ in range(self.per_family):
+                start = int(starts[rng.randrange(len(starts))])
+                length = rng.randint(*self.lengths)
+                texts.append(render(fam.terms(start, length), max_chars=max_chars)[0])
+                labels.append(label)
+        return texts, labels
+
+    def eval_sets(self) -> dict[str, SequenceDataset]:
+        """The four evaluation datasets: task, paper, far, heldout."""
+        from geomcheck.sequences import heldout_dataset, paper_dataset
+
+        task = _windows(self.families, self.eval_starts, self.eval_length)
+        far = _windows(self.families, tuple(self.far_start + k * self.eval_length for k in range(4)), self.eval_length)
+        return {"task": task, "paper": paper_dataset(), "far": far,
+                "heldout": heldout_dataset(families=self.heldout_families)}
+
+
+def _windows(families: Sequence[str], starts: Sequence[int], length: int) -> SequenceDataset:
+    """One dataset of windows at arbitrary starts (make_dataset only makes consecutive ones)."""
+    parts = [make_dataset(families, 1, length, start=s) for s in starts]
+    order = [(lab, k) for lab in range(len(families)) for k in range(len(starts))]
+    pick = [(parts[k], lab) for lab, k in order]
+    return SequenceDataset(
+        texts=tuple(p.texts[lab] for p, lab in pick),
+        labels=np.array([lab for _, lab in pick]),
+        label_names=tuple(families),
+        sequences=tuple(p.sequences[lab] for p, lab in pick),
+        families=parts[0].families,
+        starts=tuple(p.starts[lab] for p, lab in pick),
+    )
+
+
+@dataclass(frozen=True)
+class LoraRun:
+    """What ``train_lora`` produced: adapter and checkpoint dirs, losses, timings, geometry before/after."""
+
+    adapter_dir: Path
+    checkpoint_dirs: tuple[Path, ...]
+    loss_history: tuple[float, ...]
+    wall_time: float
+    base: str
+    settings: dict[str, Any]
+    before: dict[str, dict[str, float]] = field(default_factory=dict)
+    after: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def gain(self, dataset: str = "task", metric: str = "silhouette") -> float:
+        return self.after[dataset][metric] - self.before[dataset][metric]
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["adapter_dir"] = str(self.adapter_dir)
+        d["checkpoint_dirs"] = [str(p) for p in self.checkpoint_dirs]
+        return d
+
+
+def supcon_loss(z: Any, labels: Any, temperature: float = 0.1) -> Any:
+    """Supervised contrastive loss (Khosla et al. 2020, eq. 2, "L_out") on L2-normalised rows of ``z``.
+
+    L = mean_i  -1/|P(i)| Σ_{p∈P(i)} log( exp(z_i·z_p/τ) / Σ_{a≠i} exp(z_i·z_a/τ) ),
+    P(i) = the other rows with the same label.
+    """
+    import torch
+
+    z = torch.nn.functional.normalize(z, dim=1)
+    sim = z @ z.T / temperature
+    n = z.shape[0]
+    self_mask = torch.eye(n, dtype=torch.bool, device=z.device)
+    sim = sim.masked_fill(self_mask, float("-inf"))
+    log_prob = sim - torch.logsumexp(sim, dim=1, keepdim=True)
+    pos = (labels[:, None] == labels[None, :]) & ~self_mask
+    n_pos = pos.sum(1)
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0).sum(1)) / n_pos.clamp(min=1)
+    return per_anchor[n_pos > 0].mean()
+
+
+def evaluate(embedder: Any, sets: dict[str, SequenceDataset]) -> dict[str, dict[str, float]]:
+    """Silhouette and Davies–Bouldin (true labels) of ``embedder`` on each dataset (no cache)."""
+    from geomcheck.metrics import davies_bouldin, silhouette
+
+    out = {}
+    for name, ds in sets.items():
+        X = embedder.encode(ds.texts, cache=False)
+        out[name] = {"silhouette": float(silhouette(X, ds.labels)), "davies_bouldin": float(davies_bouldin(X, ds.labels))}
+    return out
+
+
+def _base_path(model: Any) -> tuple[Any, Path, str]:
+    """A fresh Embedder of ``model`` (never the caller's: training changes the weights) and its directory."""
+    from geomcheck.embedding import Embedder
+    from geomcheck.models import load_model
+
+    if isinstance(model, Embedder):
+        if model.source_path is None:
+            raise InvalidInputError("train_lora needs a model loaded from a directory (load_model), not one built in memory")
+        fresh = load_model(str(model.source_path), device=model.device, dtype="float32", prompt=model.prompt,
+                           cache=False, max_seq_length=model.max_seq_length)
+        return fresh, model.source_path, model.name
+    fresh = load_model(str(model), dtype="float32", cache=False)
+    return fresh, fresh.source_path, str(model)
+
+
+def train_lora(
+    model: Any,
+    train_data: WindowTask | None = None,
+    *,
+    out_dir: str | os.PathLike,
+    r: int = 16,
+    alpha: int = 16,
+    target_modules: str | Sequence[str] = "all-linear",
+    objective: str = "supcon",
+    lr: float = 3e-3,
+    max_steps: int = 17,
+    warmup_steps: int = 0,
+    temperature: float = 0.1,
+    max_grad_norm: float | None = None,
+    max_seq_length: int = 128,
+    seed: int = 0,
+    checkpoints: int = 3,
+    progress: bool = True,
+    evaluate_sets: bool = True,
+) -> LoraRun:
+    """Train a LoRA adapter on ``model`` (alias, path or Embedder) for the window task.
+
+    AdamW, linear warmup then cosine decay to 0, SupCon with temperature ``temperature``.
+    Saves ``checkpoints`` adapters along the way (``out_dir/checkpoint-<step>``) and the
+    final one in ``out_dir/adapter``, all in peft's format. Same seed, same adapter.
+    """
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    if objective != "supcon":
+        raise InvalidInputError(f"objective must be 'supcon' (the only one implemented), got {objective!r}")
+    for name, v, lo in (("r", r, 1), ("alpha", alpha, 1), ("max_steps", max_steps, 1), ("checkpoints", checkpoints, 0)):
+        if not isinstance(v, int) or v < lo:
+            raise InvalidInputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not lr > 0 or not temperature > 0:
+        raise InvalidInputError(f"lr and temperature must be > 0, got lr={lr}, temperature={temperature}")
+    task = train_data or WindowTask()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    emb, base_dir, base_name = _base_path(model)
+    emb.model.max_seq_length = max_seq_length
+    sets = task.eval_sets() if evaluate_sets else {}
+    before = evaluate(emb, sets) if sets else {}
+
+    transformer = emb.model[0]
+    cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=target_modules if isinstance(target_modules, str)
+                     else list(target_modules), lora_dropout=0.0, bias="none")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)  # LoRA's A matrices are initialised randomly
+        peft_model = get_peft_model(transformer.model, cfg)
+    transformer.model = peft_model
+    params = [p for p in peft_model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr)
+
+    def lr_at(step: int) -> float:
+        if step < warmup_steps:
+            return lr * (step + 1) / warmup_steps
+        span = max(1, max_steps - warmup_steps)
+        return lr * 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / span))
+
+    save_at = sorted({max(1, round(max_steps * (i + 1) / checkpoints)) for i in range(checkpoints)}) if checkpoints else []
+    losses: list[float] = []
+    ckpts: list[Path] = []
+    device = emb.model.device
+    t0 = time.perf_counter()
+    bar = _progress(progress, max_steps)
+    emb.model.train()
+    try:
+        for step in range(max_steps):
+            texts, labels = task.batch(rng)
+            features = emb.model.preprocess(texts, prompt=emb.prompt or None)
+            features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
+            z = emb.model(features)["sentence_embedding"]
+            loss = supcon_loss(z, torch.tensor(labels, device=device), temperature)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step)
+            opt.step()
+            losses.append(float(loss.detach()))
+            if step + 1 in save_at:
+                ck = out / f"checkpoint-{step + 1}"
+                peft_model.save_pretrained(str(ck))
+                ckpts.append(ck)
+            if bar is not None:
+                bar[0].update(bar[1], advance=1, loss=losses[-1])
+    finally:
+        if bar is not None:
+            bar[0].stop()
+        emb.model.eval()
+    adapter = out / "adapter"
+    peft_model.save_pretrained(str(adapter))
+    wall = time.perf_counter() - t0
+    after = evaluate(emb, sets) if sets else {}
+    settings = dict(r=r, alpha=alpha, target_modules=target_modules if isinstance(target_modules, str) else list(target_modules),
+                    objective=objective, lr=lr, max_steps=max_steps, warmup_steps=warmup_steps, temperature=temperature,
+                    max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, seed=seed, task=asdict(task),
+                    base_dir=str(base_dir))
+    run = LoraRun(adapter, tuple(ckpts), tuple(losses), wall, base_name, settings, before, after)
+    (out / "lora_run.json").write_text(json.dumps(run.to_dict(), indent=1, default=str))
+    return run
+
+
+def _progress(enabled: bool, total: int):
+    if not enabled:
+        return None
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    p = Progress(TextColumn("LoRA"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+                 TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), transient=False)
+    task_id = p.add_task("train", total=total, loss=float("nan"))
+    p.start()
+    return p, task_id
+
+
+def _with_adapter(base: Any, adapter_dir: str | os.PathLike) -> tuple[Any, Path]:
+    from peft import PeftModel
+
+    emb, base_dir, _ = _base_path(base)
+    adapter_dir = Path(adapter_dir)
+    if not (adapter_dir / "adapter_config.json").is_file():
+        raise InvalidInputError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
+    transformer = emb.model[0]
+    transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
+    return emb, base_dir
+
+
+def load_adapter(base: Any, adapter_dir: str | os.PathLike) -> Any:
+    """The base model with a peft LoRA adapter merged in, as an ``Embedder`` with its own fingerprint."""
+    from geomcheck.embedding import Embedder, weights_digest_of_dir
+
+    emb, base_dir = _with_adapter(base, adapter_dir)
+    digest = f"{weights_digest_of_dir(base_dir)}+adapter:{weights_digest_of_dir(adapter_dir)}"
+    return Embedder(emb.model, name=f"{emb.name}+lora", spec=emb.spec, prompt=emb.prompt,
+                    batch_size=emb.batch_size, weights_digest=digest)
+
+
+def merge_lora(base: Any, adapter_dir: str | os.PathLike) -> dict[str, Any]:
+    """The transformer's state dict with the LoRA update W + (α/r)·B·A merged in (keys as in the base)."""
+    emb, _ = _with_adapter(base, adapter_dir)
+    return {k: v.detach().clone() for k, v in emb.model[0].model.state_dict().items()}

@@ -1,0 +1,133 @@
+"""Model variants of one LoRA run as ``Embedder``s: base, lora, soup, slerp, … each a full model directory.
+
+Every variant is a complete sentence-transformers directory (tokenizer, pooling,
+normalisation, prompts kept — mergekit keeps only the transformer weights,
+arcee-ai/mergekit#286), written under ``out_dir/<name>`` and loaded with
+``load_model``, so its fingerprint comes from its own weight files and the embedding cache
+tells variants apart.
+
+- ``base``: the model itself; ``lora``: the final adapter merged into the base;
+- ``soup``: uniform average of the checkpoints, each merged into the base (nemotron-style);
+- ``slerp``: SLERP(base, lora, t); ``slerp_ckpt``: SLERP(first checkpoint, last checkpoint, t);
+- any other method of ``geomcheck.merge.METHODS``: task-vector methods (``task_arithmetic``,
+  ``ties``, ``dare_*``, ``model_stock``) combine the checkpoints against the base; the
+  spherical ones (``nuslerp``, ``multislerp``, ``karcher``) and ``linear`` average the
+  checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from geomcheck.errors import InvalidInputError
+
+__all__ = ["build_variants", "save_with_adapter", "DEFAULT_METHODS"]
+
+DEFAULT_METHODS: tuple[str, ...] = ("soup", "slerp", "slerp_ckpt")
+_TASK_VECTOR = {"task_arithmetic", "ties", "dare_linear", "dare_ties", "model_stock"}
+
+
+def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Write the base model with a LoRA adapter merged in as a sentence-transformers directory."""
+    from geomcheck.adapt import load_adapter
+
+    out = Path(out)
+    if not (out / "modules.json").is_file():
+        load_adapter(base, adapter_dir).model.save(str(out), create_model_card=False)
+    return out
+
+
+def _resave(base: Any, out: Path) -> Path:
+    """The base in the same on-disk layout as the merged variants (same weight key names)."""
+    from geomcheck.embedding import Embedder
+    from geomcheck.models import load_model
+
+    if not (out / "modules.json").is_file():
+        emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False)
+        emb.model.save(str(out), create_model_card=False)
+    return out
+
+
+def build_variants(
+    base: Any,
+    lora_run: Any,
+    *,
+    methods: Sequence[str] = DEFAULT_METHODS,
+    t: float = 0.5,
+    out_dir: str | os.PathLike | None = None,
+    device: str = "auto",
+    merge_params: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """``{"base", "lora", <method>…}`` → ``Embedder`` for ``lora_run`` (a ``LoraRun``) on ``base``.
+
+    ``methods``: "soup", "slerp", "slerp_ckpt" or any name in ``geomcheck.merge.METHODS``;
+    ``t``: the interpolation weight of the SLERP variants; ``merge_params``: extra
+    parameters per method (e.g. ``{"ties": {"density": 0.5}}``). Writes ``variants.json``
+    with the SLERP diagnostics (share of tensors where SLERP equals LERP) in ``out_dir``.
+    """
+    from geomcheck.merge import METHODS, merge_diagnostics, merge_files
+    from geomcheck.models import load_model
+
+    if not 0 <= t <= 1:
+        raise InvalidInputError(f"t must lie in [0, 1], got {t}")
+    known = set(DEFAULT_METHODS) | set(METHODS)
+    unknown = [m for m in methods if m not in known]
+    if unknown:
+        raise InvalidInputError(f"unknown variant method(s) {unknown}; known: {', '.join(sorted(known))}")
+    ckpts = list(getattr(lora_run, "checkpoint_dirs", ()))
+    needs_ckpts = [m for m in methods if m not in ("slerp",)]
+    if needs_ckpts and len(ckpts) < 2:
+        raise InvalidInputError(
+            f"{', '.join(needs_ckpts)} merge checkpoints, but the LoRA run has {len(ckpts)}; "
+            f"train with checkpoints >= 2"
+        )
+    root = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
+    root.mkdir(parents=True, exist_ok=True)
+    params = merge_params or {}
+
+    dirs: dict[str, Path] = {"base": _resave(base, root / "base")}
+    dirs["lora"] = save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora")
+    ck_dirs = [save_with_adapter(dirs["base"], c, root / f"ckpt-{i}") for i, c in enumerate(ckpts)] if needs_ckpts else []
+    info: dict[str, Any] = {"t": t, "checkpoints": [str(c) for c in ckpts]}
+
+    def merged(name: str, method: str, paths: list[Path], base_dir: Path | None = None, **kw: Any) -> None:
+        out = root / name
+        if not (out / "modules.json").is_file():
+            merge_files(method, [str(p) for p in paths], str(out), base=str(base_dir) if base_dir else None,
+                        **{**kw, **params.get(name, {})})
+        dirs[name] = out
+
+    for m in methods:
+        if m == "soup":
+            merged("soup", "linear", ck_dirs)
+        elif m == "slerp":
+            merged("slerp", "slerp", [dirs["base"], dirs["lora"]], t=t)
+            info["slerp"] = _fallback_summary(merge_diagnostics(str(dirs["base"]), str(dirs["lora"])))
+        elif m == "slerp_ckpt":
+            merged("slerp_ckpt", "slerp", [ck_dirs[0], ck_dirs[-1]], t=t)
+            info["slerp_ckpt"] = _fallback_summary(merge_diagnostics(str(ck_dirs[0]), str(ck_dirs[-1])))
+        elif m in _TASK_VECTOR:
+            merged(m, m, ck_dirs, dirs["base"])
+        else:
+            merged(m, m, ck_dirs)
+    (root / "variants.json").write_text(json.dumps({**info, "dirs": {k: str(v) for k, v in dirs.items()}}, indent=1))
+    return {name: load_model(str(path), device=device) for name, path in dirs.items()
+            if name in ("base", "lora") or name in methods}
+
+
+def _fallback_summary(diag: Any) -> dict[str, float]:
+    """How much of the SLERP is plain linear interpolation (|cos| above the threshold)."""
+    changed = [r for r in diag.tensors if r.rel_change > 0]
+    return {
+        "tensors": len(diag.tensors),
+        "share_tensors_slerp_is_lerp": diag.lerp_share_tensors,
+        "share_params_slerp_is_lerp": diag.lerp_share_parameters,
+        "share_changed_tensors_slerp_is_lerp": (sum(r.slerp_is_lerp for r in changed) / len(changed)
+                                                if changed else float("nan")),
+        "mean_angle_deg": diag.mean_angle_deg,
+    }

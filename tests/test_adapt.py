@@ -1,0 +1,131 @@
+"""LoRA training on tiny real models: SupCon, windows, adapters that plain peft reloads."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from geomcheck.adapt import WindowTask, load_adapter, merge_lora, supcon_loss, train_lora
+from geomcheck.errors import InvalidInputError
+
+
+def _supcon_reference(z: np.ndarray, y: np.ndarray, tau: float) -> float:
+    """Khosla et al. 2020 eq. 2, written out with loops in float64."""
+    z = z / np.linalg.norm(z, axis=1, keepdims=True)
+    n = len(z)
+    total, anchors = 0.0, 0
+    for i in range(n):
+        pos = [p for p in range(n) if p != i and y[p] == y[i]]
+        if not pos:
+            continue
+        denom = sum(np.exp(z[i] @ z[a] / tau) for a in range(n) if a != i)
+        total += -np.mean([np.log(np.exp(z[i] @ z[p] / tau) / denom) for p in pos])
+        anchors += 1
+    return total / anchors
+
+
+@pytest.mark.parametrize("tau", [0.1, 0.5])
+def test_supcon_matches_the_papers_formula(tau):
+    import torch
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(12, 5))
+    y = np.array([0, 0, 0, 1, 1, 2, 2, 2, 2, 3, 1, 4])  # label 4 has no positive: not an anchor
+    got = supcon_loss(torch.tensor(z), torch.tensor(y), tau).item()
+    assert got == pytest.approx(_supcon_reference(z, y, tau), rel=1e-9)
+
+
+def test_window_task_partitions_starts_and_is_seeded():
+    task = WindowTask()
+    starts = task.train_starts()
+    assert not set(starts.tolist()) & set(task.eval_starts)
+    assert starts.min() == 201 and starts.max() == 799 and len(starts) == 600 - 4  # 200 is an eval start
+    a = task.batch(random.Random(3))
+    assert a == task.batch(random.Random(3)) and a != task.batch(random.Random(4))
+    texts, labels = a
+    assert len(texts) == 6 * 8 and labels == [lab for lab in range(6) for _ in range(8)]
+    sets = task.eval_sets()
+    assert set(sets) == {"task", "paper", "far", "heldout"}
+    assert sorted(set(sets["task"].starts)) == [200, 350, 500, 650]
+    assert min(sets["far"].starts) == 1500 and len(sets["task"]) == 24
+    assert sets["task"].texts[0] == ", ".join(map(str, range(201, 251)))  # consecutive from index 200
+    with pytest.raises(InvalidInputError, match="eval_starts"):
+        WindowTask(eval_starts=(100,))
+    with pytest.raises(InvalidInputError, match="2 windows per family"):
+        WindowTask(per_family=1)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    from geomcheck.testing import tiny_model
+
+    root = tmp_path_factory.mktemp("lora")
+    base = tiny_model("bert", root / "bert")
+    task = WindowTask(families=("prime", "squares", "odd"), per_family=4)
+    return base, train_lora(str(base), task, out_dir=root / "run", max_steps=8, lr=1e-2, checkpoints=2,
+                            seed=0, progress=False)
+
+
+def test_run_records_adapter_checkpoints_losses_and_geometry(run):
+    base, r = run
+    assert (r.adapter_dir / "adapter_config.json").is_file() and (r.adapter_dir / "adapter_model.safetensors").is_file()
+    assert [p.name for p in r.checkpoint_dirs] == ["checkpoint-4", "checkpoint-8"]
+    assert len(r.loss_history) == 8 and all(np.isfinite(r.loss_history))
+    assert set(r.before) == set(r.after) == {"task", "paper", "far", "heldout"}
+    assert r.after["task"]["silhouette"] != r.before["task"]["silhouette"]  # training moved the geometry
+    assert (r.adapter_dir.parent / "lora_run.json").is_file()
+
+
+def test_same_seed_same_adapter(run, tmp_path):
+    base, r = run
+    task = WindowTask(families=("prime", "squares", "odd"), per_family=4)
+    again = train_lora(str(base), task, out_dir=tmp_path / "again", max_steps=8, lr=1e-2, checkpoints=2, seed=0,
+                       progress=False, evaluate_sets=False)
+    a = (r.adapter_dir / "adapter_model.safetensors").read_bytes()
+    assert (again.adapter_dir / "adapter_model.safetensors").read_bytes() == a
+    assert again.loss_history == r.loss_history
+
+
+def test_adapter_reloads_with_plain_peft_to_the_same_outputs(run):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModel, AutoTokenizer
+
+    base, r = run
+    texts = ["2, 3, 5, 7, 11", "1, 4, 9, 16"]
+    tok = AutoTokenizer.from_pretrained(base)
+    model = PeftModel.from_pretrained(AutoModel.from_pretrained(base), str(r.adapter_dir)).eval()
+    ref = []
+    for t in texts:
+        with torch.no_grad():
+            ref.append(model(**tok([t], return_tensors="pt")).last_hidden_state[0].mean(0).numpy())
+    ours = load_adapter(str(base), r.adapter_dir).encode(texts, cache=False)
+    assert np.abs(ours - np.stack(ref)).max() < 1e-5
+
+
+def test_merge_lora_is_w_plus_scaled_ba(run):
+    from safetensors.numpy import load_file
+    from transformers import AutoModel
+
+    base, r = run
+    merged = merge_lora(str(base), r.adapter_dir)
+    lora = load_file(str(r.adapter_dir / "adapter_model.safetensors"))
+    key = next(k for k in lora if "query" in k and "lora_A" in k)
+    prefix = key.split("lora_A")[0]
+    A, B = lora[key], lora[prefix + "lora_B.weight"]
+    target = prefix.replace("base_model.model.", "") + "weight"
+    W = AutoModel.from_pretrained(base).state_dict()[target].numpy()
+    expected = W.astype(np.float64) + (16 / 16) * B.astype(np.float64) @ A.astype(np.float64)
+    assert np.abs(merged[target].numpy() - expected).max() < 1e-5
+    assert np.abs(B).max() > 0  # the adapter learned something, so this compares a real update
+
+
+def test_bad_arguments(tmp_path):
+    with pytest.raises(InvalidInputError, match="objective"):
+        train_lora("minilm", out_dir=tmp_path, objective="triplet")
+    with pytest.raises(InvalidInputError, match="r must be an integer >= 1"):
+        train_lora("minilm", out_dir=tmp_path, r=0)
+    with pytest.raises(InvalidInputError, match="not a peft adapter"):
+        load_adapter("minilm", tmp_path)

@@ -1,0 +1,68 @@
+"""build_variants on a tiny model: every variant a loadable sentence-transformers directory."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from geomcheck.errors import InvalidInputError
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    from geomcheck.adapt import WindowTask, train_lora
+    from geomcheck.testing import tiny_model
+    from geomcheck.variants import build_variants
+
+    root = tmp_path_factory.mktemp("variants")
+    base = tiny_model("qwen3", root / "qwen3")
+    task = WindowTask(families=("prime", "squares", "odd"), per_family=4)
+    run = train_lora(str(base), task, out_dir=root / "run", max_steps=6, lr=2e-2, checkpoints=3, progress=False,
+                     evaluate_sets=False)
+    variants = build_variants(str(base), run, methods=("soup", "slerp", "slerp_ckpt", "ties"), out_dir=root / "v",
+                              device="cpu", merge_params={"ties": {"density": 0.5}})
+    return root, base, run, variants
+
+
+def test_every_variant_is_a_plain_sentence_transformers_dir_with_its_own_fingerprint(built):
+    from sentence_transformers import SentenceTransformer
+
+    root, base, run, variants = built
+    assert set(variants) == {"base", "lora", "soup", "slerp", "slerp_ckpt", "ties"}
+    texts = ["2, 3, 5, 7", "1, 4, 9, 16, 25", "1, 3, 5"]
+    X = {}
+    for name, emb in variants.items():
+        plain = SentenceTransformer(str(root / "v" / name), device="cpu").encode(texts)
+        X[name] = emb.encode(texts)
+        assert np.isfinite(X[name]).all() and np.abs(X[name] - plain).max() < 1e-5, name
+    assert len({e.fingerprint for e in variants.values()}) == len(variants)
+    assert not np.allclose(X["lora"], X["base"]) and not np.allclose(X["soup"], X["lora"])
+    assert (root / "v" / "soup" / "1_Pooling" / "config.json").is_file()  # pipeline kept, not just weights
+
+
+def test_base_variant_equals_the_base_model_and_lora_equals_load_adapter(built):
+    from geomcheck.adapt import load_adapter
+    from geomcheck.models import load_model
+
+    root, base, run, variants = built
+    texts = ["10, 20, 30", "7, 11, 13"]
+    assert np.allclose(variants["base"].encode(texts), load_model(str(base), device="cpu").encode(texts), atol=1e-6)
+    assert np.allclose(variants["lora"].encode(texts), load_adapter(str(base), run.adapter_dir).encode(texts), atol=1e-5)
+
+
+def test_slerp_diagnostics_recorded(built):
+    root, *_ = built
+    info = json.loads((root / "v" / "variants.json").read_text())
+    assert 0 <= info["slerp"]["share_params_slerp_is_lerp"] <= 1 and info["t"] == 0.5
+
+
+def test_bad_arguments(built):
+    from geomcheck.variants import build_variants
+
+    root, base, run, _ = built
+    with pytest.raises(InvalidInputError, match="unknown variant method"):
+        build_variants(str(base), run, methods=("soupp",), out_dir=root / "x")
+    with pytest.raises(InvalidInputError, match="t must lie"):
+        build_variants(str(base), run, t=1.5, out_dir=root / "x")
