@@ -201,7 +201,7 @@ def test_mixed_precision_equals_sklearn(shape, dup, block_size):
     X, y = _data(seed, n, d, k, dup=dup)
     ours = silhouette_samples(X, y, precision="mixed", block_size=block_size)
     np.testing.assert_allclose(ours, _exact_euclidean(X, y), rtol=RTOL, atol=1e-7)
-    assert ours.mean() == pytest.approx(silhouette_score(X, y), rel=RTOL, abs=1e-8 if not dup else 1e-7)
+    assert ours.mean() == pytest.approx(silhouette_score(X, y), rel=RTOL, abs=1e-7)
 
 
 @pytest.mark.parametrize("d", [2, 16, 200])
