@@ -11,8 +11,8 @@ tells variants apart.
 - ``slerp``: SLERP(base, lora, t); ``slerp_ckpt``: SLERP(first checkpoint, last checkpoint, t);
 - any other method of ``geomcheck.merge.METHODS``: task-vector methods (``task_arithmetic``,
   ``ties``, ``dare_*``, ``model_stock``) combine the checkpoints against the base; the
-  spherical ones (``nuslerp``, ``multislerp``, ``karcher``) and ``linear`` average the
-  checkpoints.
+  spherical ones (``multislerp``, ``karcher``) and ``linear`` average the checkpoints;
+  two-model methods (``nuslerp``) take the first and last checkpoint.
 """
 
 from __future__ import annotations
@@ -113,6 +113,8 @@ def build_variants(
             info["slerp_ckpt"] = _fallback_summary(merge_diagnostics(str(ck_dirs[0]), str(ck_dirs[-1])))
         elif m in _TASK_VECTOR:
             merged(m, m, ck_dirs, dirs["base"])
+        elif METHODS[m].max_models is not None and METHODS[m].max_models < len(ck_dirs):
+            merged(m, m, [ck_dirs[0], ck_dirs[-1]])  # two-model methods (nuslerp): first and last checkpoint
         else:
             merged(m, m, ck_dirs)
     (root / "variants.json").write_text(json.dumps({**info, "dirs": {k: str(v) for k, v in dirs.items()}}, indent=1))

@@ -550,3 +550,13 @@ def test_linear_weights_summing_to_zero_is_an_error_not_a_nan():
                           normalize=True)
     with pytest.raises(MergeError, match="sum to 0"):
         merge_state_dicts("linear", [{"w": torch.ones(2)}] * 2, weights=[1, -1])
+
+
+def test_multislerp_of_zero_tensors_is_zero():
+    import torch
+
+    from geomcheck.merge import merge_state_dicts
+
+    zeros = {"b": torch.zeros(4)}
+    out = merge_state_dicts("multislerp", [zeros, dict(zeros), dict(zeros)])
+    assert torch.equal(out["b"], torch.zeros(4))

@@ -48,6 +48,9 @@ def multislerp(tensors: Sequence[torch.Tensor], weights: Sequence[float], *, bas
     for x, wi, n in zip(xs, w, norms):
         m.add_(x, alpha=wi / (n + eps))
     m_norm = flat_dot(m, m) ** 0.5
+    if max(norms) < eps:  # all zero (e.g. an untouched zero bias): the mean is zero too
+        out = torch.zeros_like(xs[0])
+        return out.add_(base) if base is not None else out
     if m_norm < eps:
         if len(xs) == 2:
             out = torch.mul(xs[0], w[0]).add_(xs[1], alpha=w[1])
