@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import geomcheck
 
 pytest_plugins = ["pytester"]
@@ -24,7 +26,7 @@ def test_header_and_dataset_fixtures(pytester):
         """
     )
     result = pytester.runpytest_subprocess()
-    result.stdout.fnmatch_lines([f"geomcheck {geomcheck.__version__}", "*3 passed*"])
+    result.stdout.fnmatch_lines([f"geomcheck {geomcheck.__version__}, model under test: minilm", "*3 passed*"])
 
 
 def test_help_does_not_import_torch(pytester):
@@ -40,3 +42,43 @@ def test_help_does_not_import_torch(pytester):
     result = pytester.runpytest_subprocess("--help")
     assert result.ret == 0
     result.stdout.fnmatch_lines(["HEAVY: []"])
+
+
+def test_model_option_bad_name_is_a_usage_error(pytester):
+    pytester.makepyfile("def test_x(embedder):\n    pass\n")
+    result = pytester.runpytest_subprocess("--model", "minilmm")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--model: unknown model 'minilmm'; did you mean 'minilm'*"])
+
+
+def test_model_option_loads_the_model_once_for_embed_and_geometry(pytester, tmp_path):
+    import subprocess
+    import sys
+
+    # Built in a child process: pytester restores sys.modules after each test, and a torch
+    # imported here and then dropped cannot be imported again in this process.
+    path = tmp_path / "tiny"
+    subprocess.run([sys.executable, "-c", f"from geomcheck.testing import tiny_model; tiny_model('bert', {str(path)!r})"],
+                   check=True)
+    pytester.makepyfile(
+        """
+        import numpy as np
+
+        def test_embed(embed, embedder, paper_dataset):
+            e = embed(paper_dataset)
+            assert e.X.shape == (24, 64) and embed(paper_dataset) is e
+            assert embedder.dim == 64
+
+        def test_geometry(geometry, paper_dataset, embed):
+            from sklearn.metrics import silhouette_score
+            r = geometry(paper_dataset)
+            assert abs(r.silhouette_true - silhouette_score(embed(paper_dataset).X, paper_dataset.labels)) < 1e-6
+        """
+    )
+    result = pytester.runpytest_subprocess("--model", str(path), "--device", "cpu")
+    result.stdout.fnmatch_lines([f"*model under test: {path}*", "*2 passed*"])
+
+
+def test_help_lists_the_options(pytester):
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["*geometry of embedding models*", "*--model=NAME*"])

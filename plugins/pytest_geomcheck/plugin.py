@@ -13,8 +13,72 @@ import pytest
 import geomcheck
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("geomcheck", "geometry of embedding models (geomcheck)")
+    group.addoption("--model", action="store", default=None, metavar="NAME",
+                    help="model under test: a registry alias (geomcheck models), a local directory or a "
+                         "Hugging Face id; default: the ini value geomcheck_model, else minilm")
+    group.addoption("--device", action="store", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:N")
+    parser.addini("geomcheck_model", "default model under test", default="minilm")
+
+
+def _model_name(config: pytest.Config) -> str:
+    return config.getoption("--model") or config.getini("geomcheck_model") or "minilm"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("help", False) or config.getoption("--model") is None:
+        return
+    from geomcheck.errors import GeomcheckError
+    from geomcheck.models import resolve
+
+    try:  # finds the files (fast), loads nothing: a bad name is a usage error, not N failing tests
+        resolve(_model_name(config))
+    except GeomcheckError as exc:
+        raise pytest.UsageError(f"--model: {exc}") from None
+
+
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"geomcheck {geomcheck.__version__}"
+    return f"geomcheck {geomcheck.__version__}, model under test: {_model_name(config)}"
+
+
+@pytest.fixture(scope="session")
+def embedder(pytestconfig: pytest.Config):
+    """The model under test (``--model``), loaded once per session."""
+    from geomcheck.models import load_model
+
+    return load_model(_model_name(pytestconfig), device=pytestconfig.getoption("--device"))
+
+
+@pytest.fixture(scope="session")
+def embed(embedder):
+    """``embed(dataset)`` → ``EmbeddedDataset`` with the model under test (memoised, disk-cached)."""
+    memo: dict[tuple[str, ...], object] = {}
+
+    def run(dataset):
+        key = tuple(dataset.texts)
+        if key not in memo:
+            memo[key] = embedder.embed(dataset)
+        return memo[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def geometry(embed):
+    """``geometry(dataset)`` → ``GeometryReport`` of the model under test (memoised)."""
+    from geomcheck.metrics import cluster_report
+
+    memo: dict[tuple[str, ...], object] = {}
+
+    def run(dataset):
+        key = tuple(dataset.texts)
+        if key not in memo:
+            e = embed(dataset)
+            memo[key] = cluster_report(e, label_names=e.label_names)
+        return memo[key]
+
+    return run
 
 
 @pytest.fixture(scope="session")
