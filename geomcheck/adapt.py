@@ -196,7 +196,8 @@ def train_lora(
     """Train a LoRA adapter on ``model`` (alias, path or Embedder) for the window task.
 
     AdamW, linear warmup then cosine decay to 0, SupCon with temperature ``temperature``.
-    Saves ``checkpoints`` adapters along the way (``out_dir/checkpoint-<step>``) and the
+    ``max_seq_length`` truncates the training batches only. Saves ``checkpoints`` adapters
+    along the way (``out_dir/checkpoint-<step>``) and the
     final one in ``out_dir/adapter``, all in peft's format. Same seed, same adapter.
     """
     import torch
@@ -216,7 +217,9 @@ def train_lora(
     torch.manual_seed(seed)
     rng = random.Random(seed)
     emb, base_dir, base_name = _base_path(model)
-    emb.model.max_seq_length = max_seq_length
+    # Truncation applies to the training batches only: evaluation sees the texts as the model
+    # normally does (digit-level tokenizers turn a 50-term window into ~250 tokens).
+    full_length = emb.model.max_seq_length
     sets = task.eval_sets() if evaluate_sets else {}
     before = evaluate(emb, sets) if sets else {}
 
@@ -242,6 +245,7 @@ def train_lora(
     device = emb.model.device
     t0 = time.perf_counter()
     bar = _progress(progress, max_steps)
+    emb.model.max_seq_length = max_seq_length
     emb.model.train()
     try:
         for step in range(max_steps):
@@ -268,6 +272,7 @@ def train_lora(
         if bar is not None:
             bar[0].stop()
         emb.model.eval()
+        emb.model.max_seq_length = full_length
     adapter = out / "adapter"
     peft_model.save_pretrained(str(adapter))
     wall = time.perf_counter() - t0
