@@ -19,8 +19,10 @@ def test_embeddings_are_finite_distinct_and_deterministic(embed, embedder, paper
     assert np.allclose(again, e.X, atol=1e-5), "encoding the same texts twice gave different vectors"
 
 
-def test_geometry_is_in_range(geometry, paper_dataset):
-    r = geometry(paper_dataset)
+def test_geometry_is_in_range(geometry, paper_dataset, geomcheck_record):
+    r = geometry(paper_dataset, "paper dataset")
+    for field in ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans"):
+        geomcheck_record(f"paper.{field}", getattr(r, field))
     assert -1 <= r.silhouette_true <= 1 and -1 <= r.silhouette_kmeans <= 1
     assert r.davies_bouldin_true > 0 and r.n == 24 and r.n_clusters == 6
     assert set(r.per_family_silhouette) == set(paper_dataset.label_names)
@@ -31,7 +33,7 @@ def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
     spec = embedder.spec
     if spec is None or spec.paper is None:
         pytest.skip(f"{embedder.name} has no published Table 2 row")
-    r = geometry(paper_dataset)
+    r = geometry(paper_dataset, "paper dataset")
     # 0.05: the paper ran bf16 on GPUs with library versions of its time; the rows differ by up to 0.4
     assert r.silhouette_true == pytest.approx(spec.paper.silhouette_true, abs=0.05)
 

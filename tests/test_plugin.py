@@ -82,3 +82,25 @@ def test_model_option_loads_the_model_once_for_embed_and_geometry(pytester, tmp_
 def test_help_lists_the_options(pytester):
     result = pytester.runpytest_subprocess("--help")
     result.stdout.fnmatch_lines(["*geometry of embedding models*", "*--model=NAME*"])
+
+
+def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "tiny"
+    subprocess.run([sys.executable, "-c", f"from geomcheck.testing import tiny_model; tiny_model('bert', {str(path)!r})"],
+                   check=True)
+    pytester.makepyfile(
+        """
+        def test_rec(geometry, paper_dataset, geomcheck_record):
+            r = geometry(paper_dataset, "paper dataset")
+            geomcheck_record("paper.silhouette_true", r.silhouette_true)
+        """
+    )
+    xml = tmp_path / "junit.xml"
+    result = pytester.runpytest_subprocess("--model", str(path), "--device", "cpu", f"--junitxml={xml}",
+                                           "-o", "junit_family=xunit1")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*= geomcheck =*", "*Cluster geometry*", "*paper.silhouette_true = *"])
+    assert 'property name="geomcheck.paper.silhouette_true"' in xml.read_text()

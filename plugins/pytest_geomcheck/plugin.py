@@ -38,6 +38,38 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--model: {exc}") from None
 
 
+_RESULTS = pytest.StashKey[dict]()
+
+
+def _results(config: pytest.Config) -> dict:
+    """What this run measured: {"reports": {(model, dataset): GeometryReport}, "values": {model: {name: value}}}."""
+    if _RESULTS not in config.stash:
+        config.stash[_RESULTS] = {"reports": {}, "values": {}}
+    return config.stash[_RESULTS]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    res = config.stash.get(_RESULTS, None)
+    if not res or not (res["reports"] or res["values"]):
+        return
+    import io
+
+    from rich.console import Console
+
+    from geomcheck.report import Row, rich_table
+
+    terminalreporter.section("geomcheck")
+    out = io.StringIO()
+    console = Console(file=out, width=max(80, terminalreporter._tw.fullwidth), force_terminal=False)
+    if res["reports"]:
+        rows = [Row.measured(model, rep, dataset=ds) for (model, ds), rep in res["reports"].items()]
+        console.print(rich_table(rows, title="Cluster geometry of the model(s) under test (paper Table 2 layout)"))
+    for model, values in res["values"].items():
+        console.print(f"{model}: " + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                               for k, v in values.items()))
+    terminalreporter.write(out.getvalue())
+
+
 def pytest_report_header(config: pytest.Config) -> str:
     return f"geomcheck {geomcheck.__version__}, model under test: {_model_name(config)}"
 
@@ -65,20 +97,37 @@ def embed(embedder):
 
 
 @pytest.fixture(scope="session")
-def geometry(embed):
-    """``geometry(dataset)`` → ``GeometryReport`` of the model under test (memoised)."""
+def geometry(embed, pytestconfig: pytest.Config):
+    """``geometry(dataset, name=None)`` → ``GeometryReport`` of the model under test (memoised; shown in the summary)."""
     from geomcheck.metrics import cluster_report
 
     memo: dict[tuple[str, ...], object] = {}
 
-    def run(dataset):
+    def run(dataset, name: str | None = None):
         key = tuple(dataset.texts)
         if key not in memo:
             e = embed(dataset)
             memo[key] = cluster_report(e, label_names=e.label_names)
+            label = name or f"{len(e)} texts, {len(e.label_names)} families"
+            _results(pytestconfig)["reports"][(e.model, label)] = memo[key]
         return memo[key]
 
     return run
+
+
+@pytest.fixture
+def geomcheck_record(record_property, pytestconfig: pytest.Config):
+    """``geomcheck_record(name, value)``: keep a measured value for the summary and the JUnit XML properties."""
+
+    # JUnit properties exist in pytest's xunit1/legacy XML only; xunit2 would warn on every call.
+    junit = pytestconfig.getini("junit_family") != "xunit2"
+
+    def record(name: str, value) -> None:
+        _results(pytestconfig)["values"].setdefault(_model_name(pytestconfig), {})[name] = value
+        if junit:
+            record_property(f"geomcheck.{name}", value)
+
+    return record
 
 
 @pytest.fixture(scope="session")
