@@ -102,14 +102,12 @@ def _fmt_interval(iv: tuple[float, float] | None, level: float | None) -> str:
     return f" [{level:.0%} CI {iv[0]:+.4f}, {iv[1]:+.4f}]" if iv is not None and level else ""
 
 
-def _worst(X: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | None, metric: str, k: int = 3) -> str:
-    from geomcheck.metrics import silhouette_samples
-
-    s = silhouette_samples(X, labels, metric=metric)
+def _worst(samples: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | None, k: int = 3) -> str:
+    """The ``k`` families with the lowest mean silhouette, from per-sample values."""
     per = []
     for lab in np.unique(labels):
         name = names[int(lab)] if names is not None and 0 <= int(lab) < len(names) else str(lab)
-        per.append((float(s[labels == lab].mean()), name))
+        per.append((float(samples[labels == lab].mean()), name))
     per.sort()
     return ", ".join(f"{n} {v:+.3f}" for v, n in per[:k])
 
@@ -137,7 +135,7 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
     Call as ``(emb, threshold)`` or ``(X, labels, threshold)``. With ``confidence=0.95`` the
     lower bound of the interval (``geomcheck.stats.bootstrap_ci``) must clear it. Returns the value.
     """
-    from geomcheck.metrics import silhouette
+    from geomcheck.metrics import silhouette_samples
 
     data, labels, (threshold,) = _split("assert_silhouette_above", data, args, ("threshold",))
     _check_confidence(confidence)
@@ -145,7 +143,8 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
         raise InvalidInputError("confidence intervals are implemented for the euclidean silhouette only; "
                                 "use metric='euclidean' or drop confidence")
     X, y, names = _xy(data, labels)
-    value = silhouette(X, y, metric=metric)
+    samples = silhouette_samples(X, y, metric=metric)  # once: the value and the worst families
+    value = float(samples.mean())
     iv = _interval(X, y, "silhouette", confidence, n_boot, seed) if confidence else None
     judged = iv[0] if iv else value
     if not judged > threshold:
@@ -154,7 +153,7 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
             f"silhouette ({metric}, true family labels) of {model} on {len(y)} texts / "
             f"{len(np.unique(y))} families = {value:+.4f}{_fmt_interval(iv, confidence)}; "
             f"{'its lower bound is' if iv else 'it is'} not above the threshold {threshold:+.4f}. "
-            f"Worst families: {_worst(X, y, names, metric)}. Look at a t-SNE plot of these embeddings "
+            f"Worst families: {_worst(samples, y, names)}. Look at a t-SNE plot of these embeddings "
             f"(geomcheck.plots.tsne_plot) and at the KMeans silhouette (geomcheck.metrics.cluster_report): "
             f"a model that groups the texts by another property (length, magnitude) scores low here.",
             metric="silhouette", value=value, threshold=threshold, interval=iv, model=model,
@@ -170,7 +169,7 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
     nominal coverage on few points (6–60 % for a nominal 90 % in geomcheck's tests), so a
     gate with uncertainty should use the silhouette.
     """
-    from geomcheck.metrics import davies_bouldin
+    from geomcheck.metrics import davies_bouldin, silhouette_samples
 
     data, labels, (threshold,) = _split("assert_davies_bouldin_below", data, args, ("threshold",))
     X, y, names = _xy(data, labels)
@@ -180,7 +179,7 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
         raise GeometryAssertionError(
             f"Davies–Bouldin (true family labels) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
             f"threshold {threshold:.4f} (lower is better: clusters are wide relative to their separation). "
-            f"Worst families by silhouette: {_worst(X, y, names, 'euclidean')}. Look at which families "
+            f"Worst families by silhouette: {_worst(silhouette_samples(X, y), y, names)}. Look at which families "
             f"overlap in a t-SNE plot (geomcheck.plots.tsne_plot).",
             metric="davies_bouldin", value=value, threshold=threshold, model=model,
         )
