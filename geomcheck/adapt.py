@@ -126,6 +126,13 @@ class LoraRun:
         d["checkpoint_dirs"] = [str(p) for p in self.checkpoint_dirs]
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LoraRun:
+        """Inverse of ``to_dict`` (``lora_run.json``)."""
+        return cls(Path(d["adapter_dir"]), tuple(Path(p) for p in d["checkpoint_dirs"]),
+                   tuple(float(x) for x in d["loss_history"]), float(d["wall_time"]), str(d["base"]),
+                   dict(d["settings"]), dict(d.get("before") or {}), dict(d.get("after") or {}))
+
 
 def supcon_loss(z: Any, labels: Any, temperature: float = 0.1) -> Any:
     """Supervised contrastive loss (Khosla et al. 2020, eq. 2, "L_out") on L2-normalised rows of ``z``.

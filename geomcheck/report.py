@@ -171,9 +171,17 @@ def _check_rows(rows: Iterable[Row]) -> list[Row]:
     return rows
 
 
-def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | None = None) -> Table:
+def _extra_cell(row: Row, column: str, minus: str) -> str:
+    v = row.extra.get(column)
+    if v is None:
+        return ""
+    return format_value(float(v), minus=minus) if isinstance(v, (int, float)) and not isinstance(v, bool) else str(v)
+
+
+def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | None = None,
+               extra_columns: Sequence[str] = ()) -> Table:
     """A ``rich.table.Table`` in Table 2 layout; paper rows are italic, dimmed and in their
-    own section, marked "(paper)"."""
+    own section, marked "(paper)". ``extra_columns``: more columns, read from ``row.extra``."""
     from rich.table import Table
 
     rows = _check_rows(rows)
@@ -183,22 +191,28 @@ def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | 
     for h in HEADERS[1:]:
         # "silhouette\nKMeans": two short header lines keep the table within 80 columns.
         table.add_column(h.replace(" ", "\n"), justify="right")
+    for h in extra_columns:
+        table.add_column(h.replace(" ", "\n"), justify="right")
     previous = None
     for r in rows:
         if previous is not None and r.source != previous:
             table.add_section()
         cells = [c.replace(" [", "\n[") for c in r.cells(minus=_MINUS)[1:]]  # interval under its value
-        table.add_row(r.label, *cells, style="italic dim" if r.source == "paper" else None)
+        extra = [_extra_cell(r, c, _MINUS) for c in extra_columns]
+        table.add_row(r.label, *cells, *extra, style="italic dim" if r.source == "paper" else None)
         previous = r.source
     return table
 
 
-def to_markdown(rows: Iterable[Row]) -> str:
-    """A GitHub Markdown table in Table 2 layout (ASCII minus), one line per row."""
+def to_markdown(rows: Iterable[Row], *, extra_columns: Sequence[str] = ()) -> str:
+    """A GitHub Markdown table in Table 2 layout (ASCII minus), one line per row;
+    ``extra_columns`` as in ``rich_table``."""
     rows = _check_rows(rows)
-    lines = ["| " + " | ".join(HEADERS) + " |", "| --- |" + " ---: |" * (len(HEADERS) - 1)]
+    heads = (*HEADERS, *extra_columns)
+    lines = ["| " + " | ".join(heads) + " |", "| --- |" + " ---: |" * (len(heads) - 1)]
     for r in rows:
-        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |")
+        cells = r.cells() + [_extra_cell(r, c, "-") for c in extra_columns]
+        lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

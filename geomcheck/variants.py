@@ -33,12 +33,21 @@ _TASK_VECTOR = {"task_arithmetic", "ties", "dare_linear", "dare_ties", "model_st
 
 
 def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
-    """Write the base model with a LoRA adapter merged in as a sentence-transformers directory."""
+    """Write the base model with a LoRA adapter merged in as a sentence-transformers directory.
+
+    ``adapter_dir`` may also be a full fine-tuned model directory (no ``adapter_config.json``):
+    it is re-saved as it is, in the same layout as the other variants.
+    """
     from geomcheck.adapt import load_adapter
+    from geomcheck.models import load_model
 
     out = Path(out)
     if not (out / "modules.json").is_file():
-        load_adapter(base, adapter_dir).model.save(str(out), create_model_card=False)
+        if (Path(adapter_dir) / "adapter_config.json").is_file():
+            emb = load_adapter(base, adapter_dir)
+        else:
+            emb = load_model(str(adapter_dir), dtype="float32", cache=False)
+        emb.model.save(str(out), create_model_card=False)
     return out
 
 

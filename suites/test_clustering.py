@@ -1,8 +1,10 @@
-"""Clustering geometry of the model under test on the paper's dataset (``--model``, default minilm).
+"""Clustering geometry of the model(s) under test (``--model``, default minilm).
 
-The paper's protocol: 6 families x 4 sequences of 50 terms; silhouette and Davies–Bouldin
-with the true labels and with KMeans labels. These checks hold for any usable embedding
-model; model-specific gates against committed baselines come with the baselines.
+The paper's protocol (6 families x 4 sequences of 50 terms; silhouette and Davies–Bouldin
+with the true labels and with KMeans labels) plus the families the paper never used,
+checked three ways: what holds for any usable embedding model, the paper's published
+row where there is one, and the committed baseline of the model
+(``suites/baselines/<model>.json``: a paired comparison on the very same texts).
 """
 
 from __future__ import annotations
@@ -10,22 +12,40 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from geomcheck.assertions import assert_clusters_by_family
 
-def test_embeddings_are_finite_distinct_and_deterministic(embed, embedder, paper_dataset):
-    e = embed(paper_dataset)
-    assert e.X.shape == (24, embedder.dim) and np.isfinite(e.X).all()
-    assert len({row.tobytes() for row in e.X}) == 24, "two different texts got the same vector"
-    again = embedder.encode(paper_dataset.texts, cache=False)
-    assert np.allclose(again, e.X, atol=1e-5), "encoding the same texts twice gave different vectors"
+DATASETS = ("suite", "heldout")
 
 
-def test_geometry_is_in_range(geometry, paper_dataset, geomcheck_record):
-    r = geometry(paper_dataset, "paper dataset")
+@pytest.fixture(scope="session", params=DATASETS)
+def named_dataset(request, suite_dataset, heldout_dataset, geomcheck_settings):
+    """(name, dataset): the suite dataset ("paper" under the paper's protocol) and the held-out families."""
+    from pytest_geomcheck.plugin import suite_name
+
+    if request.param == "heldout":
+        return "heldout", heldout_dataset
+    return suite_name(geomcheck_settings), suite_dataset
+
+
+def test_embeddings_are_finite_distinct_and_deterministic(embed, embedder, suite_dataset):
+    """A broken model gives NaNs, one vector for every text, or different vectors on a second call."""
+    e = embed(suite_dataset)
+    n = len(suite_dataset)
+    assert e.X.shape == (n, embedder.dim) and np.isfinite(e.X).all()
+    assert len({row.tobytes() for row in e.X}) == n, "two different texts got the same vector"
+    again = embedder.encode(suite_dataset.texts, cache=False)
+    tol = 1e-5 if embedder.dtype == "float32" else 2e-2
+    assert np.allclose(again, e.X, atol=tol), "encoding the same texts twice gave different vectors"
+
+
+def test_geometry_is_in_range(geometry, named_dataset, geomcheck_record):
+    name, ds = named_dataset
+    r = geometry(ds, name)
     for field in ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans"):
-        geomcheck_record(f"paper.{field}", getattr(r, field))
+        geomcheck_record(f"{name}.{field}", getattr(r, field))
     assert -1 <= r.silhouette_true <= 1 and -1 <= r.silhouette_kmeans <= 1
-    assert r.davies_bouldin_true > 0 and r.n == 24 and r.n_clusters == 6
-    assert set(r.per_family_silhouette) == set(paper_dataset.label_names)
+    assert r.davies_bouldin_true > 0 and r.n == len(ds) and r.n_clusters == len(ds.label_names)
+    assert set(r.per_family_silhouette) == set(ds.label_names)
 
 
 def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
@@ -33,7 +53,41 @@ def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
     spec = embedder.spec
     if spec is None or spec.paper is None:
         pytest.skip(f"{embedder.name} has no published Table 2 row")
-    r = geometry(paper_dataset, "paper dataset")
+    r = geometry(paper_dataset, "paper")
     # 0.05: the paper ran bf16 on GPUs with library versions of its time; the rows differ by up to 0.4
     assert r.silhouette_true == pytest.approx(spec.paper.silhouette_true, abs=0.05)
 
+
+def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_record, embedder, pytestconfig):
+    """Paired comparison with the committed baseline: per-text silhouettes, DB, KMeans metrics, each
+    family, and CKA / mutual k-NN to the baseline's own embeddings of the same texts."""
+    from pytest_geomcheck.plugin import record, settings
+
+    from geomcheck.baseline import compare
+    from geomcheck.suite import model_id
+
+    if geomcheck_baseline is None:
+        pytest.skip(f"no baseline for {embedder.name}; write one with --geomcheck-update-baseline")
+    name, ds = named_dataset
+    tolerances = settings(pytestconfig).tolerances or None
+    comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=tolerances)
+    for check in comparison.checks:
+        geomcheck_record(f"{name}.{check.metric}", check.value)
+    record(pytestconfig).add_baseline(model_id(embedder.name), name, comparison.to_dict())
+    assert comparison.passed, comparison.message()
+
+
+def test_clusters_by_family(embed, named_dataset, geomcheck_baseline, geomcheck_record):
+    """KMeans must not find a clustering much better than the families (the text clusters by
+    something else: magnitude, length). The allowed gap is 0.05, or the baseline model's own gap
+    + 0.1 when it has a baseline that does not cluster by family (a regression gate then)."""
+    name, ds = named_dataset
+    margin = 0.05
+    if geomcheck_baseline is not None and name in geomcheck_baseline.datasets:
+        base = geomcheck_baseline.datasets[name].report
+        margin = max(margin, base.silhouette_kmeans - base.silhouette_true + 0.1)
+    try:
+        r = assert_clusters_by_family(embed(ds), margin=margin)
+    finally:
+        geomcheck_record(f"{name}.kmeans_margin", margin)
+    geomcheck_record(f"{name}.kmeans_gap", r.silhouette_kmeans - r.silhouette_true)

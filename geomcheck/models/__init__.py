@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from geomcheck.models.loading import load_model, resolve
+from geomcheck.models.loading import load_model, model_kind, resolve
 from geomcheck.models.registry import REGISTRY
 from geomcheck.models.spec import ModelSpec, PaperResult
 
-__all__ = ["REGISTRY", "ModelSpec", "PaperResult", "load_model", "resolve"]
+__all__ = ["REGISTRY", "ModelSpec", "PaperResult", "load_model", "model_kind", "resolve"]

@@ -225,6 +225,15 @@ def _read_json(path: Path) -> dict:
         raise ModelLoadError(f"cannot read {path}: {exc}") from None
 
 
+def model_kind(name_or_path: str | os.PathLike) -> str:
+    """``"encoder"`` or ``"llm"`` for a model, from the registry or its config.json (loads no weights)."""
+    r = resolve(name_or_path)
+    if r.spec is not None:
+        return r.spec.kind
+    config = r.path / "config.json"
+    return _kind_of(_read_json(config)) if config.is_file() else "encoder"
+
+
 def _kind_of(config: dict) -> str:
     archs = config.get("architectures") or []
     if any(a.endswith("ForCausalLM") for a in archs) or config.get("model_type") in _DECODER_TYPES:

@@ -1,0 +1,267 @@
+"""What one suite run measured, kept as plain JSON so that test processes can pool it.
+
+A ``RunRecord`` collects geometry reports (with the embeddings, for the plots), named
+values, test outcomes, paper-claim measurements and baseline comparisons, keyed by model
+(test id) and variant ("lora", "soup", …; None for the model itself). Its ``state`` is
+plain JSON, so pytest-xdist workers send theirs to the controller, which ``merge``s them
+and renders one summary (``summary_tables``) and one report directory (``write_dir``:
+report.json, report.md, a t-SNE PNG per model/variant and a side-by-side grid).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunRecord", "REPORT_FORMAT"]
+
+REPORT_FORMAT = "geomcheck.run/1"
+_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+COLUMNS = ("CKA to base", "CKA to baseline", "status")
+
+
+def _key(model: str, variant: str | None) -> str:
+    return model if variant is None else f"{model} · {variant}"
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float):
+        return v if math.isfinite(v) else None
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
+        return _jsonable(v.item())
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, (str, int, bool)) or v is None:
+        return v
+    return str(v)
+
+
+class RunRecord:
+    """Everything a suite run measured (see the module docstring)."""
+
+    def __init__(self, state: Mapping[str, Any] | None = None):
+        self.state: dict[str, Any] = {"format": REPORT_FORMAT, "settings": {}, "models": {}, "geometry": [],
+                                      "values": [], "outcomes": {}, "claims": [], "baseline": []}
+        if state:
+            self.merge(state)
+
+    # --- recording ---------------------------------------------------------------------
+    def add_model(self, model: str, info: Mapping[str, Any]) -> None:
+        self.state["models"][model] = _jsonable(dict(info))
+
+    def add_geometry(self, model: str, variant: str | None, dataset: str, report: Any, emb: Any = None) -> None:
+        """A ``GeometryReport`` (and the ``EmbeddedDataset`` it came from, for the plots)."""
+        rec: dict[str, Any] = {"model": model, "variant": variant, "dataset": dataset, "report": report.to_dict()}
+        if emb is not None:
+            rec["X"] = [[float(x) for x in row] for row in emb.X]
+            rec["labels"] = [int(x) for x in emb.labels]
+            rec["label_names"] = list(emb.label_names)
+        self._upsert("geometry", rec, ("model", "variant", "dataset"))
+
+    def add_value(self, model: str, variant: str | None, name: str, value: Any) -> None:
+        self._upsert("values", {"model": model, "variant": variant, "name": name, "value": _jsonable(value)},
+                     ("model", "variant", "name"))
+
+    def add_outcome(self, model: str, variant: str | None, outcome: str) -> None:
+        key = _key(model, variant)
+        old = self.state["outcomes"].get(key)
+        if old is None or _RANK.get(outcome, 0) > _RANK.get(old, 0):
+            self.state["outcomes"][key] = outcome
+
+    def add_claim(self, model: str, claim: str, text: str, measured: Mapping[str, Any], holds: bool,
+                  gated: bool) -> None:
+        self._upsert("claims", {"model": model, "claim": claim, "text": text, "measured": _jsonable(dict(measured)),
+                                "holds": bool(holds), "gated": bool(gated)}, ("model", "claim"))
+
+    def add_baseline(self, model: str, dataset: str, comparison: Mapping[str, Any]) -> None:
+        self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": _jsonable(dict(comparison))},
+                     ("model", "dataset"))
+
+    def _upsert(self, table: str, rec: dict[str, Any], keys: tuple[str, ...]) -> None:
+        items = self.state[table]
+        for i, old in enumerate(items):
+            if all(old.get(k) == rec.get(k) for k in keys):
+                items[i] = rec
+                return
+        items.append(rec)
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add another record's state (a worker's) to this one."""
+        if state.get("format", REPORT_FORMAT) != REPORT_FORMAT:
+            raise ValueError(f"not a geomcheck run record: {state.get('format')!r}")
+        self.state["settings"] = dict(state.get("settings") or self.state["settings"])
+        self.state["models"].update(state.get("models", {}))
+        for rec in state.get("geometry", []):
+            self._upsert("geometry", dict(rec), ("model", "variant", "dataset"))
+        for rec in state.get("values", []):
+            self._upsert("values", dict(rec), ("model", "variant", "name"))
+        for key, outcome in state.get("outcomes", {}).items():
+            old = self.state["outcomes"].get(key)
+            if old is None or _RANK.get(outcome, 0) > _RANK.get(old, 0):
+                self.state["outcomes"][key] = outcome
+        for rec in state.get("claims", []):
+            self._upsert("claims", dict(rec), ("model", "claim"))
+        for rec in state.get("baseline", []):
+            self._upsert("baseline", dict(rec), ("model", "dataset"))
+
+    # --- reading -----------------------------------------------------------------------
+    def __bool__(self) -> bool:
+        s = self.state
+        return bool(s["geometry"] or s["values"] or s["claims"] or s["baseline"])
+
+    def _value(self, model: str, variant: str | None, name: str) -> Any:
+        return next((r["value"] for r in self.state["values"]
+                     if r["model"] == model and r["variant"] == variant and r["name"] == name), None)
+
+    def _status(self, model: str, variant: str | None) -> str:
+        outcomes = self.state["outcomes"]
+        if variant is None:
+            own = outcomes.get(model)
+        else:
+            own = outcomes.get(_key(model, variant))
+        return own or ""
+
+    def rows(self, dataset: str | None = None) -> list[Any]:
+        """Table rows (``geomcheck.report.Row``) for one dataset (default: the first recorded)."""
+        from geomcheck.metrics.geometry import GeometryReport
+        from geomcheck.report import Row
+
+        geo = self.state["geometry"]
+        if not geo:
+            return []
+        dataset = dataset or geo[0]["dataset"]
+        rows = []
+        for rec in geo:
+            if rec["dataset"] != dataset:
+                continue
+            m, v = rec["model"], rec["variant"]
+            extra = {"CKA to base": self._value(m, v, "cka_to_base") if v not in (None, "base") else None,
+                     "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
+                     "status": self._status(m, v)}
+            rows.append(Row.measured(m, GeometryReport.from_dict(_unnull(rec["report"])), variant=v, dataset=dataset,
+                                     **{k: x for k, x in extra.items() if x not in (None, "")}))
+        return rows
+
+    def datasets(self) -> list[str]:
+        return list(dict.fromkeys(r["dataset"] for r in self.state["geometry"]))
+
+    def value_lines(self) -> list[str]:
+        by: dict[str, list[str]] = {}
+        for r in self.state["values"]:
+            v = r["value"]
+            text = f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+            by.setdefault(_key(r["model"], r["variant"]), []).append(f"{r['name']} = {text}")
+        return [f"{k}: " + ", ".join(vs) for k, vs in by.items()]
+
+    def claim_lines(self) -> list[str]:
+        out = []
+        for c in self.state["claims"]:
+            verdict = "holds" if c["holds"] else "CONTRADICTED"
+            gate = "gated" if c["gated"] else "not gated (--geomcheck-paper-claims)"
+            measured = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in c["measured"].items())
+            out.append(f"{c['model']}: paper claim '{c['text']}': {verdict} ({measured}); {gate}")
+        return out
+
+    def baseline_lines(self) -> list[str]:
+        out = []
+        for b in self.state["baseline"]:
+            comp = b["comparison"]
+            status = "passed" if comp.get("passed") else "FAILED"
+            out.append(f"{b['model']} vs baseline on {b['dataset']}: {status}"
+                       + (f" ({comp['summary']})" if comp.get("summary") else ""))
+        return out
+
+    def summary_renderables(self) -> list[Any]:
+        """rich renderables for the terminal: one table per dataset, then the other lines."""
+        from geomcheck.report import rich_table
+
+        out: list[Any] = []
+        for ds in self.datasets():
+            rows = self.rows(ds)
+            cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
+            out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
+                                  extra_columns=cols))
+        out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
+        return out
+
+    # --- report directory --------------------------------------------------------------
+    def to_json(self) -> str:
+        doc = {k: v for k, v in self.state.items() if k != "geometry"}
+        doc["geometry"] = [{k: v for k, v in r.items() if k not in ("X",)} for r in self.state["geometry"]]
+        return json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n"
+
+    def to_markdown(self) -> str:
+        from geomcheck.report import to_markdown
+
+        parts = ["# geomcheck report", ""]
+        for ds in self.datasets():
+            rows = self.rows(ds)
+            cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
+            parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols)]
+        for title, lines in (("Baseline", self.baseline_lines()), ("Paper claims", self.claim_lines()),
+                             ("Recorded values", self.value_lines())):
+            if lines:
+                parts += [f"## {title}", ""] + [f"- {line}" for line in lines] + [""]
+        return "\n".join(parts)
+
+    def write_dir(self, path: str | os.PathLike, *, plots: bool = True) -> list[Path]:
+        """Write report.json, report.md and (``plots``) t-SNE PNGs and a grid; returns the files."""
+        out = Path(path)
+        out.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in (("report.json", self.to_json()), ("report.md", self.to_markdown())):
+            (out / name).write_text(text)
+            written.append(out / name)
+        if plots:
+            written += self._plots(out)
+        return written
+
+    def _plots(self, out: Path) -> list[Path]:
+        import numpy as np
+
+        from geomcheck.embedding import EmbeddedDataset
+        from geomcheck.metrics.geometry import GeometryReport
+        from geomcheck.plots import grid_plot, tsne_plot
+
+        written = []
+        for ds in self.datasets():
+            embs: dict[str, Any] = {}
+            reports: dict[str, Any] = {}
+            for rec in self.state["geometry"]:
+                if rec["dataset"] != ds or "X" not in rec:
+                    continue
+                label = _key(rec["model"], rec["variant"])
+                embs[label] = EmbeddedDataset(X=np.asarray(rec["X"], dtype=np.float32),
+                                              labels=np.asarray(rec["labels"]), label_names=tuple(rec["label_names"]),
+                                              texts=(), model=label, fingerprint="")
+                reports[label] = GeometryReport.from_dict(_unnull(rec["report"]))
+            for label, emb in embs.items():
+                written.append(tsne_plot(emb, out / f"tsne-{ds}-{_slug(label)}.png", title=f"{label} · {ds}",
+                                         report=reports[label]))
+            if len(embs) > 1:
+                written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports))
+        return written
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
+
+
+def _unnull(d: Mapping[str, Any]) -> dict[str, Any]:
+    from geomcheck.report import _unnull_report
+
+    return _unnull_report(d)
+
+
+def merge_states(states: Iterable[Mapping[str, Any]]) -> RunRecord:
+    rec = RunRecord()
+    for s in states:
+        rec.merge(s)
+    return rec

@@ -1,0 +1,193 @@
+"""LoRA and merged variants of the model under test: do merges keep the base geometry?
+
+``lora_run`` trains a LoRA adapter on the sequence-family task (or takes ``--adapter`` /
+``--checkpoint``), ``merged_variants`` builds base, lora and each ``--merge`` variant
+(default soup and slerp). What must hold for a healthy merge:
+
+- it sits at least as close to the base (linear CKA) as the LoRA model does;
+- it keeps a share of the LoRA's task gain (ini ``geomcheck_min_gain_share``, default 0.25);
+- no family collapses: no family's silhouette in the merge falls more than 0.1 below the lower
+  of its base and LoRA values (merging must not create a collapse neither parent has); the
+  LoRA itself may lose up to 0.5 on a family it was not trained on (forgetting is shown).
+
+The paper's merge claims are measured and shown on every run; ``--geomcheck-paper-claims``
+(ini ``geomcheck_paper_claims = true``) turns them into gates.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.geomcheck_slow
+
+LORA_MAX_FAMILY_DROP = 0.5  # LoRA vs base, per family (MiniLM measured: 0.32 on palindrome, held out)
+MERGE_FAMILY_SLACK = 0.1  # merge vs the lower of base and LoRA, per family
+
+
+@pytest.fixture(scope="session")
+def task_dataset():
+    """Windows of the training families at starts training never draws (the task's test set)."""
+    from geomcheck.adapt import WindowTask
+
+    return WindowTask().eval_sets()["task"]
+
+
+@pytest.fixture(scope="session")
+def gains(merged_variants, embed, task_dataset):
+    """Silhouette(true) gain on the task set of every variant over the base."""
+    from geomcheck.metrics import silhouette
+
+    sil = {name: silhouette(embed(task_dataset, embedder=e).X, task_dataset.labels) for name, e in merged_variants.items()}
+    return {name: s - sil["base"] for name, s in sil.items()}
+
+
+def _variant(merged_variants, name: str):
+    if name not in merged_variants:
+        pytest.skip(f"{name} merges checkpoints, and the LoRA run has {merged_variants.n_checkpoints} "
+                    f"(give --checkpoint at least twice)")
+    return merged_variants[name]
+
+
+def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *, slack: float) -> None:
+    """Each family's mean silhouette in ``variant`` >= the lowest of its ``parents``' - ``slack``."""
+    from geomcheck.metrics import silhouette_samples
+
+    worst = []
+    for name, ds in datasets:
+        sv = silhouette_samples(embed(ds, embedder=variant).X, ds.labels)
+        sp = [silhouette_samples(embed(ds, embedder=p).X, ds.labels) for p in parents]
+        for k, fam in enumerate(ds.label_names):
+            m = ds.labels == k
+            floor = min(float(s[m].mean()) for s in sp)
+            worst.append((floor - float(sv[m].mean()), f"{name}/{fam}", floor, float(sv[m].mean())))
+    drop, where, floor, now = max(worst)
+    geomcheck_record("worst_family_drop", drop)
+    geomcheck_record("worst_family", where)
+    assert drop <= slack, (f"family {where} collapsed: its silhouette is {now:+.4f}, {drop:.4f} below "
+                           f"{floor:+.4f} ({'the base' if len(parents) == 1 else 'the lower of base and LoRA'}); "
+                           f"allowed {slack}")
+
+
+@pytest.mark.parametrize("geomcheck_variant", ["lora"])
+def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_dataset, heldout_dataset, embed,
+                              geomcheck_variant, geomcheck_record, geomcheck_settings):
+    """Our LoRA lowers its loss and raises the task silhouette; no family collapses on the way."""
+    from pytest_geomcheck.plugin import suite_name
+
+    lora, base = merged_variants["lora"], merged_variants["base"]
+    geometry(suite_dataset, suite_name(geomcheck_settings), embedder=lora, variant="lora")
+    geomcheck_record("task_gain", gains["lora"])
+    losses = getattr(lora_run, "loss_history", ())
+    if losses:
+        geomcheck_record("loss_first", losses[0])
+        geomcheck_record("loss_last", losses[-1])
+    if hasattr(lora_run, "loss_history"):  # trained here, not given with --adapter
+        assert losses[-1] < losses[0], f"LoRA did not learn: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
+        assert gains["lora"] > 0, f"LoRA lowered the task silhouette by {-gains['lora']:.4f}"
+    _no_family_collapses(lora, [base], [(suite_name(geomcheck_settings), suite_dataset), ("heldout", heldout_dataset)],
+                         embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP)
+
+
+def test_merge_geometry(merged_variants, geomcheck_variant, geometry, suite_dataset, embed, geomcheck_record,
+                        geomcheck_settings):
+    """Each merge's Table 2 row and its CKA to the base (shown in the summary)."""
+    from pytest_geomcheck.plugin import suite_name
+
+    from geomcheck.metrics import linear_cka
+
+    merged = _variant(merged_variants, geomcheck_variant)
+    r = geometry(suite_dataset, suite_name(geomcheck_settings), embedder=merged, variant=geomcheck_variant)
+    cka = linear_cka(embed(suite_dataset, embedder=merged).X, embed(suite_dataset, embedder=merged_variants["base"]).X)
+    geomcheck_record("cka_to_base", cka)
+    assert -1 <= r.silhouette_true <= 1 and r.davies_bouldin_true > 0
+
+
+def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, suite_dataset,
+                                                     heldout_dataset):
+    from geomcheck.assertions import assert_merge_preserves_base
+    from geomcheck.metrics import linear_cka
+
+    merged = _variant(merged_variants, geomcheck_variant)
+    base, lora = merged_variants["base"], merged_variants["lora"]
+    for ds in (suite_dataset, heldout_dataset):
+        cka_lora = linear_cka(embed(ds, embedder=lora).X, embed(ds, embedder=base).X)
+        # 1e-4: float noise; a merge that moves further from the base than the LoRA itself fails
+        assert_merge_preserves_base(embed(ds, embedder=merged), embed(ds, embedder=base), min_cka=cka_lora - 1e-4)
+
+
+def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant, gains, geomcheck_record, pytestconfig):
+    _variant(merged_variants, geomcheck_variant)
+    share = float(pytestconfig.getini("geomcheck_min_gain_share") or 0.25)
+    if gains["lora"] <= 0:
+        pytest.skip(f"the LoRA has no task gain to keep ({gains['lora']:+.4f})")
+    kept = gains[geomcheck_variant] / gains["lora"]
+    geomcheck_record("task_gain", gains[geomcheck_variant])
+    geomcheck_record("share_of_lora_gain", kept)
+    assert kept >= share, (f"{geomcheck_variant} keeps {kept:.1%} of the LoRA's task gain "
+                           f"({gains[geomcheck_variant]:+.4f} of {gains['lora']:+.4f}); required {share:.0%}")
+
+
+def test_no_family_collapses(merged_variants, geomcheck_variant, embed, suite_dataset, heldout_dataset,
+                             geomcheck_record, geomcheck_settings):
+    from pytest_geomcheck.plugin import suite_name
+
+    merged = _variant(merged_variants, geomcheck_variant)
+    _no_family_collapses(merged, [merged_variants["base"], merged_variants["lora"]],
+                         [(suite_name(geomcheck_settings), suite_dataset), ("heldout", heldout_dataset)],
+                         embed, geomcheck_record, slack=MERGE_FAMILY_SLACK)
+
+
+def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):
+    """SLERP's fallback shares (how much of the SLERP is plain linear interpolation)."""
+    info = merged_variants.info
+    for name in ("slerp", "slerp_ckpt"):
+        for k, v in (info.get(name) or {}).items():
+            geomcheck_record(f"{name}.{k}", v)
+    assert all(0 <= (info.get(n) or {}).get("share_tensors_slerp_is_lerp", 0) <= 1 for n in ("slerp", "slerp_ckpt"))
+
+
+CLAIMS = {
+    "slerp_is_not_lerp": "SLERP with the base differs from plain averaging (LERP) for most changed tensors",
+    "soup_not_adapter_dominated": "a soup of checkpoints is not adapter-dominated",
+    "slerp_beats_soup": "the SLERP merge has better cluster geometry (silhouette) than the soup",
+}
+
+
+@pytest.mark.parametrize("claim", list(CLAIMS))
+def test_paper_claim(claim, merged_variants, embed, suite_dataset, geometry, geomcheck_settings, geomcheck_record,
+                     pytestconfig, geomcheck_model_name):
+    """The paper's merge claims, measured on every run; gates only with --geomcheck-paper-claims."""
+    from pytest_geomcheck.plugin import record, suite_name
+
+    from geomcheck.assertions import assert_no_adapter_dominance
+    from geomcheck.errors import GeometryAssertionError
+    from geomcheck.suite import model_id
+
+    needs = {"slerp_is_not_lerp": ["slerp"], "soup_not_adapter_dominated": ["soup"],
+             "slerp_beats_soup": ["slerp", "soup"]}[claim]
+    for n in needs:
+        if n not in geomcheck_settings.merges:
+            pytest.skip(f"needs --merge {n}")
+        _variant(merged_variants, n)
+    if claim == "slerp_is_not_lerp":
+        share = merged_variants.info["slerp"]["share_changed_tensors_slerp_is_lerp"]
+        measured, holds = {"share of changed tensors where SLERP = LERP": share}, share < 0.5
+    elif claim == "soup_not_adapter_dominated":
+        e = {n: embed(suite_dataset, embedder=merged_variants[n]) for n in ("soup", "base", "lora")}
+        try:
+            r = assert_no_adapter_dominance(e["soup"], e["base"], e["lora"], weight=0.5, margin=0.1)
+            holds = True
+        except GeometryAssertionError as exc:
+            r, holds = exc.value, False
+        measured = {"adapter position r (0 base, 1 lora)": r}
+    else:
+        name = suite_name(geomcheck_settings)
+        s = {n: geometry(suite_dataset, name, embedder=merged_variants[n], variant=n).silhouette_true
+             for n in ("slerp", "soup")}
+        measured, holds = {"silhouette slerp": s["slerp"], "silhouette soup": s["soup"]}, s["slerp"] > s["soup"]
+    gated = geomcheck_settings.paper_claims
+    record(pytestconfig).add_claim(model_id(geomcheck_model_name), claim, CLAIMS[claim], measured, holds, gated)
+    for k, v in measured.items():
+        geomcheck_record(f"claim.{claim}.{k}", v)
+    if gated:
+        assert holds, f"paper claim contradicted: {CLAIMS[claim]} ({measured})"
