@@ -1,0 +1,474 @@
+"""Committed geometry baselines and the paired gate that compares a new run with one.
+
+A baseline file (``suites/baselines/<model>.json``) holds, per dataset ("paper",
+"heldout"), the texts, labels, the ``GeometryReport``, the per-text silhouettes and the
+model's embeddings themselves (float32, base64), so a later run of the same texts can be
+compared text by text and space against space, not only summary against summary.
+
+``compare`` is paired: the unit is the text. With ``d_i = s_new(i) - s_base(i)`` (per-text
+silhouettes, true labels), the mean change of the silhouette is ``mean(d)`` and its
+interval comes from a stratified bootstrap of the texts (resampled within each family,
+sizes kept; Davison & Hinkley 1997, section 3.2), percentile interval. Pairing removes the
+text-to-text spread that dominates an unpaired comparison of two silhouettes on 24 texts.
+The interval is over the choice of texts for these two fixed spaces, not over models.
+
+Tolerances (``DEFAULT_TOLERANCES``) were chosen from ``bench/baseline_tolerances.py``;
+a baseline file may carry its own, and an explicit argument overrides both.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geomcheck.errors import GeometryAssertionError, InvalidInputError
+
+__all__ = [
+    "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "Baseline", "BaselineEntry", "Check", "Comparison",
+    "assert_matches_baseline", "compare", "make_baseline", "resolve_tolerances", "write_baseline",
+]
+
+FORMAT_VERSION = 1
+DATASETS = ("paper", "heldout")
+UPDATE_HINT = "pytest suites/ --geomcheck-update-baseline"
+KMEANS_MARGIN = 0.05  # as assert_clusters_by_family: KMeans silhouette - true silhouette <= margin
+
+# Chosen from bench/baseline_tolerances.py on all-MiniLM-L6-v2, CPU, paper + heldout datasets
+# (the numbers are in suites/baselines/minilm.json, "tolerance_basis"):
+#   benign: re-saved copy and batch size 1 change nothing (all deltas 0.0000, CKA 1.0000);
+#     bf16 moves the silhouette by <= 0.0004, the worst family by <= 0.0005, DB by <= 0.008,
+#     KMeans metrics by <= 0.001, CKA 1.0000, mutual 5-NN 0.992;
+#   harmful: 0.4 sigma weight noise (two seeds): worst family -0.057..-0.089, DB +0.11..+0.55,
+#     CKA 0.85-0.95, mutual 5-NN 0.62-0.76; 0.2 sigma already fails 2-5 checks, 0.05 sigma none.
+# Each tolerance keeps >= 20x the largest benign change, and lies below what 0.2-0.4 sigma
+# does. KMeans metrics jump when KMeans reassigns a text, so their slack is wider.
+#   silhouette_true: largest allowed mean paired drop (fails only if also significant)
+#   family_silhouette: largest allowed drop of the worst family's mean silhouette
+#   davies_bouldin_true / davies_bouldin_kmeans: largest allowed increase
+#   silhouette_kmeans: largest allowed drop
+#   cka_to_baseline / mutual_knn_to_baseline: minimum
+DEFAULT_TOLERANCES: dict[str, float] = {
+    "silhouette_true": 0.01,
+    "family_silhouette": 0.05,
+    "davies_bouldin_true": 0.25,
+    "silhouette_kmeans": 0.05,
+    "davies_bouldin_kmeans": 0.35,
+    "cka_to_baseline": 0.97,
+    "mutual_knn_to_baseline": 0.8,
+}
+_MINIMUM = ("cka_to_baseline", "mutual_knn_to_baseline")
+_KNN_K = 5
+
+
+# --- storage -----------------------------------------------------------------------------------
+
+
+def _encode_array(X: np.ndarray) -> dict[str, Any]:
+    A = np.ascontiguousarray(X, dtype="<f4")
+    return {"dtype": "float32-le", "shape": list(A.shape), "base64": base64.b64encode(A.tobytes()).decode("ascii")}
+
+
+def _decode_array(d: Mapping[str, Any], where: str) -> np.ndarray:
+    try:
+        raw = base64.b64decode(d["base64"], validate=True)
+        shape = tuple(int(s) for s in d["shape"])
+        if d.get("dtype") != "float32-le" or len(raw) != 4 * math.prod(shape):
+            raise ValueError(f"{len(raw)} bytes for shape {shape} and dtype {d.get('dtype')!r}")
+        return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"{where}: the stored embeddings are damaged ({exc}); "
+                                f"regenerate it ({UPDATE_HINT})") from None
+
+
+@dataclass(eq=False)
+class BaselineEntry:
+    """One dataset's record: texts, labels, report, per-text silhouettes, embeddings ``X``."""
+
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    report: dict[str, Any]
+    silhouette_samples: np.ndarray
+    X: np.ndarray
+    texts_digest: str = ""
+
+    def __post_init__(self) -> None:
+        from geomcheck.cache import texts_digest
+
+        self.texts_digest = self.texts_digest or texts_digest(self.texts)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"texts_digest": self.texts_digest, "texts": list(self.texts), "labels": [int(v) for v in self.labels],
+                "label_names": list(self.label_names), "report": self.report,
+                "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": _encode_array(self.X)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], where: str) -> BaselineEntry:
+        try:
+            entry = cls(tuple(d["texts"]), np.asarray(d["labels"], dtype=np.int64), tuple(d["label_names"]),
+                        dict(d["report"]), np.asarray(d["silhouette_samples"], dtype=np.float64),
+                        _decode_array(d["embeddings"], where), str(d["texts_digest"]))
+        except (KeyError, TypeError) as exc:
+            raise InvalidInputError(f"{where}: missing or malformed field {exc}; "
+                                    f"regenerate it ({UPDATE_HINT})") from None
+        from geomcheck.cache import texts_digest
+
+        n = len(entry.texts)
+        if entry.texts_digest != texts_digest(entry.texts) or not (
+                entry.labels.shape == entry.silhouette_samples.shape == (n,) and entry.X.shape[0] == n):
+            raise InvalidInputError(f"{where}: texts, digest, labels, silhouettes and embeddings disagree "
+                                    f"(edited by hand?); regenerate it ({UPDATE_HINT})")
+        return entry
+
+
+@dataclass(eq=False)
+class Baseline:
+    """A model's committed geometry: one ``BaselineEntry`` per dataset name, and how to judge changes.
+
+    ``tolerances`` overrides ``DEFAULT_TOLERANCES`` for this model; ``tolerance_basis`` is
+    the measurement they were chosen from (free-form JSON); ``expect`` records per dataset
+    whether the model clusters by family (``kmeans_minus_true <= 0.05``).
+    """
+
+    model: str
+    fingerprint: str
+    entries: dict[str, BaselineEntry]
+    device: str = "unknown"
+    dtype: str = "unknown"
+    versions: dict[str, str | None] = field(default_factory=dict)
+    created: str = ""
+    tolerances: dict[str, float] = field(default_factory=dict)
+    tolerance_basis: Any = None
+    expect: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format_version": self.format_version, "model": self.model, "fingerprint": self.fingerprint,
+                "device": self.device, "dtype": self.dtype, "versions": self.versions, "created": self.created,
+                "tolerances": self.tolerances, "tolerance_basis": self.tolerance_basis, "expect": self.expect,
+                "datasets": {k: e.to_dict() for k, e in self.entries.items()}}
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write pretty JSON (sorted keys, trailing newline) atomically; return the path."""
+        from geomcheck.cache import _atomic_write
+
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(p, (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        return p
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Baseline:
+        """Read a file written by ``save``; InvalidInputError says what is wrong and how to regenerate."""
+        p = Path(path)
+        if not p.is_file():
+            raise InvalidInputError(f"no baseline file at {str(p)!r}; create it with `{UPDATE_HINT}` "
+                                    f"(or `python -m geomcheck.baseline --model NAME --out {p}`)")
+        try:
+            d = json.loads(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"baseline {str(p)!r} is not JSON ({exc}); "
+                                    f"regenerate it with `{UPDATE_HINT}`") from None
+        if not isinstance(d, dict) or "format_version" not in d:
+            raise InvalidInputError(f"{str(p)!r} is not a geomcheck baseline (no format_version); "
+                                    f"regenerate it with `{UPDATE_HINT}`")
+        if d["format_version"] != FORMAT_VERSION:
+            raise InvalidInputError(f"baseline {str(p)!r} has format version {d['format_version']!r}; this geomcheck "
+                                    f"reads version {FORMAT_VERSION}; regenerate it with `{UPDATE_HINT}`")
+        try:
+            entries = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}")
+                       for k, v in d["datasets"].items()}
+            tolerances = {str(k): float(v) for k, v in (d.get("tolerances") or {}).items()}
+            b = cls(str(d["model"]), str(d["fingerprint"]), entries, str(d.get("device", "unknown")),
+                    str(d.get("dtype", "unknown")), dict(d.get("versions") or {}), str(d.get("created", "")),
+                    tolerances, d.get("tolerance_basis"), dict(d.get("expect") or {}), FORMAT_VERSION)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            if isinstance(exc, InvalidInputError):
+                raise
+            raise InvalidInputError(f"baseline {str(p)!r}: missing or malformed field ({exc}); "
+                                    f"regenerate it with `{UPDATE_HINT}`") from None
+        resolve_tolerances(None, b.tolerances, where=f"baseline {str(p)!r}")
+        return b
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for dist in ("geomcheck", "torch", "transformers", "sentence-transformers"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def _samples(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    from geomcheck.metrics import silhouette_samples
+
+    return np.asarray(silhouette_samples(X, labels, precision="float64"), dtype=np.float64)
+
+
+def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
+                  tolerances: Mapping[str, float] | None = None, tolerance_basis: Any = None,
+                  meta: Mapping[str, Any] | None = None) -> Baseline:
+    """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``; ``meta`` may set device, dtype, versions, created."""
+    from datetime import datetime, timezone
+
+    from geomcheck.metrics import cluster_report
+
+    if not embedded:
+        raise InvalidInputError("make_baseline needs at least one embedded dataset, e.g. {'paper': emb}")
+    entries, expect = {}, {}
+    for name, emb in embedded.items():
+        X = np.asarray(emb.X, dtype=np.float32)
+        labels = np.asarray(emb.labels)
+        rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64")
+        entries[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
+                                      rep.to_dict(), _samples(X, labels), X.copy())
+        gap = rep.silhouette_kmeans - rep.silhouette_true
+        expect[name] = {"clusters_by_family": bool(gap <= KMEANS_MARGIN), "kmeans_minus_true": float(gap),
+                        "margin": KMEANS_MARGIN}
+    meta = dict(meta or {})
+    tol = resolve_tolerances(None, tolerances or {}, where="make_baseline tolerances")
+    return Baseline(model_name, fingerprint, entries, str(meta.get("device", "unknown")),
+                    str(meta.get("dtype", "unknown")), dict(meta.get("versions") or _versions()),
+                    str(meta.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")),
+                    {k: tol[k] for k in (tolerances or {})}, tolerance_basis, expect)
+
+
+# --- comparison --------------------------------------------------------------------------------
+
+
+def resolve_tolerances(explicit: Mapping[str, float] | None, from_file: Mapping[str, float] | None = None, *,
+                       where: str = "tolerances") -> dict[str, float]:
+    """Explicit argument > the baseline file's ``tolerances`` > ``DEFAULT_TOLERANCES``, key by key."""
+    out = dict(DEFAULT_TOLERANCES)
+    for source in (from_file or {}, explicit or {}):
+        unknown = sorted(set(source) - set(DEFAULT_TOLERANCES))
+        if unknown:
+            raise InvalidInputError(f"{where}: unknown tolerance name(s) {', '.join(map(repr, unknown))}; "
+                                    f"known: {', '.join(DEFAULT_TOLERANCES)}")
+        for k, v in source.items():
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            if not ok or (k in _MINIMUM and v > 1):
+                raise InvalidInputError(f"{where}: tolerance {k!r} must be a finite number >= 0"
+                                        f"{' and <= 1 (a minimum)' if k in _MINIMUM else ''}, got {v!r}")
+            out[k] = float(v)
+    return out
+
+
+@dataclass(frozen=True)
+class Check:
+    """One gate: ``rule`` is "max drop", "max increase" (``tolerance`` is the slack) or "minimum"."""
+
+    metric: str
+    baseline: float
+    value: float
+    tolerance: float
+    passed: bool
+    detail: str = ""
+    rule: str = "minimum"
+
+    def line(self) -> str:
+        kind = "minimum" if self.rule == "minimum" else f"{self.rule} tolerance"
+        return (f"{self.metric}: baseline {self.baseline:.4f}, now {self.value:.4f}, {kind} {self.tolerance:.4g}"
+                + (f" ({self.detail})" if self.detail else ""))
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The result of ``compare``: ``checks``, ``passed``, ``failures``, the paired interval."""
+
+    model: str
+    baseline_model: str
+    dataset: str
+    checks: tuple[Check, ...]
+    mean_difference: float
+    interval: tuple[float, float]
+    confidence: float
+    tolerances: dict[str, float]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if not c.passed]
+
+    def summary(self) -> str:
+        f = self.failures
+        head = "all checks passed" if not f else f"{len(f)} of {len(self.checks)} checks failed: " + \
+            ", ".join(c.metric for c in f)
+        return (f"{head}; paired silhouette change {self.mean_difference:+.4f} "
+                f"[{self.interval[0]:+.4f}, {self.interval[1]:+.4f}]")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "baseline_model": self.baseline_model, "dataset": self.dataset,
+                "passed": self.passed, "summary": self.summary(), "mean_difference": self.mean_difference,
+                "interval": list(self.interval), "confidence": self.confidence, "tolerances": self.tolerances,
+                "checks": [{"metric": c.metric, "baseline": c.baseline, "value": c.value, "tolerance": c.tolerance,
+                            "rule": c.rule, "passed": c.passed, "detail": c.detail} for c in self.checks]}
+
+    def message(self) -> str:
+        lines = [f"{self.model} vs the {self.baseline_model} baseline on the {self.dataset} dataset: {self.summary()}"]
+        lines += [("  FAIL " if not c.passed else "  ok   ") + c.line() for c in self.checks]
+        if not self.passed:
+            lines.append(f"If the change is intended, update the baseline: {UPDATE_HINT} "
+                         f"(--geomcheck-update-baseline).")
+        return "\n".join(lines)
+
+
+def _check_same_texts(entry: BaselineEntry, texts: Sequence[str], dataset: str) -> None:
+    texts = tuple(texts)
+    if texts == entry.texts:
+        return
+    if len(texts) != len(entry.texts):
+        raise InvalidInputError(f"the {dataset!r} baseline has {len(entry.texts)} texts, the new run {len(texts)}; "
+                                f"a paired comparison needs the very same texts (regenerate the baseline with "
+                                f"`{UPDATE_HINT}` if the dataset changed on purpose)")
+    diff = [i for i, (a, b) in enumerate(zip(entry.texts, texts)) if a != b]
+    i = diff[0]
+    raise InvalidInputError(f"{len(diff)} of {len(texts)} texts differ from the {dataset!r} baseline's, first at "
+                            f"index {i}: baseline {entry.texts[i][:60]!r}, now {texts[i][:60]!r}; a paired comparison "
+                            f"needs the very same texts (regenerate with `{UPDATE_HINT}` if intended)")
+
+
+def paired_interval(d: np.ndarray, codes: np.ndarray, *, confidence: float = 0.95, n_boot: int = 2000,
+                    seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of ``mean(d)`` over texts resampled within each family (``codes``)."""
+    from geomcheck.stats import _stratified_draws
+
+    idx = _stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
+    reps = d[idx].mean(axis=1)
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
+    return float(lo), float(hi)
+
+
+def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances: Mapping[str, float] | None = None,
+            confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
+    """Compare a new embedding of the baseline's texts with the stored one (see the module docstring)."""
+    from geomcheck.metrics import cluster_report, linear_cka, mutual_knn
+
+    if dataset_name not in baseline.entries:
+        raise InvalidInputError(f"baseline of {baseline.model} has no dataset {dataset_name!r}; "
+                                f"it has: {', '.join(baseline.entries)}")
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise InvalidInputError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
+        raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
+    tol = resolve_tolerances(tolerances, baseline.tolerances)
+    entry = baseline.entries[dataset_name]
+    _check_same_texts(entry, embedded.texts, dataset_name)
+    X = np.asarray(embedded.X, dtype=np.float32)
+    if X.shape[0] != len(entry.texts):
+        raise InvalidInputError(f"embedded.X has {X.shape[0]} rows for {len(entry.texts)} texts")
+    labels, names = entry.labels, entry.label_names
+    uniq, codes = np.unique(labels, return_inverse=True)
+    codes = codes.reshape(-1)
+    base, rep = entry.report, cluster_report(X, labels, seed=0, label_names=names, precision="float64")
+    d = _samples(X, labels) - entry.silhouette_samples
+    mean_d = float(d.mean())
+    lo, hi = paired_interval(d, codes, confidence=confidence, n_boot=n_boot, seed=seed)
+    level = f"{confidence:.0%}"
+    checks = [Check("silhouette_true (paired)", float(entry.silhouette_samples.mean()),
+                    float(entry.silhouette_samples.mean() + mean_d), tol["silhouette_true"],
+                    not (-mean_d > tol["silhouette_true"] and hi < 0),
+                    f"mean paired change {mean_d:+.4f}, {level} interval [{lo:+.4f}, {hi:+.4f}]; fails when the drop "
+                    f"exceeds the tolerance and the interval lies below 0", "max drop")]
+    fam = {c: float(d[codes == c].mean()) for c in range(uniq.size)}
+    w = min(fam, key=fam.get)
+    worst = names[uniq[w]] if 0 <= uniq[w] < len(names) else str(uniq[w])
+    fam_base = float(entry.silhouette_samples[codes == w].mean())
+    checks.append(Check("family_silhouette (paired)", fam_base, fam_base + fam[w], tol["family_silhouette"],
+                        -fam[w] <= tol["family_silhouette"],
+                        f"worst family {worst}: mean paired change {fam[w]:+.4f}", "max drop"))
+    for key, higher in (("davies_bouldin_true", False), ("silhouette_kmeans", True), ("davies_bouldin_kmeans", False)):
+        then, now = float(base[key]), float(getattr(rep, key))
+        worse = (then - now) if higher else (now - then)
+        ok = math.isnan(then) or (not math.isnan(now) and worse <= tol[key])
+        checks.append(Check(key, then, now, tol[key], ok, f"worse by {worse:+.4f}" if not math.isnan(worse) else
+                            "KMeans found < 2 clusters", "max drop" if higher else "max increase"))
+    cka = float(linear_cka(X, entry.X))
+    checks.append(Check("cka_to_baseline", 1.0, cka, tol["cka_to_baseline"], cka >= tol["cka_to_baseline"],
+                        "linear CKA between the new and the stored embeddings"))
+    k = min(_KNN_K, len(entry.texts) - 1)
+    knn = float(mutual_knn(X, entry.X, k, metric="cosine"))
+    checks.append(Check("mutual_knn_to_baseline", 1.0, knn, tol["mutual_knn_to_baseline"],
+                        knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"))
+    return Comparison(str(getattr(embedded, "model", "")), baseline.model, dataset_name, tuple(checks), mean_d,
+                      (lo, hi), float(confidence), tol)
+
+
+def assert_matches_baseline(baseline: Baseline, dataset_name: str, embedded: Any, **kw: Any) -> Comparison:
+    """``compare`` and raise ``GeometryAssertionError`` naming every failing check; returns the Comparison."""
+    comp = compare(baseline, dataset_name, embedded, **kw)
+    if not comp.passed:
+        first = comp.failures[0]
+        raise GeometryAssertionError(comp.message(), metric=", ".join(c.metric for c in comp.failures),
+                                     value=first.value, threshold=first.tolerance, interval=comp.interval,
+                                     model=comp.model)
+    return comp
+
+
+# --- generation --------------------------------------------------------------------------------
+
+
+def write_baseline(model: str, out: str | os.PathLike[str], *, device: str = "cpu", dtype: str = "float32",
+                   batch_size: int | None = None, tolerances: Mapping[str, float] | None = None,
+                   tolerance_basis: Any = None) -> Baseline:
+    """Embed ``DATASETS`` with ``model`` and write its baseline to ``out``.
+
+    An existing file's ``tolerances`` and ``tolerance_basis`` are kept unless given here.
+    """
+    from geomcheck.models import load_model
+    from geomcheck.sequences import heldout_dataset, paper_dataset
+
+    out = Path(out)
+    if out.is_file() and (tolerances is None or tolerance_basis is None):
+        try:
+            old = Baseline.load(out)
+        except InvalidInputError:
+            old = None
+        if old is not None:
+            tolerances = old.tolerances if tolerances is None else tolerances
+            tolerance_basis = old.tolerance_basis if tolerance_basis is None else tolerance_basis
+    kw = {"batch_size": batch_size} if batch_size else {}
+    emb = load_model(model, device=device, dtype=dtype, cache=False, **kw)
+    embedded = {"paper": emb.embed(paper_dataset()), "heldout": emb.embed(heldout_dataset())}
+    b = make_baseline(model, emb.fingerprint, embedded, tolerances=tolerances, tolerance_basis=tolerance_basis,
+                      meta={"device": emb.device, "dtype": emb.dtype})
+    b.save(out)
+    return b
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    ap = argparse.ArgumentParser(prog="python -m geomcheck.baseline", description=write_baseline.__doc__)
+    ap.add_argument("--model", required=True, help="registry alias or model directory")
+    ap.add_argument("--out", required=True, help="baseline JSON to (re)write")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--dtype", default="float32")
+    ap.add_argument("--batch-size", type=int, default=None)
+    a = ap.parse_args(argv)
+    b = write_baseline(a.model, a.out, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
+    for name, e in b.entries.items():
+        r = e.report
+        print(f"{a.out}: {name}: n={len(e.texts)} silhouette {r['silhouette_true']:+.4f} "
+              f"DB {r['davies_bouldin_true']:.4f} clusters_by_family={b.expect[name]['clusters_by_family']}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
