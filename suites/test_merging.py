@@ -74,8 +74,11 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_
     """Our LoRA lowers its loss and raises the task silhouette; no family collapses on the way."""
     from pytest_geomcheck.plugin import suite_name
 
+    from geomcheck.metrics import linear_cka
+
     lora, base = merged_variants["lora"], merged_variants["base"]
     geometry(suite_dataset, suite_name(geomcheck_settings), embedder=lora, variant="lora")
+    geomcheck_record("cka_to_base", linear_cka(embed(suite_dataset, embedder=lora).X, embed(suite_dataset, embedder=base).X))
     geomcheck_record("task_gain", gains["lora"])
     losses = getattr(lora_run, "loss_history", ())
     if losses:
@@ -149,7 +152,7 @@ def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):
 CLAIMS = {
     "slerp_is_not_lerp": "SLERP with the base differs from plain averaging (LERP) for most changed tensors",
     "soup_not_adapter_dominated": "a soup of checkpoints is not adapter-dominated",
-    "slerp_beats_soup": "the SLERP merge has better cluster geometry (silhouette) than the soup",
+    "slerp_beats_soup": "the SLERP merge clusters the families better (paired silhouette) than the soup",
 }
 
 
@@ -180,11 +183,17 @@ def test_paper_claim(claim, merged_variants, embed, suite_dataset, geometry, geo
         except GeometryAssertionError as exc:
             r, holds = exc.value, False
         measured = {"adapter position r (0 base, 1 lora)": r}
-    else:
-        name = suite_name(geomcheck_settings)
-        s = {n: geometry(suite_dataset, name, embedder=merged_variants[n], variant=n).silhouette_true
+    else:  # paired over the texts: per-text silhouette of slerp minus soup, interval by family-stratified bootstrap
+        from geomcheck.baseline import paired_interval
+        from geomcheck.metrics import silhouette_samples
+
+        s = {n: silhouette_samples(embed(suite_dataset, embedder=merged_variants[n]).X, suite_dataset.labels)
              for n in ("slerp", "soup")}
-        measured, holds = {"silhouette slerp": s["slerp"], "silhouette soup": s["soup"]}, s["slerp"] > s["soup"]
+        d = s["slerp"] - s["soup"]
+        lo, hi = paired_interval(d, suite_dataset.labels)
+        measured = {"silhouette slerp": float(s["slerp"].mean()), "silhouette soup": float(s["soup"].mean()),
+                    "paired difference": float(d.mean()), "95% interval low": lo, "95% interval high": hi}
+        holds = lo > 0  # better, and not by chance
     gated = geomcheck_settings.paper_claims
     record(pytestconfig).add_claim(model_id(geomcheck_model_name), claim, CLAIMS[claim], measured, holds, gated)
     for k, v in measured.items():

@@ -104,3 +104,150 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*= geomcheck =*", "*Cluster geometry*", "*paper.silhouette_true = *"])
     assert 'property name="geomcheck.paper.silhouette_true"' in xml.read_text()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--families", "prime,primes"], "*unknown family 'primes'*did you mean*prime*"),
+        (["--families", "prime"], "*--families: the cluster metrics need at least 2 families*"),
+        (["--per-family", "1"], "*--per-family must be >= 2*"),
+        (["--seq-length", "0"], "*--seq-length must be >= 1*"),
+        (["--merge", "slurp"], "*--merge: unknown method(s) slurp; known: *slerp*"),
+        (["--dtype", "fp8"], "*--dtype must be one of auto, float32, bfloat16, float16*"),
+        (["--device", "tpu"], "*--device must be auto, cpu, mps, cuda or cuda:N*"),
+        (["--batch-size", "0"], "*--batch-size must be >= 1*"),
+        (["--adapter", "/nonexistent/adapter"], "*--adapter: no directory at '/nonexistent/adapter'*"),
+        (["--checkpoint", "/nonexistent/ckpt"], "*--checkpoint: no directory at '/nonexistent/ckpt'*"),
+        (["--base-model", "qwen3-0.6"], "*--base-model: unknown model 'qwen3-0.6'*"),
+        (["--geomcheck-baseline", "/nonexistent/b.json"], "*--geomcheck-baseline: no file at*--geomcheck-update-baseline*"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(pytester, args, message):
+    pytester.makepyfile("def test_x(embedder):\n    pass\n")
+    result = pytester.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: geomcheck: {message.lstrip('*')}"])
+
+
+def test_bad_ini_values_are_usage_errors(pytester):
+    pytester.makeini("[pytest]\ngeomcheck_tolerances =\n    cka_to_baseline=high\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*geomcheck_tolerances: expected NAME=NUMBER, got 'cka_to_baseline=high'*"])
+
+
+def test_options_from_ini_reach_the_settings(pytester):
+    pytester.makeini("[pytest]\ngeomcheck_merge = soup ties\ngeomcheck_families = prime odd even\n"
+                     "geomcheck_per_family = 3\ngeomcheck_seq_length = 7\ngeomcheck_tolerances =\n"
+                     "    cka_to_baseline = 0.9\n")
+    pytester.makepyfile(
+        """
+        def test_s(geomcheck_settings, suite_dataset):
+            s = geomcheck_settings
+            assert s.merges == ("soup", "ties") and s.families == ("prime", "odd", "even")
+            assert s.tolerances == {"cka_to_baseline": 0.9}
+            assert len(suite_dataset) == 9 and all(len(t.split(", ")) == 7 for t in suite_dataset.texts)
+            assert suite_dataset.label_names == ("prime", "odd", "even")
+
+        def test_cli_wins(pytestconfig):
+            from pytest_geomcheck.plugin import settings
+            assert settings(pytestconfig).per_family == 3
+        """
+    )
+    pytester.runpytest_subprocess().assert_outcomes(passed=2)
+    pytester.runpytest_subprocess("--per-family", "5", "-k", "test_s").assert_outcomes(failed=1)
+
+
+def _tiny(tmp_path, kind, name, seed=0):
+    import subprocess
+    import sys
+
+    path = tmp_path / name
+    subprocess.run([sys.executable, "-c",
+                    f"from geomcheck.testing import tiny_model; tiny_model({kind!r}, {str(path)!r}, seed={seed})"],
+                   check=True)
+    return path
+
+
+def test_repeated_model_parametrises_model_tests_once_per_model(pytester, tmp_path):
+    enc, dec = _tiny(tmp_path, "bert", "enc"), _tiny(tmp_path, "qwen3", "dec")
+    pytester.makeconftest(
+        """
+        import pytest
+        LOADS = []
+
+        @pytest.fixture(scope="session", autouse=True)
+        def count_loads(request):
+            yield
+            print("LOADED", sorted(LOADS))
+        """
+    )
+    pytester.makepyfile(
+        """
+        import pytest
+        from conftest import LOADS
+
+        def test_a(embedder, paper_dataset):
+            LOADS.append((embedder.name.rsplit("/", 1)[-1], id(embedder)))
+            assert embedder.embed(paper_dataset).X.shape[0] == 24
+
+        def test_b(embedder):
+            LOADS.append((embedder.name.rsplit("/", 1)[-1], id(embedder)))
+
+        def test_no_model(paper_dataset):
+            pass
+
+        @pytest.mark.geomcheck_model(kind="llm")
+        def test_llm_only(embedder):
+            assert "dec" in embedder.name
+
+        @pytest.mark.geomcheck_model(kind="encoder")
+        def test_encoder_only(embedder):
+            assert "enc" in embedder.name
+
+        @pytest.mark.geomcheck_gpu
+        def test_gpu(embedder):
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess("--model", str(enc), "--model", str(dec), "--device", "cpu", "-v", "-s", "-rs")
+    result.stdout.fnmatch_lines_random([
+        "*test_a[[]enc[]] PASSED*", "*test_a[[]dec[]] PASSED*", "*test_b[[]enc[]] PASSED*",
+        "*test_no_model PASSED*", "*test_llm_only[[]enc[]] SKIPPED*", "*test_encoder_only[[]dec[]] SKIPPED*",
+        "*geomcheck_model(kind='llm'): *enc is an encoder*", "*geomcheck_gpu: needs CUDA*",
+    ])
+    result.assert_outcomes(passed=7, skipped=4)
+    loads = eval(result.stdout.str().split("LOADED ")[1].splitlines()[0])
+    assert len({i for _, i in loads if _ == "enc"}) == 1 and len({i for _, i in loads if _ == "dec"}) == 1
+
+
+def test_a_user_test_file_with_the_documented_fixtures_and_hypothesis(pytester, tmp_path):
+    """What the README shows a user: fixtures, assertions and Hypothesis over session fixtures."""
+    model = _tiny(tmp_path, "bert", "tiny")
+    pytester.makepyfile(
+        test_user="""
+        from hypothesis import given, settings, strategies as st
+        from geomcheck import strategies as gst
+        from geomcheck.assertions import assert_davies_bouldin_below, assert_silhouette_above
+
+        def test_protocol(embed, geometry, paper_dataset, geomcheck_record):
+            r = geometry(paper_dataset, "paper")
+            geomcheck_record("sil", r.silhouette_true)
+            assert_silhouette_above(embed(paper_dataset), -1.0)
+            assert_davies_bouldin_below(embed(paper_dataset), 100.0)
+
+        @settings(max_examples=5, deadline=None)
+        @given(texts=st.lists(gst.sequence_texts(max_chars=80), min_size=1, max_size=4))
+        def test_property(embedder, texts):
+            assert embedder.encode(texts, cache=False).shape == (len(texts), embedder.dim)
+
+        def test_factory(dataset_factory, embed):
+            ds = dataset_factory(["squares", "cubes"], per_family=3, length=5)
+            assert embed(ds).X.shape[0] == 6
+        """
+    )
+    result = pytester.runpytest_subprocess("--model", str(model), "--device", "cpu")
+    result.assert_outcomes(passed=3)
+    result.stdout.fnmatch_lines(["*= geomcheck =*", "*tiny*sil = *"])
