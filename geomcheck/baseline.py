@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from geomcheck.errors import GeometryAssertionError, InvalidInputError
+from geomcheck.metrics.geometry import GeometryReport
 
 __all__ = [
     "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "Baseline", "BaselineEntry", "Check", "Comparison",
@@ -95,7 +96,7 @@ class BaselineEntry:
     texts: tuple[str, ...]
     labels: np.ndarray
     label_names: tuple[str, ...]
-    report: dict[str, Any]
+    report: GeometryReport
     silhouette_samples: np.ndarray
     X: np.ndarray
     texts_digest: str = ""
@@ -107,14 +108,15 @@ class BaselineEntry:
 
     def to_dict(self) -> dict[str, Any]:
         return {"texts_digest": self.texts_digest, "texts": list(self.texts), "labels": [int(v) for v in self.labels],
-                "label_names": list(self.label_names), "report": self.report,
+                "label_names": list(self.label_names), "report": self.report.to_dict(),
                 "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": _encode_array(self.X)}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> BaselineEntry:
         try:
             entry = cls(tuple(d["texts"]), np.asarray(d["labels"], dtype=np.int64), tuple(d["label_names"]),
-                        dict(d["report"]), np.asarray(d["silhouette_samples"], dtype=np.float64),
+                        GeometryReport.from_dict(dict(d["report"])),
+                        np.asarray(d["silhouette_samples"], dtype=np.float64),
                         _decode_array(d["embeddings"], where), str(d["texts_digest"]))
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"{where}: missing or malformed field {exc}; "
@@ -131,7 +133,7 @@ class BaselineEntry:
 
 @dataclass(eq=False)
 class Baseline:
-    """A model's committed geometry: one ``BaselineEntry`` per dataset name, and how to judge changes.
+    """A model's committed geometry: ``datasets`` maps a dataset name to its ``BaselineEntry``.
 
     ``tolerances`` overrides ``DEFAULT_TOLERANCES`` for this model; ``tolerance_basis`` is
     the measurement they were chosen from (free-form JSON); ``expect`` records per dataset
@@ -140,7 +142,7 @@ class Baseline:
 
     model: str
     fingerprint: str
-    entries: dict[str, BaselineEntry]
+    datasets: dict[str, BaselineEntry]
     device: str = "unknown"
     dtype: str = "unknown"
     versions: dict[str, str | None] = field(default_factory=dict)
@@ -154,7 +156,7 @@ class Baseline:
         return {"format_version": self.format_version, "model": self.model, "fingerprint": self.fingerprint,
                 "device": self.device, "dtype": self.dtype, "versions": self.versions, "created": self.created,
                 "tolerances": self.tolerances, "tolerance_basis": self.tolerance_basis, "expect": self.expect,
-                "datasets": {k: e.to_dict() for k, e in self.entries.items()}}
+                "datasets": {k: e.to_dict() for k, e in self.datasets.items()}}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write pretty JSON (sorted keys, trailing newline) atomically; return the path."""
@@ -184,10 +186,10 @@ class Baseline:
             raise InvalidInputError(f"baseline {str(p)!r} has format version {d['format_version']!r}; this geomcheck "
                                     f"reads version {FORMAT_VERSION}; regenerate it with `{UPDATE_HINT}`")
         try:
-            entries = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}")
-                       for k, v in d["datasets"].items()}
+            datasets = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}")
+                        for k, v in d["datasets"].items()}
             tolerances = {str(k): float(v) for k, v in (d.get("tolerances") or {}).items()}
-            b = cls(str(d["model"]), str(d["fingerprint"]), entries, str(d.get("device", "unknown")),
+            b = cls(str(d["model"]), str(d["fingerprint"]), datasets, str(d.get("device", "unknown")),
                     str(d.get("dtype", "unknown")), dict(d.get("versions") or {}), str(d.get("created", "")),
                     tolerances, d.get("tolerance_basis"), dict(d.get("expect") or {}), FORMAT_VERSION)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -227,19 +229,19 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
 
     if not embedded:
         raise InvalidInputError("make_baseline needs at least one embedded dataset, e.g. {'paper': emb}")
-    entries, expect = {}, {}
+    datasets, expect = {}, {}
     for name, emb in embedded.items():
         X = np.asarray(emb.X, dtype=np.float32)
         labels = np.asarray(emb.labels)
         rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64")
-        entries[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
-                                      rep.to_dict(), _samples(X, labels), X.copy())
+        datasets[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
+                                       rep, _samples(X, labels), X.copy())
         gap = rep.silhouette_kmeans - rep.silhouette_true
         expect[name] = {"clusters_by_family": bool(gap <= KMEANS_MARGIN), "kmeans_minus_true": float(gap),
                         "margin": KMEANS_MARGIN}
     meta = dict(meta or {})
     tol = resolve_tolerances(None, tolerances or {}, where="make_baseline tolerances")
-    return Baseline(model_name, fingerprint, entries, str(meta.get("device", "unknown")),
+    return Baseline(model_name, fingerprint, datasets, str(meta.get("device", "unknown")),
                     str(meta.get("dtype", "unknown")), dict(meta.get("versions") or _versions()),
                     str(meta.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")),
                     {k: tol[k] for k in (tolerances or {})}, tolerance_basis, expect)
@@ -343,11 +345,19 @@ def _check_same_texts(entry: BaselineEntry, texts: Sequence[str], dataset: str) 
                             f"needs the very same texts (regenerate with `{UPDATE_HINT}` if intended)")
 
 
-def paired_interval(d: np.ndarray, codes: np.ndarray, *, confidence: float = 0.95, n_boot: int = 2000,
+def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: int = 2000,
                     seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``mean(d)`` over texts resampled within each family (``codes``)."""
+    """Percentile interval of ``mean(d)`` over texts resampled within each family (``labels``), sizes kept.
+
+    ``d``: one paired difference per text (e.g. per-text silhouettes of two spaces). Same
+    inputs and ``seed`` give the same interval.
+    """
     from geomcheck.stats import _stratified_draws
 
+    d = np.asarray(d, dtype=np.float64).reshape(-1)
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
+    if d.size != codes.size or d.size == 0:
+        raise InvalidInputError(f"paired_interval: {d.size} differences for {codes.size} labels")
     idx = _stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
     reps = d[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
@@ -360,15 +370,15 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     """Compare a new embedding of the baseline's texts with the stored one (see the module docstring)."""
     from geomcheck.metrics import cluster_report, linear_cka, mutual_knn
 
-    if dataset_name not in baseline.entries:
+    if dataset_name not in baseline.datasets:
         raise InvalidInputError(f"baseline of {baseline.model} has no dataset {dataset_name!r}; "
-                                f"it has: {', '.join(baseline.entries)}")
+                                f"it has: {', '.join(baseline.datasets)}")
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
         raise InvalidInputError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
         raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     tol = resolve_tolerances(tolerances, baseline.tolerances)
-    entry = baseline.entries[dataset_name]
+    entry = baseline.datasets[dataset_name]
     _check_same_texts(entry, embedded.texts, dataset_name)
     X = np.asarray(embedded.X, dtype=np.float32)
     if X.shape[0] != len(entry.texts):
@@ -394,7 +404,7 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
                         -fam[w] <= tol["family_silhouette"],
                         f"worst family {worst}: mean paired change {fam[w]:+.4f}", "max drop"))
     for key, higher in (("davies_bouldin_true", False), ("silhouette_kmeans", True), ("davies_bouldin_kmeans", False)):
-        then, now = float(base[key]), float(getattr(rep, key))
+        then, now = float(getattr(base, key)), float(getattr(rep, key))
         worse = (then - now) if higher else (now - then)
         ok = math.isnan(then) or (not math.isnan(now) and worse <= tol[key])
         checks.append(Check(key, then, now, tol[key], ok, f"worse by {worse:+.4f}" if not math.isnan(worse) else
@@ -463,10 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     a = ap.parse_args(argv)
     b = write_baseline(a.model, a.out, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
-    for name, e in b.entries.items():
-        r = e.report
-        print(f"{a.out}: {name}: n={len(e.texts)} silhouette {r['silhouette_true']:+.4f} "
-              f"DB {r['davies_bouldin_true']:.4f} clusters_by_family={b.expect[name]['clusters_by_family']}")
+    for name, e in b.datasets.items():
+        print(f"{a.out}: {name}: n={len(e.texts)} silhouette {e.report.silhouette_true:+.4f} "
+              f"DB {e.report.davies_bouldin_true:.4f} clusters_by_family={b.expect[name]['clusters_by_family']}")
     return 0
 
 
