@@ -165,6 +165,7 @@ class Baseline:
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write(p, (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        p.chmod(0o644)  # mkstemp creates 0600; a committed file is read by others
         return p
 
     @classmethod
@@ -407,7 +408,7 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
         then, now = float(getattr(base, key)), float(getattr(rep, key))
         worse = (then - now) if higher else (now - then)
         ok = math.isnan(then) or (not math.isnan(now) and worse <= tol[key])
-        checks.append(Check(key, then, now, tol[key], ok, f"worse by {worse:+.4f}" if not math.isnan(worse) else
+        checks.append(Check(key, then, now, tol[key], ok, f"change {now - then:+.4f}" if not math.isnan(worse) else
                             "KMeans found < 2 clusters", "max drop" if higher else "max increase"))
     cka = float(linear_cka(X, entry.X))
     checks.append(Check("cka_to_baseline", 1.0, cka, tol["cka_to_baseline"], cka >= tol["cka_to_baseline"],

