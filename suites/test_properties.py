@@ -1,16 +1,23 @@
 """Properties of the data every geometry suite feeds to a model.
 
 If these fail, no embedding metric computed on the suite datasets means anything: the
-texts would not be the sequences they claim to be. (Embedding properties join later.)
+texts would not be the sequences they claim to be. The embedding properties below hold for
+any usable model (``--model``): they check the pipeline (batching, padding, pooling), the
+model's sense of near-duplicates, and the metrics' symmetries, with few, batched model calls.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
-from hypothesis import given
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from geomcheck import strategies as gst
-from geomcheck.sequences import FAMILIES, PAPER_FAMILIES
+from geomcheck.metrics import davies_bouldin, silhouette, silhouette_samples
+from geomcheck.sequences import FAMILIES, PAPER_FAMILIES, render
 
 
 @given(gst.sequences(max_length=60, max_start=5_000))
@@ -53,3 +60,211 @@ def test_paper_dataset_matches_the_protocol(paper_dataset):
     assert np.bincount(paper_dataset.labels).tolist() == [4] * 6
     assert paper_dataset.starts == (0, 50, 100, 150) * 6
     assert all(len(s) == 50 for s in paper_dataset.sequences)
+
+
+# --- properties of the model's embeddings ----------------------------------------------
+# Realistic texts: windows of 5-40 terms from starts up to 10^4, except where a family's
+# terms grow past 10 digits (powers of two, Fibonacci, factorials, …): there the start is
+# capped so the first term has at most 10 digits. Every text is cut at 400 characters (a
+# term boundary): at most ~230 tokens for MiniLM (max 256) and ~400 for SmolLM2 (one token
+# per digit, max 512), so the batch properties exercise padding rather than truncation
+# (the 128-token tiny test models truncate the longest texts).
+MAX_START = 10_000
+MAX_FIRST_TERM = 10**10
+MAX_CHARS = 400
+
+# How far two encodings of the same text may differ, as ||a - b|| / ||a|| (relative L2, so
+# that it means the same for unit-norm encoders and for decoders whose vectors have norm
+# ~50: SmolLM2's fp32 rounding alone moves single components by ~1e-5).
+# - float32: 1e-5. Padding or batch position changes only the kernels' blocking and
+#   summation order; measured on CPU: MiniLM, tiny Qwen3 and SmolLM2-135M all <= 6e-7.
+# - bfloat16 / float16: 8 unit roundoffs of the format, u = 2^-8 for bfloat16 (8-bit
+#   significand), 2^-11 for float16 (11-bit): every layer rounds its output to the format,
+#   so two kernel schedules differ by a few roundings that the residual stream carries to
+#   the output. Measured batch vs alone on CPU: tiny Qwen3 1.6u (bf16) and 1.5u (fp16),
+#   SmolLM2-135M (30 layers) up to 3.6u, median 2.3u, in bf16; 8u (cos >= 0.9995 in bf16)
+#   leaves 2x room for GPU kernels. A broken attention mask moves a vector by >= 0.07 (tiny
+#   Qwen3, 5 attended pads), 0.45 (MiniLM) and ~1 (SmolLM2): 18u and more in bf16.
+ENCODING_RTOL = {"float32": 1e-5, "bfloat16": 8 * 2.0**-8, "float16": 8 * 2.0**-11}
+
+
+def _rtol(embedder) -> float:
+    return ENCODING_RTOL.get(embedder.dtype, ENCODING_RTOL["float32"])
+
+
+def _assert_same_rows(A: np.ndarray, B: np.ndarray, rtol: float, what: str) -> None:
+    err = np.linalg.norm(A - B, axis=1) / np.maximum(np.linalg.norm(A, axis=1), 1e-30)
+    worst = int(np.argmax(err))
+    assert err[worst] <= rtol, f"{what}: row {worst} differs by {err[worst]:.3g} (relative L2) > {rtol:.3g}"
+
+
+@functools.lru_cache(maxsize=None)
+def _start_cap(name: str) -> int:
+    """Largest start <= MAX_START whose term is < MAX_FIRST_TERM (terms' sizes grow with the index)."""
+    fam = FAMILIES[name]
+
+    def fits(i: int) -> bool:
+        return fam.terms(i, 1)[0] < MAX_FIRST_TERM
+
+    if fits(MAX_START):
+        return MAX_START
+    lo, hi = 0, MAX_START
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid)
+    return lo
+
+
+def _windows(min_length: int = 5, max_length: int = 40) -> st.SearchStrategy[gst.SequenceWindow]:
+    return gst.families().flatmap(
+        lambda f: gst.sequences(f, min_length=min_length, max_length=max_length, max_start=_start_cap(f.name))
+    )
+
+
+def _text(terms) -> str:
+    return render(terms, max_chars=MAX_CHARS)[0]
+
+
+def _model_settings(max_examples: int) -> settings:
+    """Few examples (each is a model call), no deadline (a model call may stall on a shared machine)."""
+    return settings(deadline=None, max_examples=max_examples, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def _batch_and_permutation(draw):
+    texts = [_text(w.terms) for w in draw(st.lists(_windows(), min_size=2, max_size=4))]
+    return texts, draw(st.permutations(range(len(texts))))
+
+
+@_model_settings(5)
+@given(case=_batch_and_permutation())
+def test_encoding_is_deterministic_and_order_independent(embedder, case):
+    """The same texts in another order give the same rows, un-permuted, in one encode call
+    (each text is encoded twice in the call, at different rows of the batch).
+
+    Broken: a pipeline that un-sorts its length-sorted batches wrongly, pools rows of other
+    texts, or runs with dropout on (a model left in training mode).
+    """
+    texts, perm = case
+    n = len(texts)
+    X = embedder.encode(texts + [texts[i] for i in perm], cache=False)
+    # row n + k embeds texts[perm[k]]
+    _assert_same_rows(X[:n][list(perm)], X[n:], _rtol(embedder), "permuted batch")
+
+
+@st.composite
+def _text_among_neighbours(draw):
+    """(batch, i): batch[i] is the target; a longer window of its family guarantees it gets padded."""
+    w = draw(_windows(5, 15))
+    longer = _text(FAMILIES[w.family].terms(w.start, len(w.terms) + draw(st.integers(10, 25))))
+    batch = [_text(o.terms) for o in draw(st.lists(_windows(), min_size=1, max_size=3))] + [longer]
+    batch = draw(st.permutations(batch))
+    i = draw(st.integers(0, len(batch)))
+    return batch[:i] + [_text(w.terms)] + batch[i:], i
+
+
+@_model_settings(5)
+@given(case=_text_among_neighbours())
+def test_embedding_does_not_depend_on_batch_neighbours(embedder, case):
+    """A text encoded alone and inside a batch of longer and shorter texts gets the same vector.
+
+    Broken: an attention mask that lets the text attend to its padding, last-token pooling
+    that picks a pad token, or a pooling that averages over the padded length.
+    """
+    batch, i = case
+    alone = embedder.encode([batch[i]], cache=False)
+    inside = embedder.encode(batch, cache=False)[i : i + 1]
+    what = f"text {batch[i][:40]!r}… alone vs in a batch of {len(batch)}"
+    _assert_same_rows(alone, inside, _rtol(embedder), what)
+
+
+@st.composite
+def _near_duplicates(draw):
+    """[(window, shifted by one term, same start and length in another family)] for 3-5 distinct
+    (family, start) pairs: a mean over copies of one pair would be no mean at all."""
+    out = []
+    for w in draw(st.lists(_windows(), min_size=3, max_size=5, unique_by=lambda w: (w.family, w.start))):
+        n = len(w.terms)
+        others = [f for f in FAMILIES if f != w.family and _start_cap(f) >= w.start]
+        other = draw(st.sampled_from(others))
+        out.append((_text(w.terms), _text(FAMILIES[w.family].terms(w.start + 1, n)),
+                    _text(FAMILIES[other].terms(w.start, n))))
+    return out
+
+
+def _cosine_distance(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    A = A.astype(np.float64)
+    B = B.astype(np.float64)
+    return 1.0 - np.sum(A * B, axis=1) / (np.linalg.norm(A, axis=1) * np.linalg.norm(B, axis=1))
+
+
+@_model_settings(4)
+@given(triples=_near_duplicates())
+def test_near_duplicates_sit_closer_than_another_family(embedder, triples):
+    """A window and the same family's window one term later are closer, on average over 3-5 drawn
+    windows (cosine distance), than the window and another family's window at the same start.
+
+    Broken: a model that ignores the content (one vector for every text), or one that only
+    sees the text's length or the size of its numbers.
+    """
+    k = len(triples)
+    X = embedder.encode([t for triple in triples for t in triple], cache=False).reshape(k, 3, -1)
+    near = _cosine_distance(X[:, 0], X[:, 1]).mean()
+    other = _cosine_distance(X[:, 0], X[:, 2]).mean()
+    assert near < other, f"near-duplicates at mean cosine distance {near:.4g}, other families at {other:.4g}"
+
+
+# Silhouette and Davies-Bouldin of the 24 paper texts are computed in float64 (below 2048
+# points) from sums over the rows; permuting rows or renaming labels only reorders those
+# sums and the BLAS blocking, which moves a result by ~N*eps ~ 1e-14 relative (~1e-12
+# where near points cancel). 1e-9 is far above that, and far below the change a real
+# dependence on the order would make (labels paired with the wrong rows: ~1e-1).
+METRIC_RTOL = 1e-9
+
+
+@settings(deadline=None, max_examples=20)
+@given(data=st.data())
+def test_metrics_are_invariant_under_permutation_and_relabelling(embed, paper_dataset, data):
+    """Permuting the rows with their labels, and renaming the families (a permutation of label
+    ids), leave silhouette (per sample and mean) and Davies-Bouldin unchanged.
+
+    Broken: a metric that pairs rows with the wrong labels or treats some label id specially
+    (it runs on the model's own vectors, ties and near-duplicate rows included).
+    """
+    e = embed(paper_dataset)
+    X, y = e.X, e.labels
+    perm = np.array(data.draw(st.permutations(range(len(y))), label="row permutation"))
+    rename = np.array(data.draw(st.permutations(range(len(e.label_names))), label="label renaming"))
+    Xp, yp = X[perm], rename[y[perm]]
+    for metric in ("euclidean", "cosine"):
+        assert silhouette_samples(Xp, yp, metric=metric) == pytest.approx(
+            silhouette_samples(X, y, metric=metric)[perm], rel=METRIC_RTOL, abs=1e-12)
+        assert silhouette(Xp, yp, metric=metric) == pytest.approx(
+            silhouette(X, y, metric=metric), rel=METRIC_RTOL, abs=1e-12)
+    assert davies_bouldin(Xp, yp) == pytest.approx(davies_bouldin(X, y), rel=METRIC_RTOL)
+
+
+@settings(deadline=None, max_examples=30)
+@given(data=st.data())
+def test_metrics_are_in_range_on_subsets(embed, paper_dataset, data):
+    """On any subset with at least two families of at least two texts (others may have 0 or 1),
+    silhouette lies in [-1, 1] and Davies-Bouldin is finite and > 0.
+
+    Broken: a model that collapses the texts onto one vector (DB = 0), or a metric off its range.
+    """
+    e = embed(paper_dataset)
+    k = len(e.label_names)
+    rows = [np.flatnonzero(e.labels == c).tolist() for c in range(k)]
+    big = data.draw(st.lists(st.integers(0, k - 1), min_size=2, max_size=k, unique=True),
+                    label="families with >= 2 texts")
+    idx = []
+    for c in range(k):
+        lo = 2 if c in big else 0
+        idx += data.draw(st.lists(st.sampled_from(rows[c]), min_size=lo, max_size=len(rows[c]), unique=True),
+                         label=f"rows of {e.label_names[c]}")
+    X, y = e.X[idx], e.labels[idx]
+    for metric in ("euclidean", "cosine"):
+        s = silhouette(X, y, metric=metric)
+        assert -1.0 <= s <= 1.0, f"silhouette ({metric}) {s}"
+    db = davies_bouldin(X, y)
+    assert np.isfinite(db) and db > 0, f"Davies-Bouldin {db}"
