@@ -22,7 +22,9 @@ __all__ = ["RunRecord", "REPORT_FORMAT"]
 
 REPORT_FORMAT = "geomcheck.run/1"
 _RANK = {"passed": 0, "skipped": 1, "failed": 2}
-COLUMNS = ("CKA to base", "CKA to baseline", "status")
+COLUMNS = ("CKA", "status")
+CKA_NOTE = ("CKA: linear CKA of a variant's embeddings to the base model's, and of a model's to its "
+            "baseline's stored embeddings of the same texts")
 
 
 def _key(model: str, variant: str | None) -> str:
@@ -142,9 +144,8 @@ class RunRecord:
             if rec["dataset"] != dataset:
                 continue
             m, v = rec["model"], rec["variant"]
-            extra = {"CKA to base": self._value(m, v, "cka_to_base") if v not in (None, "base") else None,
-                     "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
-                     "status": self._status(m, v)}
+            cka = self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else self._value(m, v, "cka_to_base")
+            extra = {"CKA": cka, "status": self._status(m, v)}
             rows.append(Row.measured(m, GeometryReport.from_dict(_unnull(rec["report"])), variant=v, dataset=dataset,
                                      **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
@@ -163,7 +164,7 @@ class RunRecord:
     def claim_lines(self) -> list[str]:
         out = []
         for c in self.state["claims"]:
-            verdict = "holds" if c["holds"] else "CONTRADICTED"
+            verdict = "holds" if c["holds"] else "DOES NOT HOLD"
             gate = "gated" if c["gated"] else "not gated (--geomcheck-paper-claims)"
             measured = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in c["measured"].items())
             out.append(f"{c['model']}: paper claim '{c['text']}': {verdict} ({measured}); {gate}")
@@ -187,7 +188,7 @@ class RunRecord:
             rows = self.rows(ds)
             cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
-                                  extra_columns=cols))
+                                  extra_columns=cols, caption=CKA_NOTE if "CKA" in cols else None))
         out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
         return out
 
@@ -205,6 +206,8 @@ class RunRecord:
             rows = self.rows(ds)
             cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
             parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols)]
+            if "CKA" in cols:
+                parts += [CKA_NOTE + ".", ""]
         for title, lines in (("Baseline", self.baseline_lines()), ("Paper claims", self.claim_lines()),
                              ("Recorded values", self.value_lines())):
             if lines:

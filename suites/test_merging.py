@@ -199,4 +199,4 @@ def test_paper_claim(claim, merged_variants, embed, suite_dataset, geometry, geo
     for k, v in measured.items():
         geomcheck_record(f"claim.{claim}.{k}", v)
     if gated:
-        assert holds, f"paper claim contradicted: {CLAIMS[claim]} ({measured})"
+        assert holds, f"paper claim does not hold: {CLAIMS[claim]} ({measured})"

@@ -286,7 +286,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
 
     terminalreporter.section("geomcheck")
     out = io.StringIO()
-    console = Console(file=out, width=max(80, terminalreporter._tw.fullwidth), force_terminal=False)
+    # 100: the table has 7 columns; narrower, rich would cut the headers ("silho…")
+    console = Console(file=out, width=max(100, terminalreporter._tw.fullwidth), force_terminal=False)
     for part in rec.summary_renderables():
         console.print(part)
     files = config.stash.get(_REPORT_FILES, None)

