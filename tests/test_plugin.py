@@ -251,3 +251,18 @@ def test_a_user_test_file_with_the_documented_fixtures_and_hypothesis(pytester, 
     result = pytester.runpytest_subprocess("--model", str(model), "--device", "cpu")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*= geomcheck =*", "*tiny*sil = *"])
+
+
+def test_the_readme_examples_run_as_user_test_files(pytester):
+    """Every Python block of the README, saved as a test file outside the repo, passes on the default model."""
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 3
+    for i, code in enumerate(blocks):
+        pytester.makepyfile(**{f"test_readme_{i}": code})
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--merge", "soup", "--merge", "slerp")
+    outcomes = result.parseoutcomes()
+    assert result.ret == 0 and outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()[-3000:]
