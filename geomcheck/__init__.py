@@ -9,4 +9,17 @@ __version__ = "0.1.0"
 
 from geomcheck.errors import GeomcheckError  # noqa: E402
 
-__all__ = ["__version__", "GeomcheckError"]
+__all__ = ["__version__", "GeomcheckError", "versions"]
+
+
+def versions() -> dict[str, str | None]:
+    """Installed versions of geomcheck and the libraries that change what a model embeds."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for dist in ("geomcheck", "torch", "transformers", "sentence-transformers", "peft", "scikit-learn", "numpy"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            out[dist] = None
+    return out

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from geomcheck import versions
 from geomcheck.errors import GeometryAssertionError, InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
 
@@ -202,18 +203,6 @@ class Baseline:
         return b
 
 
-def _versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for dist in ("geomcheck", "torch", "transformers", "sentence-transformers"):
-        try:
-            out[dist] = version(dist)
-        except PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
 def _samples(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from geomcheck.metrics import silhouette_samples
 
@@ -243,7 +232,7 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
     meta = dict(meta or {})
     tol = resolve_tolerances(None, tolerances or {}, where="make_baseline tolerances")
     return Baseline(model_name, fingerprint, datasets, str(meta.get("device", "unknown")),
-                    str(meta.get("dtype", "unknown")), dict(meta.get("versions") or _versions()),
+                    str(meta.get("dtype", "unknown")), dict(meta.get("versions") or versions()),
                     str(meta.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")),
                     {k: tol[k] for k in (tolerances or {})}, tolerance_basis, expect)
 

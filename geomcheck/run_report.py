@@ -157,6 +157,8 @@ class RunRecord:
         by: dict[str, list[str]] = {}
         for r in self.state["values"]:
             v = r["value"]
+            if isinstance(v, dict):  # structured values (LoRA settings) stay in report.json
+                continue
             text = f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
             by.setdefault(_key(r["model"], r["variant"]), []).append(f"{r['name']} = {text}")
         return [f"{k}: " + ", ".join(vs) for k, vs in by.items()]

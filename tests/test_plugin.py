@@ -266,3 +266,23 @@ def test_the_readme_examples_run_as_user_test_files(pytester):
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--merge", "soup", "--merge", "slerp")
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()[-3000:]
+
+
+def test_xdist_workers_take_one_gpu_each_and_the_controller_merges_their_records(pytester, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    pytester.makepyfile(
+        """
+        import os
+        import pytest
+
+        @pytest.mark.parametrize("i", range(4))
+        def test_gpu_of_worker(i, geomcheck_record, worker_id):
+            expected = {"gw0": "3", "gw1": "5"}[worker_id]
+            assert os.environ["CUDA_VISIBLE_DEVICES"] == expected
+            geomcheck_record(f"seen.{i}", worker_id)
+        """
+    )
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=4)
+    summary = result.stdout.str().split("= geomcheck =")[1]
+    assert all(f"seen.{i} = gw" in summary for i in range(4)), summary  # one summary with both workers' values

@@ -262,11 +262,11 @@ _REPORT_FILES = pytest.StashKey[list]()
 
 
 def _settings_json(s) -> dict:
-    from geomcheck.suite import settings_dict
-
     import geomcheck as g
+    from geomcheck.suite import LORA_DEFAULTS, settings_dict
 
-    return {**settings_dict(s), "geomcheck": g.__version__}
+    return {**settings_dict(s), "versions": g.versions(),
+            "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0, "tsne": 0}}
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -350,7 +350,10 @@ def embedder(geomcheck_model_name: str, pytestconfig: pytest.Config):
     from geomcheck.suite import model_id
 
     emb = _load(pytestconfig, geomcheck_model_name)
-    record(pytestconfig).add_model(model_id(geomcheck_model_name), {**emb.describe(), "fingerprint": emb.fingerprint})
+    record(pytestconfig).add_model(model_id(geomcheck_model_name), {
+        "name": emb.name, "fingerprint": emb.fingerprint, "source": str(emb.source_path), "device": emb.device,
+        "dtype": emb.dtype, "dim": emb.dim, "max_seq_length": emb.max_seq_length, "prompt": emb.prompt,
+        "batch_size": emb.batch_size})
     return emb
 
 
@@ -461,16 +464,19 @@ def suite_dataset(pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
-def lora_run(base_embedder, pytestconfig: pytest.Config):
+def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Config):
     """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained with the adapt
     defaults (cached on disk by base fingerprint and settings: a warm run does not retrain)."""
-    from geomcheck.suite import LORA_DEFAULTS, cached_lora_run, external_run
+    from geomcheck.suite import LORA_DEFAULTS, cached_lora_run, external_run, model_id
 
     s = settings(pytestconfig)
     if s.adapter or s.checkpoints:
         return external_run(base_embedder.name, s.adapter, s.checkpoints)
     _say(pytestconfig, f"LoRA on {base_embedder.name} ({LORA_DEFAULTS['max_steps']} steps; cached for later runs)")
-    return cached_lora_run(base_embedder, cache=s.cache)
+    run = cached_lora_run(base_embedder, cache=s.cache)
+    record(pytestconfig).add_value(model_id(geomcheck_model_name), "lora", "settings",
+                                   {k: v for k, v in run.settings.items() if k != "task"})
+    return run
 
 
 @pytest.fixture(scope="session")
