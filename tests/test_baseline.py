@@ -68,7 +68,7 @@ def test_round_trip_is_exact(baseline: Baseline, base_emb: EmbeddedDataset, tmp_
     assert e.report == e0.report and e.texts_digest == e0.texts_digest
     assert (back.model, back.fingerprint, back.device) == ("synthetic", "fp", "cpu")
     assert back.format_version == FORMAT_VERSION
-    assert back.versions.keys() == {"geomcheck", "torch", "transformers", "sentence-transformers"}
+    assert back.versions.keys() >= {"geomcheck", "torch", "transformers", "sentence-transformers"}
     assert back.expect["paper"]["clusters_by_family"] is True
     back.save(tmp_path / "again.json")
     assert (tmp_path / "again.json").read_text() == text
