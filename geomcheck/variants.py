@@ -103,6 +103,12 @@ def build_variants(
     dirs["lora"] = save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora")
     ck_dirs = [save_with_adapter(dirs["base"], c, root / f"ckpt-{i}") for i, c in enumerate(ckpts)] if needs_ckpts else []
     info: dict[str, Any] = {"t": t, "checkpoints": [str(c) for c in ckpts]}
+    try:  # diagnostics of an earlier build into the same directory (they read every weight twice)
+        old = json.loads((root / "variants.json").read_text())
+    except (OSError, ValueError):
+        old = {}
+    if old.get("t") != t or old.get("checkpoints") != info["checkpoints"]:
+        old = {}
 
     def merged(name: str, method: str, paths: list[Path], base_dir: Path | None = None, **kw: Any) -> None:
         out = root / name
@@ -116,10 +122,11 @@ def build_variants(
             merged("soup", "linear", ck_dirs)
         elif m == "slerp":
             merged("slerp", "slerp", [dirs["base"], dirs["lora"]], t=t)
-            info["slerp"] = _fallback_summary(merge_diagnostics(str(dirs["base"]), str(dirs["lora"])))
+            info["slerp"] = old.get("slerp") or _fallback_summary(merge_diagnostics(str(dirs["base"]), str(dirs["lora"])))
         elif m == "slerp_ckpt":
             merged("slerp_ckpt", "slerp", [ck_dirs[0], ck_dirs[-1]], t=t)
-            info["slerp_ckpt"] = _fallback_summary(merge_diagnostics(str(ck_dirs[0]), str(ck_dirs[-1])))
+            info["slerp_ckpt"] = (old.get("slerp_ckpt")
+                                  or _fallback_summary(merge_diagnostics(str(ck_dirs[0]), str(ck_dirs[-1]))))
         elif m in _TASK_VECTOR:
             merged(m, m, ck_dirs, dirs["base"])
         elif METHODS[m].max_models is not None and METHODS[m].max_models < len(ck_dirs):
