@@ -137,3 +137,48 @@ def test_no_baseline_skips_with_the_way_to_write_one(pytester, tiny_models):
                   "--device", "cpu")
     result.assert_outcomes(skipped=2)
     result.stdout.fnmatch_lines(["*no baseline for *bert*; write one with --geomcheck-update-baseline*"])
+
+
+@pytest.fixture(scope="module")
+def tiny_lora(tiny_models):
+    """A LoRA run of the tiny BERT (adapter + 2 checkpoints), trained in a child process."""
+    out = tiny_models / "lora"
+    _python("from geomcheck.adapt import WindowTask, train_lora\n"
+            f"train_lora({str(tiny_models / 'bert')!r}, WindowTask(families=('prime', 'squares', 'odd'), per_family=4),"
+            f" out_dir={str(out)!r}, max_steps=6, lr=1e-2, checkpoints=2, progress=False, evaluate_sets=False)\n")
+    return out
+
+
+def test_given_adapter_and_checkpoints_are_merged_instead_of_training(pytester, tiny_models, tiny_lora, tmp_path):
+    report = tmp_path / "report"
+    result = _run(pytester, "--model", str(tiny_models / "bert2"), "--base-model", str(tiny_models / "bert"),
+                  "--adapter", str(tiny_lora / "adapter"), "--checkpoint", str(tiny_lora / "checkpoint-3"),
+                  "--checkpoint", str(tiny_lora / "checkpoint-6"), "--merge", "soup", "--merge", "ties",
+                  "--device", "cpu", "-k", "test_merge_geometry or test_lora_learns", "-v",
+                  "--geomcheck-report", str(report))
+    result.stdout.fnmatch_lines_random(["*test_merge_geometry[[]bert2-soup[]] PASSED*",
+                                        "*test_merge_geometry[[]bert2-ties[]] PASSED*",
+                                        "*test_lora_learns_the_task[[]bert2-lora[]] PASSED*"])
+    assert "LoRA on" not in result.stdout.str()  # nothing trained
+    doc = json.loads((report / "report.json").read_text())
+    assert {(g["variant"]) for g in doc["geometry"]} >= {"lora", "soup", "ties"}
+    assert doc["settings"]["adapter"].endswith("adapter") and len(doc["settings"]["checkpoints"]) == 2
+
+
+def test_one_adapter_skips_the_checkpoint_merges_with_the_reason(pytester, tiny_models, tiny_lora):
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "--adapter", str(tiny_lora / "adapter"),
+                  "--device", "cpu", "-k", "test_merge_geometry", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)  # slerp (base, lora) runs; soup needs checkpoints
+    result.stdout.fnmatch_lines(["*soup merges checkpoints, and the LoRA run has 1 (give --checkpoint at least twice)*"])
+
+
+def test_no_cache_option_writes_nothing_to_the_cache(pytester, tiny_models, tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(cache))
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "--device", "cpu", "--no-geomcheck-cache",
+                  "-m", "not geomcheck_slow", "-k", "geometry_is_in_range")
+    result.assert_outcomes(passed=2)
+    assert not cache.exists() or not any(cache.rglob("*.npy"))
+    _run(pytester, "--model", str(tiny_models / "bert"), "--device", "cpu", "-m", "not geomcheck_slow",
+         "-k", "geometry_is_in_range").assert_outcomes(passed=2)
+    assert any(cache.rglob("*")), "the cached run wrote nothing: the check above proves nothing"
