@@ -227,9 +227,9 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
     with _lock(out):
         embedders = build_variants(base, run, methods=methods, t=t, out_dir=out, device=device)
     info = json.loads((out / "variants.json").read_text())
-    if not cache:
-        for e in embedders.values():
-            e.cache = False
+    for name, e in embedders.items():
+        e.name = base.name if name == "base" else f"{base.name}+{name}"  # not the cache path, in messages
+        e.cache = cache
     return embedders, info
 
 

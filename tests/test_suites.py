@@ -114,6 +114,7 @@ def tiny_models(tmp_path_factory):
     d = tmp_path_factory.mktemp("tiny")
     _python("from geomcheck.testing import tiny_model\n"
             f"tiny_model('bert', {str(d / 'bert')!r}); tiny_model('bert', {str(d / 'bert2')!r}, seed=3)\n"
+            f"tiny_model('bert', {str(d / 'bert3')!r}, seed=5)\n"
             f"tiny_model('qwen3', {str(d / 'qwen3')!r})\n")
     return d
 
@@ -182,3 +183,30 @@ def test_no_cache_option_writes_nothing_to_the_cache(pytester, tiny_models, tmp_
     _run(pytester, "--model", str(tiny_models / "bert"), "--device", "cpu", "-m", "not geomcheck_slow",
          "-k", "geometry_is_in_range").assert_outcomes(passed=2)
     assert any(cache.rglob("*")), "the cached run wrote nothing: the check above proves nothing"
+
+
+def test_merging_checks_fail_on_a_damaged_merge(pytester, tiny_models, tiny_lora):
+    # "checkpoints" that are unrelated models (same architecture, other random weights): their soup moves
+    # further from the base than the LoRA does (CKA 0.956 vs 0.972 measured), which a healthy merge never does
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "--adapter", str(tiny_lora / "adapter"),
+                  "--checkpoint", str(tiny_models / "bert2"), "--checkpoint", str(tiny_models / "bert3"),
+                  "--merge", "soup", "--device", "cpu", "-k", "at_least_as_close")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*GeometryAssertionError: *bert+soup does not keep the geometry of *bert on 24 texts: "
+                                 "linear CKA 0.9* < 0.9*"])
+
+
+def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
+    import re
+
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / "examples" / "github-actions-gpu.yml").read_text())
+    steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
+    command = next(s["run"] for s in steps if "pytest suites/" in s.get("run", ""))
+    options = set(re.findall(r"(--[a-z][a-z-]+)", command)) | ({"-n"} if " -n " in command else set())
+    assert {"--model", "--geomcheck-baseline", "--geomcheck-report", "-n"} <= options
+    helptext = pytester.runpytest_subprocess("--help", "-p", "xdist").stdout.str()
+    missing = [o for o in options if o != "-n" and o not in helptext]
+    assert not missing, missing
+    assert any("upload-artifact" in s.get("uses", "") and s.get("if") == "always()" for s in steps)
