@@ -21,7 +21,7 @@ from typing import Any
 __all__ = ["RunRecord", "REPORT_FORMAT"]
 
 REPORT_FORMAT = "geomcheck.run/1"
-_RANK = {"passed": 0, "skipped": 1, "failed": 2}
+_RANK = {"skipped": 0, "passed": 1, "failed": 2}  # a row is "passed" when some test passed and none failed
 COLUMNS = ("CKA", "status")
 CKA_NOTE = ("CKA: linear CKA of a variant's embeddings to the base model's, and of a model's to its "
             "baseline's stored embeddings of the same texts")
@@ -155,9 +155,14 @@ class RunRecord:
 
     def value_lines(self) -> list[str]:
         by: dict[str, list[str]] = {}
+        from geomcheck.report import METRICS
+
+        shown = {f"{ds}.{m}" for ds in self.datasets() for m in METRICS}  # already in the tables
         for r in self.state["values"]:
             v = r["value"]
-            if isinstance(v, dict):  # structured values (LoRA settings) stay in report.json
+            # structured values (LoRA settings), the table's numbers and the claims' numbers are shown
+            # elsewhere; all of them stay in report.json and the JUnit properties
+            if isinstance(v, dict) or r["name"] in shown or r["name"].startswith("claim."):
                 continue
             text = f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
             by.setdefault(_key(r["model"], r["variant"]), []).append(f"{r['name']} = {text}")

@@ -33,7 +33,10 @@ _FORMAT = 1  # bump when the cached artefacts' layout changes
 
 
 def model_id(name: str) -> str:
-    """The test id of a model: its alias, or the last part of a path (``/x/ckpt-3/`` → ``ckpt-3``)."""
+    """The test id of a model: its alias, or the last part of a path or HF id (``/x/ckpt-3/`` → ``ckpt-3``).
+
+    Also the name of its default baseline file, ``<geomcheck_baselines>/<id>.json``.
+    """
     text = str(name).rstrip("/\\")
     return Path(text).name if (os.sep in text or text.startswith((".", "~")) or Path(text).exists()) else text
 

@@ -1,0 +1,70 @@
+"""RunRecord: what a suite run measured, pooled across processes and written as a report."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from geomcheck.metrics import cluster_report
+from geomcheck.run_report import RunRecord
+from geomcheck.sequences import paper_dataset
+
+
+@pytest.fixture(scope="module")
+def emb():
+    from geomcheck.embedding import EmbeddedDataset
+
+    ds = paper_dataset()
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(24, 8)) + 3 * np.eye(8)[ds.labels]).astype(np.float32)  # families sit apart
+    return EmbeddedDataset(X=X, labels=ds.labels, label_names=ds.label_names, texts=ds.texts, model="m",
+                           fingerprint="f")
+
+
+def test_workers_records_merge_into_the_controllers(emb):
+    rep = cluster_report(emb, label_names=emb.label_names)
+    a, b = RunRecord(), RunRecord()
+    a.add_geometry("m", None, "paper", rep, emb)
+    a.add_value("m", None, "x", 1.0)
+    a.add_outcome("m", None, "passed")
+    b.add_geometry("m", "soup", "paper", rep, emb)
+    b.add_value("m", "soup", "cka_to_base", 0.5)
+    b.add_value("m", None, "x", 2.0)           # same key: the later value wins
+    b.add_outcome("m", None, "skipped")         # a skip does not hide a pass ...
+    b.add_outcome("m", "soup", "failed")
+    ctrl = RunRecord()
+    for rec in (a, b):
+        ctrl.merge(json.loads(json.dumps(rec.state)))  # what xdist carries: plain JSON
+    assert [(g["model"], g["variant"]) for g in ctrl.state["geometry"]] == [("m", None), ("m", "soup")]
+    assert {(v["variant"], v["name"]): v["value"] for v in ctrl.state["values"]} == {(None, "x"): 2.0,
+                                                                                    ("soup", "cka_to_base"): 0.5}
+    assert ctrl.state["outcomes"] == {"m": "passed", "m · soup": "failed"}
+    ctrl.add_outcome("m", None, "failed")       # ... and a failure wins over both
+    assert ctrl.state["outcomes"]["m"] == "failed"
+    rows = ctrl.rows("paper")
+    assert [r.label for r in rows] == ["m", "m · soup"]
+    assert rows[1].extra == {"CKA": 0.5, "status": "failed"}
+    assert rows[0].values()["silhouette_true"] == pytest.approx(rep.silhouette_true)
+
+
+def test_report_dir_has_json_markdown_and_one_plot_per_model_and_variant(emb, tmp_path):
+    rep = cluster_report(emb, label_names=emb.label_names)
+    rec = RunRecord()
+    rec.add_geometry("m", None, "paper", rep, emb)
+    rec.add_geometry("m", "lora", "paper", rep, emb)
+    rec.add_value("m", None, "nan value", float("nan"))
+    rec.add_claim("m", "c", "a claim", {"r": 0.98}, holds=False, gated=False)
+    files = rec.write_dir(tmp_path / "r")
+    assert sorted(p.name for p in files) == ["grid-paper.png", "report.json", "report.md", "tsne-paper-m-lora.png",
+                                             "tsne-paper-m.png"]
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())  # strict JSON: NaN became null
+    assert doc["values"][0]["value"] is None and "X" not in doc["geometry"][0]
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "| m · lora |" in md and "paper claim 'a claim': DOES NOT HOLD (r 0.98)" in md
+
+
+def test_merge_refuses_another_format():
+    with pytest.raises(ValueError, match="not a geomcheck run record"):
+        RunRecord().merge({"format": "something/2"})
