@@ -21,8 +21,8 @@ from typing import Any
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["SuiteSettings", "ExternalRun", "cached_lora_run", "cached_variants", "model_id", "LORA_DEFAULTS",
-           "DEFAULT_MERGES"]
+__all__ = ["SuiteSettings", "ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir",
+           "model_id", "settings_dict", "LORA_DEFAULTS", "DEFAULT_MERGES"]
 
 DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 # The LoRA the suites train when no adapter is given: adapt's defaults (r=16, 17 steps of
@@ -189,13 +189,11 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
     import tempfile
 
     from geomcheck.adapt import LoraRun, train_lora
-    from geomcheck.cache import cache_dir
 
     kw = {**LORA_DEFAULTS, **train_kw}
     if not cache:
         return train_lora(base, out_dir=tempfile.mkdtemp(prefix="geomcheck-lora-"), progress=progress, **kw)
-    key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": kw})
-    out = Path(root) if root is not None else cache_dir() / "lora" / key
+    out = Path(root) if root is not None else lora_cache_dir(base, **train_kw)
     with _lock(out):
         record = out / "lora_run.json"
         if record.is_file():
@@ -204,6 +202,14 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
             except (ValueError, KeyError, TypeError):
                 shutil.rmtree(out, ignore_errors=True)  # a half-written or old record: train again
         return train_lora(base, out_dir=out, progress=progress, **kw)
+
+
+def lora_cache_dir(base: Any, **train_kw: Any) -> Path:
+    """Where ``cached_lora_run`` keeps the run of ``base`` with these settings (``lora_run.json`` once done)."""
+    from geomcheck.cache import cache_dir
+
+    key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": {**LORA_DEFAULTS, **train_kw}})
+    return cache_dir() / "lora" / key
 
 
 def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str = "auto", cache: bool = True,

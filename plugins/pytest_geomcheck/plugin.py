@@ -296,17 +296,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write(out.getvalue())
 
 
+def _terminal(config: pytest.Config):
+    """A context in which output reaches the terminal although pytest captures it."""
+    import contextlib
+
+    capman = config.pluginmanager.get_plugin("capturemanager")
+    return capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext()
+
+
 def _say(config: pytest.Config, text: str) -> None:
     """A progress line on the terminal, even while pytest captures output."""
     tr = config.pluginmanager.get_plugin("terminalreporter")
-    capman = config.pluginmanager.get_plugin("capturemanager")
-    if tr is None:
-        return
-    if capman is not None:
-        with capman.global_and_fixture_disabled():
+    if tr is not None:
+        with _terminal(config):
             tr.write_line(f"geomcheck: {text}")
-    else:
-        tr.write_line(f"geomcheck: {text}")
 
 
 # --- fixtures ------------------------------------------------------------------------------------
@@ -467,13 +470,19 @@ def suite_dataset(pytestconfig: pytest.Config):
 def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Config):
     """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained with the adapt
     defaults (cached on disk by base fingerprint and settings: a warm run does not retrain)."""
-    from geomcheck.suite import LORA_DEFAULTS, cached_lora_run, external_run, model_id
+    from geomcheck.suite import LORA_DEFAULTS, cached_lora_run, external_run, lora_cache_dir, model_id
 
     s = settings(pytestconfig)
     if s.adapter or s.checkpoints:
         return external_run(base_embedder.name, s.adapter, s.checkpoints)
-    _say(pytestconfig, f"LoRA on {base_embedder.name} ({LORA_DEFAULTS['max_steps']} steps; cached for later runs)")
-    run = cached_lora_run(base_embedder, cache=s.cache)
+    if s.cache and (lora_cache_dir(base_embedder) / "lora_run.json").is_file():
+        _say(pytestconfig, f"LoRA on {base_embedder.name}: read from the cache")
+        run = cached_lora_run(base_embedder)
+    else:
+        _say(pytestconfig, f"LoRA on {base_embedder.name}: training {LORA_DEFAULTS['max_steps']} steps"
+                           + (" (kept in the cache for later runs)" if s.cache else ""))
+        with _terminal(pytestconfig):  # the progress bar reaches the terminal through pytest's capture
+            run = cached_lora_run(base_embedder, cache=s.cache, progress=not hasattr(pytestconfig, "workerinput"))
     record(pytestconfig).add_value(model_id(geomcheck_model_name), "lora", "settings",
                                    {k: v for k, v in run.settings.items() if k != "task"})
     return run
