@@ -69,6 +69,11 @@ def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_re
     if geomcheck_baseline is None:
         pytest.skip(f"no baseline for {embedder.name}; write one with --geomcheck-update-baseline")
     name, ds = named_dataset
+    if name not in geomcheck_baseline.datasets:
+        pytest.fail(f"the baseline of {geomcheck_baseline.model} has no {name!r} dataset (it has "
+                    f"{', '.join(geomcheck_baseline.datasets)}): --families/--per-family/--seq-length changed the "
+                    f"suite dataset; write a baseline for it with --geomcheck-update-baseline --geomcheck-baseline PATH",
+                    pytrace=False)
     tolerances = settings(pytestconfig).tolerances or None
     comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=tolerances)
     for check in comparison.checks:

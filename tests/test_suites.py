@@ -210,3 +210,15 @@ def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
     missing = [o for o in options if o != "-n" and o not in helptext]
     assert not missing, missing
     assert any("upload-artifact" in s.get("uses", "") and s.get("if") == "always()" for s in steps)
+
+
+def test_a_custom_suite_dataset_needs_its_own_baseline(pytester, tiny_models, tmp_path):
+    common = ("--model", str(tiny_models / "bert"), "--device", "cpu", "-m", "not geomcheck_slow", "-k",
+              "baseline", "--families", "squares,cubes,prime", "--per-family", "3", "--seq-length", "10")
+    shipped = _run(pytester, *common, "--geomcheck-baseline", str(MINILM_BASELINE))
+    assert shipped.ret == 1  # the held-out part still compares (tiny model vs MiniLM's: fails too)
+    shipped.stdout.fnmatch_lines(["*the baseline of minilm has no 'suite' dataset (it has *)*--geomcheck-update-baseline*"])
+    own = tmp_path / "custom.json"
+    _run(pytester, *common, "--geomcheck-baseline", str(own), "--geomcheck-update-baseline").assert_outcomes(passed=2)
+    assert set(json.loads(own.read_text())["datasets"]) == {"suite", "heldout"}
+    _run(pytester, *common, "--geomcheck-baseline", str(own)).assert_outcomes(passed=2)
