@@ -52,14 +52,7 @@ def test_model_option_bad_name_is_a_usage_error(pytester):
 
 
 def test_model_option_loads_the_model_once_for_embed_and_geometry(pytester, tmp_path):
-    import subprocess
-    import sys
-
-    # Built in a child process: pytester restores sys.modules after each test, and a torch
-    # imported here and then dropped cannot be imported again in this process.
-    path = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-c", f"from geomcheck.testing import tiny_model; tiny_model('bert', {str(path)!r})"],
-                   check=True)
+    path = _tiny(tmp_path, "bert", "tiny")
     pytester.makepyfile(
         """
         import numpy as np
@@ -85,12 +78,7 @@ def test_help_lists_the_options(pytester):
 
 
 def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
-    import subprocess
-    import sys
-
-    path = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-c", f"from geomcheck.testing import tiny_model; tiny_model('bert', {str(path)!r})"],
-                   check=True)
+    path = _tiny(tmp_path, "bert", "tiny")
     pytester.makepyfile(
         """
         def test_rec(geometry, paper_dataset, geomcheck_record):
@@ -161,6 +149,8 @@ def test_options_from_ini_reach_the_settings(pytester):
 
 
 def _tiny(tmp_path, kind, name, seed=0):
+    """A tiny model built in a child process: pytester restores sys.modules after each test, and a
+    torch imported here and then dropped cannot be imported again in this process."""
     import subprocess
     import sys
 
