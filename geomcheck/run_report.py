@@ -140,7 +140,7 @@ class RunRecord:
             return []
         dataset = dataset or geo[0]["dataset"]
         rows = []
-        for rec in geo:
+        for rec in self._ordered():
             if rec["dataset"] != dataset:
                 continue
             m, v = rec["model"], rec["variant"]
@@ -149,6 +149,11 @@ class RunRecord:
             rows.append(Row.measured(m, GeometryReport.from_dict(_unnull(rec["report"])), variant=v, dataset=dataset,
                                      **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
+
+    def _ordered(self) -> list[dict[str, Any]]:
+        """Geometry records by model (in the order the models were loaded), each model's own row first."""
+        order = {m: i for i, m in enumerate(self.state["models"])}
+        return sorted(self.state["geometry"], key=lambda r: (order.get(r["model"], len(order)), r["variant"] is not None))
 
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(r["dataset"] for r in self.state["geometry"]))
@@ -244,7 +249,7 @@ class RunRecord:
         for ds in self.datasets():
             embs: dict[str, Any] = {}
             reports: dict[str, Any] = {}
-            for rec in self.state["geometry"]:
+            for rec in self._ordered():
                 if rec["dataset"] != ds or "X" not in rec:
                     continue
                 label = _key(rec["model"], rec["variant"])
@@ -256,7 +261,8 @@ class RunRecord:
                 written.append(tsne_plot(emb, out / f"tsne-{ds}-{_slug(label)}.png", title=f"{label} · {ds}",
                                          report=reports[label]))
             if len(embs) > 1:
-                written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports))
+                written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports,
+                                         title=f"{len(embs)} models and variants on the {ds} dataset — t-SNE, seed 0"))
         return written
 
 
