@@ -35,7 +35,7 @@ from geomcheck.metrics.geometry import GeometryReport
 
 __all__ = [
     "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "Baseline", "BaselineEntry", "Check", "Comparison",
-    "assert_matches_baseline", "compare", "make_baseline", "resolve_tolerances", "write_baseline",
+    "assert_matches_baseline", "compare", "make_baseline", "paired_interval", "resolve_tolerances", "rewrite_baseline",
 ]
 
 FORMAT_VERSION = 1
@@ -421,53 +421,21 @@ def assert_matches_baseline(baseline: Baseline, dataset_name: str, embedded: Any
     return comp
 
 
-# --- generation --------------------------------------------------------------------------------
+# --- (re)writing --------------------------------------------------------------------------------
 
 
-def write_baseline(model: str, out: str | os.PathLike[str], *, device: str = "cpu", dtype: str = "float32",
-                   batch_size: int | None = None, tolerances: Mapping[str, float] | None = None,
-                   tolerance_basis: Any = None) -> Baseline:
-    """Embed ``DATASETS`` with ``model`` and write its baseline to ``out``.
-
-    An existing file's ``tolerances`` and ``tolerance_basis`` are kept unless given here.
-    """
-    from geomcheck.models import load_model
-    from geomcheck.sequences import heldout_dataset, paper_dataset
-
-    out = Path(out)
-    if out.is_file() and (tolerances is None or tolerance_basis is None):
+def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
+                     meta: Mapping[str, Any] | None = None) -> Baseline:
+    """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
+    ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
+    path = Path(path)
+    old = None
+    if path.is_file():
         try:
-            old = Baseline.load(out)
+            old = Baseline.load(path)
         except InvalidInputError:
-            old = None
-        if old is not None:
-            tolerances = old.tolerances if tolerances is None else tolerances
-            tolerance_basis = old.tolerance_basis if tolerance_basis is None else tolerance_basis
-    kw = {"batch_size": batch_size} if batch_size else {}
-    emb = load_model(model, device=device, dtype=dtype, cache=False, **kw)
-    embedded = {"paper": emb.embed(paper_dataset()), "heldout": emb.embed(heldout_dataset())}
-    b = make_baseline(model, emb.fingerprint, embedded, tolerances=tolerances, tolerance_basis=tolerance_basis,
-                      meta={"device": emb.device, "dtype": emb.dtype})
-    b.save(out)
+            old = None  # unreadable: replaced whole
+    b = make_baseline(model_name, fingerprint, embedded, tolerances=old.tolerances if old else None,
+                      tolerance_basis=old.tolerance_basis if old else None, meta=meta)
+    b.save(path)
     return b
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="python -m geomcheck.baseline", description=write_baseline.__doc__)
-    ap.add_argument("--model", required=True, help="registry alias or model directory")
-    ap.add_argument("--out", required=True, help="baseline JSON to (re)write")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--dtype", default="float32")
-    ap.add_argument("--batch-size", type=int, default=None)
-    a = ap.parse_args(argv)
-    b = write_baseline(a.model, a.out, device=a.device, dtype=a.dtype, batch_size=a.batch_size)
-    for name, e in b.datasets.items():
-        print(f"{a.out}: {name}: n={len(e.texts)} silhouette {e.report.silhouette_true:+.4f} "
-              f"DB {e.report.davies_bouldin_true:.4f} clusters_by_family={b.expect[name]['clusters_by_family']}")
-    return 0
-
-
-if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())

@@ -270,3 +270,26 @@ def test_shipped_baselines_load(name: str) -> None:
     for e in b.datasets.values():
         assert e.X.shape[0] == len(e.texts) and math.isclose(e.report.silhouette_true,
                                                                float(e.silhouette_samples.mean()), abs_tol=1e-12)
+
+
+def test_cli_writes_a_baseline_and_a_rewrite_keeps_the_tolerances(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from geomcheck.testing import tiny_model
+
+    model = tiny_model("bert", tmp_path / "tiny")
+    out = tmp_path / "b.json"
+    cmd = [sys.executable, "-m", "geomcheck", "baseline", "--model", str(model), "--out", str(out)]
+    first = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert f"{out}: paper: 24 texts, silhouette " in first and f"{out}: heldout: 64 texts" in first
+    b = Baseline.load(out)
+    assert b.tolerances == {} or set(b.tolerances) <= set(DEFAULT_TOLERANCES)
+    doc = json.loads(out.read_text())
+    doc["tolerances"] = {"cka_to_baseline": 0.5}
+    doc["tolerance_basis"] = {"why": "hand-picked"}
+    out.write_text(json.dumps(doc))
+    subprocess.run(cmd, capture_output=True, text=True, check=True)
+    again = Baseline.load(out)
+    assert again.tolerances == {"cka_to_baseline": 0.5} and again.tolerance_basis == {"why": "hand-picked"}
+    assert np.array_equal(again.datasets["paper"].X, b.datasets["paper"].X)

@@ -522,7 +522,7 @@ def geomcheck_baseline(geomcheck_model_name: str, embedder, embed, suite_dataset
     Path: ``--geomcheck-baseline``, else ``<geomcheck_baselines>/<model id>.json``. With
     ``--geomcheck-update-baseline`` the file is (re)written from this run first.
     """
-    from geomcheck.baseline import Baseline, make_baseline
+    from geomcheck.baseline import Baseline, rewrite_baseline
     from geomcheck.suite import model_id
 
     s = settings(pytestconfig)
@@ -532,12 +532,9 @@ def geomcheck_baseline(geomcheck_model_name: str, embedder, embed, suite_dataset
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(path) + ".lock"):
-            old = Baseline.load(path) if path.is_file() else None
             data = {suite_name(s): embed(suite_dataset), "heldout": embed(heldout_dataset)}
-            make_baseline(model_id(geomcheck_model_name), embedder.fingerprint, data,
-                          tolerances=old.tolerances if old else None,
-                          tolerance_basis=old.tolerance_basis if old else None,
-                          meta={"device": embedder.device, "dtype": embedder.dtype}).save(path)
+            rewrite_baseline(path, model_id(geomcheck_model_name), embedder.fingerprint, data,
+                             meta={"device": embedder.device, "dtype": embedder.dtype})
         _say(pytestconfig, f"baseline written: {path}")
     if not path.is_file():
         return None
