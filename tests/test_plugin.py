@@ -276,3 +276,18 @@ def test_xdist_workers_take_one_gpu_each_and_the_controller_merges_their_records
     result.assert_outcomes(passed=4)
     summary = result.stdout.str().split("= geomcheck =")[1]
     assert all(f"seen.{i} = gw" in summary for i in range(4)), summary  # one summary with both workers' values
+
+
+def test_dtype_and_batch_size_reach_the_model(pytester, tmp_path):
+    model = _tiny(tmp_path, "qwen3", "dec")
+    pytester.makepyfile(
+        """
+        def test_loaded_as_asked(embedder, paper_dataset):
+            assert embedder.dtype == "bfloat16" and embedder.batch_size == 5
+            embedder.encode(paper_dataset.texts[:7], cache=False)
+            assert embedder.last_batch_size == 5
+        """
+    )
+    result = pytester.runpytest_subprocess("--model", str(model), "--device", "cpu", "--dtype", "bfloat16",
+                                           "--batch-size", "5")
+    result.assert_outcomes(passed=1)
