@@ -14,7 +14,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,8 @@ __all__ = ["RunRecord", "REPORT_FORMAT"]
 REPORT_FORMAT = "geomcheck.run/1"
 _RANK = {"skipped": 0, "passed": 1, "failed": 2}  # a row is "passed" when some test passed and none failed
 COLUMNS = ("CKA", "status")
+_KEYS = {"geometry": ("model", "variant", "dataset"), "values": ("model", "variant", "name"),
+         "claims": ("model", "claim"), "baseline": ("model", "dataset")}  # what identifies a record
 CKA_NOTE = ("CKA: linear CKA of a variant's embeddings to the base model's, and of a model's to its "
             "baseline's stored embeddings of the same texts")
 
@@ -65,14 +67,15 @@ class RunRecord:
             rec["X"] = [[float(x) for x in row] for row in emb.X]
             rec["labels"] = [int(x) for x in emb.labels]
             rec["label_names"] = list(emb.label_names)
-        self._upsert("geometry", rec, ("model", "variant", "dataset"))
+        self._upsert("geometry", rec)
 
     def add_value(self, model: str, variant: str | None, name: str, value: Any) -> None:
-        self._upsert("values", {"model": model, "variant": variant, "name": name, "value": _jsonable(value)},
-                     ("model", "variant", "name"))
+        self._upsert("values", {"model": model, "variant": variant, "name": name, "value": _jsonable(value)})
 
     def add_outcome(self, model: str, variant: str | None, outcome: str) -> None:
-        key = _key(model, variant)
+        self._set_outcome(_key(model, variant), outcome)
+
+    def _set_outcome(self, key: str, outcome: str) -> None:
         old = self.state["outcomes"].get(key)
         if old is None or _RANK.get(outcome, 0) > _RANK.get(old, 0):
             self.state["outcomes"][key] = outcome
@@ -80,14 +83,13 @@ class RunRecord:
     def add_claim(self, model: str, claim: str, text: str, measured: Mapping[str, Any], holds: bool,
                   gated: bool) -> None:
         self._upsert("claims", {"model": model, "claim": claim, "text": text, "measured": _jsonable(dict(measured)),
-                                "holds": bool(holds), "gated": bool(gated)}, ("model", "claim"))
+                                "holds": bool(holds), "gated": bool(gated)})
 
     def add_baseline(self, model: str, dataset: str, comparison: Mapping[str, Any]) -> None:
-        self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": _jsonable(dict(comparison))},
-                     ("model", "dataset"))
+        self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": _jsonable(dict(comparison))})
 
-    def _upsert(self, table: str, rec: dict[str, Any], keys: tuple[str, ...]) -> None:
-        items = self.state[table]
+    def _upsert(self, table: str, rec: dict[str, Any]) -> None:
+        items, keys = self.state[table], _KEYS[table]
         for i, old in enumerate(items):
             if all(old.get(k) == rec.get(k) for k in keys):
                 items[i] = rec
@@ -100,18 +102,11 @@ class RunRecord:
             raise ValueError(f"not a geomcheck run record: {state.get('format')!r}")
         self.state["settings"] = dict(state.get("settings") or self.state["settings"])
         self.state["models"].update(state.get("models", {}))
-        for rec in state.get("geometry", []):
-            self._upsert("geometry", dict(rec), ("model", "variant", "dataset"))
-        for rec in state.get("values", []):
-            self._upsert("values", dict(rec), ("model", "variant", "name"))
+        for table in _KEYS:
+            for rec in state.get(table, []):
+                self._upsert(table, dict(rec))
         for key, outcome in state.get("outcomes", {}).items():
-            old = self.state["outcomes"].get(key)
-            if old is None or _RANK.get(outcome, 0) > _RANK.get(old, 0):
-                self.state["outcomes"][key] = outcome
-        for rec in state.get("claims", []):
-            self._upsert("claims", dict(rec), ("model", "claim"))
-        for rec in state.get("baseline", []):
-            self._upsert("baseline", dict(rec), ("model", "dataset"))
+            self._set_outcome(key, outcome)
 
     # --- reading -----------------------------------------------------------------------
     def __bool__(self) -> bool:
@@ -123,12 +118,7 @@ class RunRecord:
                      if r["model"] == model and r["variant"] == variant and r["name"] == name), None)
 
     def _status(self, model: str, variant: str | None) -> str:
-        outcomes = self.state["outcomes"]
-        if variant is None:
-            own = outcomes.get(model)
-        else:
-            own = outcomes.get(_key(model, variant))
-        return own or ""
+        return self.state["outcomes"].get(_key(model, variant), "")
 
     def rows(self, dataset: str | None = None) -> list[Any]:
         """Table rows (``geomcheck.report.Row``) for one dataset (default: the first recorded)."""
@@ -275,9 +265,3 @@ def _unnull(d: Mapping[str, Any]) -> dict[str, Any]:
 
     return _unnull_report(d)
 
-
-def merge_states(states: Iterable[Mapping[str, Any]]) -> RunRecord:
-    rec = RunRecord()
-    for s in states:
-        rec.merge(s)
-    return rec

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,7 +29,6 @@ DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 # The LoRA the suites train when no adapter is given: adapt's defaults (r=16, 17 steps of
 # SupCon, 3 checkpoints), i.e. ~35 s for MiniLM on a 2-core CPU.
 LORA_DEFAULTS: dict[str, Any] = {"r": 16, "alpha": 16, "max_steps": 17, "checkpoints": 3, "seed": 0}
-_DTYPES = ("auto", "float32", "bfloat16", "float16")
 _FORMAT = 1  # bump when the cached artefacts' layout changes
 
 
@@ -67,6 +67,7 @@ class SuiteSettings:
         """Check every value without loading a model (paths, names, ranges); returns self."""
         from geomcheck.merge import METHODS
         from geomcheck.models import resolve
+        from geomcheck.models.loading import DEVICE_PATTERN, dtype_name_ok
         from geomcheck.sequences import get_family
         from geomcheck.variants import DEFAULT_METHODS
 
@@ -95,9 +96,9 @@ class SuiteSettings:
         bad = [m for m in self.merges if m not in known]
         if bad:
             raise InvalidInputError(f"--merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
-        if self.dtype not in _DTYPES:
-            raise InvalidInputError(f"--dtype must be one of {', '.join(_DTYPES)}, got {self.dtype!r}")
-        if self.device != "auto" and not _device_ok(self.device):
+        if not dtype_name_ok(self.dtype):
+            raise InvalidInputError(f"--dtype must be one of auto, float32, bfloat16, float16, got {self.dtype!r}")
+        if self.device != "auto" and not re.fullmatch(DEVICE_PATTERN, self.device):
             raise InvalidInputError(f"--device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
         if self.batch_size is not None and self.batch_size < 1:
             raise InvalidInputError(f"--batch-size must be >= 1, got {self.batch_size}")
@@ -133,12 +134,6 @@ class SuiteSettings:
         if self.batch_size is not None:
             kw["batch_size"] = self.batch_size
         return kw
-
-
-def _device_ok(device: str) -> bool:
-    import re
-
-    return re.fullmatch(r"cpu|mps|cuda(:\d+)?", device) is not None
 
 
 def _adapter_dir(path: str, what: str) -> Path:

@@ -37,6 +37,7 @@ TEXT_ONLY = {
     "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
     "module_output_name": "token_embeddings",
 }
+DEVICE_PATTERN = r"cpu|mps|cuda(:\d+)?"  # what device= accepts besides "auto"
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
 
@@ -192,7 +193,7 @@ def resolve_device(device: str = "auto") -> str:
             return "cuda"
         mps = getattr(torch.backends, "mps", None)
         return "mps" if mps is not None and mps.is_available() else "cpu"
-    if not isinstance(device, str) or not re.fullmatch(r"cpu|mps|cuda(:\d+)?", device):
+    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
         raise InvalidInputError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise InvalidInputError(
@@ -200,6 +201,11 @@ def resolve_device(device: str = "auto") -> str:
             f"use device='cpu', or install a CUDA build of torch"
         )
     return device
+
+
+def dtype_name_ok(dtype: str) -> bool:
+    """Whether ``resolve_dtype`` takes this name (checked without importing torch)."""
+    return dtype in (None, "auto") or str(dtype).lower() in _DTYPES
 
 
 def resolve_dtype(dtype: Any, *, kind: str, device: str) -> Any:

@@ -25,6 +25,8 @@ import geomcheck
 
 _SETTINGS = pytest.StashKey["object"]()
 _RECORD = pytest.StashKey["object"]()
+_LOADED = pytest.StashKey[dict]()  # name -> Embedder, so that each model loads once per process
+_REPORT_FILES = pytest.StashKey[list]()
 _MODEL_PARAM = "geomcheck_model_name"
 _VARIANT_PARAM = "geomcheck_variant"
 _INI_DEFAULTS = {"geomcheck_per_family": "4", "geomcheck_seq_length": "50"}
@@ -258,8 +260,6 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.stash[_REPORT_FILES] = rec.write_dir(s.report_dir)
 
 
-_REPORT_FILES = pytest.StashKey[list]()
-
 
 def _settings_json(s) -> dict:
     import geomcheck as g
@@ -315,19 +315,9 @@ def _say(config: pytest.Config, text: str) -> None:
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-def _loaded(config: pytest.Config) -> dict:
-    key = _LOADED
-    if key not in config.stash:
-        config.stash[key] = {}
-    return config.stash[key]
-
-
-_LOADED = pytest.StashKey[dict]()
-
-
 def _load(config: pytest.Config, name: str):
     """Each model once per process, whatever fixture asks for it."""
-    loaded = _loaded(config)
+    loaded = config.stash.setdefault(_LOADED, {})
     if name not in loaded:
         from geomcheck.models import load_model
 
@@ -367,8 +357,11 @@ def base_embedder(geomcheck_model_name: str, embedder, pytestconfig: pytest.Conf
     return embedder if base is None else _load(pytestconfig, base)
 
 
-def _embed_fn(config: pytest.Config, default):
+@pytest.fixture(scope="session")
+def embed(embedder):
+    """``embed(dataset, embedder=None)`` → ``EmbeddedDataset`` (model under test by default; memoised, disk-cached)."""
     memo: dict = {}
+    default = embedder  # the inner keyword shadows the fixture's name
 
     def run(dataset, *, embedder=None):
         emb = embedder or default
@@ -378,12 +371,6 @@ def _embed_fn(config: pytest.Config, default):
         return memo[key]
 
     return run
-
-
-@pytest.fixture(scope="session")
-def embed(embedder, pytestconfig: pytest.Config):
-    """``embed(dataset, embedder=None)`` → ``EmbeddedDataset`` (model under test by default; memoised, disk-cached)."""
-    return _embed_fn(pytestconfig, embedder)
 
 
 @pytest.fixture(scope="session")
