@@ -16,6 +16,9 @@ __all__ = [
     "UnknownModelError",
     "EmbeddingError",
     "GeometryAssertionError",
+    "MergeError",
+    "IncompatibleModelsError",
+    "UnknownMergeMethodError",
     "unknown_name_message",
 ]
 
@@ -54,6 +57,18 @@ class UnknownModelError(GeomcheckError, LookupError):
 
 class EmbeddingError(GeomcheckError):
     """A model produced unusable embeddings (NaN / inf), or encoding failed."""
+
+
+class MergeError(InvalidInputError):
+    """A merge was asked for with inputs or parameters that cannot work."""
+
+
+class IncompatibleModelsError(MergeError):
+    """The models to merge do not have the same tensor names, shapes or weight files."""
+
+
+class UnknownMergeMethodError(GeomcheckError, LookupError):
+    """A merge-method name that is not in ``geomcheck.merge.METHODS``."""
 
 
 class GeometryAssertionError(AssertionError):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -67,7 +66,8 @@ class SuiteSettings:
         """Check every value without loading a model (paths, names, ranges); returns self."""
         from geomcheck.merge import METHODS
         from geomcheck.models import resolve
-        from geomcheck.models.loading import DEVICE_PATTERN, dtype_name_ok
+        from geomcheck._device import check_device
+        from geomcheck.models.loading import dtype_name_ok
         from geomcheck.sequences import get_family
         from geomcheck.variants import DEFAULT_METHODS
 
@@ -98,8 +98,7 @@ class SuiteSettings:
             raise InvalidInputError(f"--merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
         if not dtype_name_ok(self.dtype):
             raise InvalidInputError(f"--dtype must be one of auto, float32, bfloat16, float16, got {self.dtype!r}")
-        if self.device != "auto" and not re.fullmatch(DEVICE_PATTERN, self.device):
-            raise InvalidInputError(f"--device must be auto, cpu, mps, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device, what="--device")
         if self.batch_size is not None and self.batch_size < 1:
             raise InvalidInputError(f"--batch-size must be >= 1, got {self.batch_size}")
         for f in self.families or ():

@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from geomcheck.merge import adapter_share, merge_diagnostics, merge_state_dicts, slerp  # noqa: E402
-from geomcheck.merge._base import IncompatibleModelsError, MergeError  # noqa: E402
+from geomcheck.errors import IncompatibleModelsError, MergeError  # noqa: E402
 
 RNG = np.random.default_rng(7)
 

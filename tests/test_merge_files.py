@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 
 from geomcheck.errors import GeomcheckError  # noqa: E402
 from geomcheck.merge import MergeMethod, merge_files, merge_state_dicts  # noqa: E402
-from geomcheck.merge._base import IncompatibleModelsError, MergeError, UnknownMergeMethodError  # noqa: E402
+from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError  # noqa: E402
 from geomcheck.merge._cli import add_parser  # noqa: E402
 from geomcheck.testing import tiny_model  # noqa: E402
 

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from geomcheck.errors import GeomcheckError, InvalidInputError  # noqa: E402
 from geomcheck.merge import METHODS, merge_state_dicts, slerp  # noqa: E402
-from geomcheck.merge._base import IncompatibleModelsError, MergeError, UnknownMergeMethodError  # noqa: E402
+from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError  # noqa: E402
 
 RNG = np.random.default_rng(1234)
 

@@ -103,7 +103,7 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
         (["--seq-length", "0"], "*--seq-length must be >= 1*"),
         (["--merge", "slurp"], "*--merge: unknown method(s) slurp; known: *slerp*"),
         (["--dtype", "fp8"], "*--dtype must be one of auto, float32, bfloat16, float16*"),
-        (["--device", "tpu"], "*--device must be auto, cpu, mps, cuda or cuda:N*"),
+        (["--device", "tpu"], "*--device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'*"),
         (["--batch-size", "0"], "*--batch-size must be >= 1*"),
         (["--adapter", "/nonexistent/adapter"], "*--adapter: no directory at '/nonexistent/adapter'*"),
         (["--checkpoint", "/nonexistent/ckpt"], "*--checkpoint: no directory at '/nonexistent/ckpt'*"),

@@ -1,4 +1,4 @@
-"""What every merge method shares: the method spec, the package's errors, and per-tensor parameters.
+"""What every merge method shares: the method spec and per-tensor parameters (errors: ``geomcheck.errors``).
 
 Nothing here imports torch: the CLI hook and ``import geomcheck.merge`` go through this module.
 
@@ -23,7 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from geomcheck.errors import GeomcheckError, InvalidInputError
+from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError
 
 __all__ = [
     "MergeError",
@@ -43,18 +43,6 @@ __all__ = [
     "check_positive",
     "check_seed",
 ]
-
-
-class MergeError(InvalidInputError):
-    """A merge was asked for with inputs or parameters that cannot work."""
-
-
-class IncompatibleModelsError(MergeError):
-    """The models to merge do not have the same tensor names, shapes or weight files."""
-
-
-class UnknownMergeMethodError(GeomcheckError, LookupError):
-    """A merge-method name that is not in ``geomcheck.merge.METHODS``."""
 
 
 class _Required:

@@ -23,6 +23,7 @@ from geomcheck.errors import (
     UnknownModelError,
     unknown_name_message,
 )
+from geomcheck._device import resolve_device
 from geomcheck.models.spec import POOLINGS, ModelSpec
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -37,7 +38,6 @@ TEXT_ONLY = {
     "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
     "module_output_name": "token_embeddings",
 }
-DEVICE_PATTERN = r"cpu|mps|cuda(:\d+)?"  # what device= accepts besides "auto"
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
 
@@ -183,24 +183,6 @@ def _spec_for_hf_id(hf_id: str | None) -> ModelSpec | None:
     if hf_id is None:
         return None
     return next((s for s in _registry().values() if s.hf_id == hf_id), None)
-
-
-def resolve_device(device: str = "auto") -> str:
-    import torch
-
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    if not isinstance(device, str) or not re.fullmatch(DEVICE_PATTERN, device):
-        raise InvalidInputError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InvalidInputError(
-            f"device={device!r} but CUDA is not available (torch {torch.__version__}); "
-            f"use device='cpu', or install a CUDA build of torch"
-        )
-    return device
 
 
 def dtype_name_ok(dtype: str) -> bool:
