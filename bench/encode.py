@@ -36,8 +36,8 @@ def main() -> None:
 
     import torch
 
+    from geomcheck.data import paper_dataset
     from geomcheck.models import load_model
-    from geomcheck.sequences import paper_dataset
 
     emb = load_model("minilm", device="auto")
     st = emb.model

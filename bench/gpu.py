@@ -47,8 +47,8 @@ def main() -> None:
     os.environ.setdefault("GEOMCHECK_CACHE_DIR", tempfile.mkdtemp(prefix="geomcheck-gpu-"))
     import torch
 
+    from geomcheck.data import heldout_dataset, paper_dataset
     from geomcheck.models import load_model
-    from geomcheck.sequences import heldout_dataset, paper_dataset
     from geomcheck.testing import tiny_model
 
     assert torch.cuda.is_available(), "run this on a machine with CUDA"

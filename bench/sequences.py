@@ -18,7 +18,7 @@ CASES = [("prime", 10**6, 5), ("prime", 10**6, 200), ("composite", 10**6, 200), 
 
 def cold(name: str, start: int, count: int) -> float:
     code = (
-        "import time; t = time.perf_counter(); from geomcheck.sequences import FAMILIES; "
+        "import time; t = time.perf_counter(); from geomcheck.data import FAMILIES; "
         f"FAMILIES[{name!r}].terms({start}, {count}); print(time.perf_counter() - t)"
     )
     return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
@@ -27,7 +27,7 @@ def cold(name: str, start: int, count: int) -> float:
 def main() -> None:
     import sympy
 
-    from geomcheck.sequences import FAMILIES
+    from geomcheck.data import FAMILIES
 
     ref = {"prime": sympy.prime, "composite": sympy.composite}
     print(f"{'family':<10} {'start':>9} {'count':>6} {'cold s':>8} {'warm s':>8} {'sympy s':>8} {'sympy/ours':>10}")

@@ -29,9 +29,9 @@ def main() -> None:
     import numpy as np
 
     from geomcheck.adapt import WindowTask, train_lora
+    from geomcheck.adapt.variants import build_variants
     from geomcheck.merge import METHODS
     from geomcheck.metrics import linear_cka, silhouette
-    from geomcheck.variants import build_variants
 
     root = Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
     run = train_lora(args.model, out_dir=root / "run", seed=args.seed, progress=False, evaluate_sets=False)

@@ -14,7 +14,7 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from geomcheck.errors import InvalidInputError, TermTooLongError
-from geomcheck.sequences import FAMILIES, Family, SequenceDataset, get_family, make_dataset, render, to_decimal
+from geomcheck.data import FAMILIES, Family, SequenceDataset, get_family, make_dataset, render, to_decimal
 
 __all__ = ["SequenceWindow", "families", "sequences", "sequence_texts", "datasets"]
 

@@ -14,7 +14,7 @@ classes, module names, tokenizer classes, pooling) at a few hundred kilobytes.
   last-token pooling — like Qwen3-Embedding-0.6B.
 
 ``noisy_copy(src, out, scale)`` copies any model directory with Gaussian noise added to its
-weight matrices: a known, graded damage for testing regression gates (``geomcheck.baseline``).
+weight matrices: a known, graded damage for testing regression gates (``geomcheck.checks.baseline``).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geomcheck.assertions import assert_clusters_by_family
+from geomcheck.checks import assert_clusters_by_family
 
 DATASETS = ("suite", "heldout")
 
@@ -20,11 +20,9 @@ DATASETS = ("suite", "heldout")
 @pytest.fixture(scope="session", params=DATASETS)
 def named_dataset(request, suite_dataset, heldout_dataset, geomcheck_settings):
     """(name, dataset): the suite dataset ("paper" under the paper's protocol) and the held-out families."""
-    from pytest_geomcheck.plugin import suite_name
-
     if request.param == "heldout":
         return "heldout", heldout_dataset
-    return suite_name(geomcheck_settings), suite_dataset
+    return geomcheck_settings.suite_dataset_name, suite_dataset
 
 
 def test_embeddings_are_finite_distinct_and_deterministic(embed, embedder, suite_dataset):
@@ -58,13 +56,10 @@ def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
     assert r.silhouette_true == pytest.approx(spec.paper.silhouette_true, abs=0.05)
 
 
-def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_record, embedder, pytestconfig):
+def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_record, embedder, geomcheck_settings):
     """Paired comparison with the committed baseline: per-text silhouettes, DB, KMeans metrics, each
     family, and CKA / mutual k-NN to the baseline's own embeddings of the same texts."""
-    from pytest_geomcheck.plugin import record, settings
-
-    from geomcheck.baseline import compare
-    from geomcheck.suite import model_id
+    from geomcheck.checks import compare
 
     if geomcheck_baseline is None:
         pytest.skip(f"no baseline for {embedder.name}; write one with --geomcheck-update-baseline")
@@ -74,11 +69,8 @@ def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_re
                     f"{', '.join(geomcheck_baseline.datasets)}): --families/--per-family/--seq-length changed the "
                     f"suite dataset; write a baseline for it with --geomcheck-update-baseline --geomcheck-baseline PATH",
                     pytrace=False)
-    tolerances = settings(pytestconfig).tolerances or None
-    comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=tolerances)
-    for check in comparison.checks:
-        geomcheck_record(f"{name}.{check.metric}", check.value)
-    record(pytestconfig).add_baseline(model_id(embedder.name), name, comparison.to_dict())
+    comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=geomcheck_settings.tolerances or None)
+    geomcheck_record.baseline(name, comparison)
     assert comparison.passed, comparison.message()
 
 

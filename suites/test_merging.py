@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import pytest
 
+from geomcheck.checks.claims import CLAIMS, measure_claim
+
 pytestmark = pytest.mark.geomcheck_slow
 
 LORA_MAX_FAMILY_DROP = 0.5  # LoRA vs base, per family (MiniLM measured: 0.32 on palindrome, held out)
@@ -72,12 +74,10 @@ def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *,
 def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_dataset, heldout_dataset, embed,
                               geomcheck_variant, geomcheck_record, geomcheck_settings):
     """Our LoRA lowers its loss and raises the task silhouette; no family collapses on the way."""
-    from pytest_geomcheck.plugin import suite_name
-
     from geomcheck.metrics import linear_cka
 
     lora, base = merged_variants["lora"], merged_variants["base"]
-    geometry(suite_dataset, suite_name(geomcheck_settings), embedder=lora, variant="lora")
+    geometry(suite_dataset, geomcheck_settings.suite_dataset_name, embedder=lora, variant="lora")
     geomcheck_record("cka_to_base", linear_cka(embed(suite_dataset, embedder=lora).X, embed(suite_dataset, embedder=base).X))
     geomcheck_record("task_gain", gains["lora"])
     losses = getattr(lora_run, "loss_history", ())
@@ -87,19 +87,17 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_
     if hasattr(lora_run, "loss_history"):  # trained here, not given with --adapter
         assert losses[-1] < losses[0], f"LoRA did not learn: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
         assert gains["lora"] > 0, f"LoRA lowered the task silhouette by {-gains['lora']:.4f}"
-    _no_family_collapses(lora, [base], [(suite_name(geomcheck_settings), suite_dataset), ("heldout", heldout_dataset)],
+    _no_family_collapses(lora, [base], [(geomcheck_settings.suite_dataset_name, suite_dataset), ("heldout", heldout_dataset)],
                          embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP)
 
 
 def test_merge_geometry(merged_variants, geomcheck_variant, geometry, suite_dataset, embed, geomcheck_record,
                         geomcheck_settings):
     """Each merge's Table 2 row and its CKA to the base (shown in the summary)."""
-    from pytest_geomcheck.plugin import suite_name
-
     from geomcheck.metrics import linear_cka
 
     merged = _variant(merged_variants, geomcheck_variant)
-    r = geometry(suite_dataset, suite_name(geomcheck_settings), embedder=merged, variant=geomcheck_variant)
+    r = geometry(suite_dataset, geomcheck_settings.suite_dataset_name, embedder=merged, variant=geomcheck_variant)
     cka = linear_cka(embed(suite_dataset, embedder=merged).X, embed(suite_dataset, embedder=merged_variants["base"]).X)
     geomcheck_record("cka_to_base", cka)
     assert -1 <= r.silhouette_true <= 1 and r.davies_bouldin_true > 0
@@ -107,7 +105,7 @@ def test_merge_geometry(merged_variants, geomcheck_variant, geometry, suite_data
 
 def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, suite_dataset,
                                                      heldout_dataset):
-    from geomcheck.assertions import assert_merge_preserves_base
+    from geomcheck.checks import assert_merge_preserves_base
     from geomcheck.metrics import linear_cka
 
     merged = _variant(merged_variants, geomcheck_variant)
@@ -118,9 +116,10 @@ def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_v
         assert_merge_preserves_base(embed(ds, embedder=merged), embed(ds, embedder=base), min_cka=cka_lora - 1e-4)
 
 
-def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant, gains, geomcheck_record, pytestconfig):
+def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant, gains, geomcheck_record,
+                                              geomcheck_settings):
     _variant(merged_variants, geomcheck_variant)
-    share = float(pytestconfig.getini("geomcheck_min_gain_share") or 0.25)
+    share = geomcheck_settings.min_gain_share
     if gains["lora"] <= 0:
         pytest.skip(f"the LoRA has no task gain to keep ({gains['lora']:+.4f})")
     kept = gains[geomcheck_variant] / gains["lora"]
@@ -132,11 +131,9 @@ def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant
 
 def test_no_family_collapses(merged_variants, geomcheck_variant, embed, suite_dataset, heldout_dataset,
                              geomcheck_record, geomcheck_settings):
-    from pytest_geomcheck.plugin import suite_name
-
     merged = _variant(merged_variants, geomcheck_variant)
     _no_family_collapses(merged, [merged_variants["base"], merged_variants["lora"]],
-                         [(suite_name(geomcheck_settings), suite_dataset), ("heldout", heldout_dataset)],
+                         [(geomcheck_settings.suite_dataset_name, suite_dataset), ("heldout", heldout_dataset)],
                          embed, geomcheck_record, slack=MERGE_FAMILY_SLACK)
 
 
@@ -149,54 +146,17 @@ def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):
     assert all(0 <= (info.get(n) or {}).get("share_tensors_slerp_is_lerp", 0) <= 1 for n in ("slerp", "slerp_ckpt"))
 
 
-CLAIMS = {
-    "slerp_is_not_lerp": "SLERP with the base differs from plain averaging (LERP) for most changed tensors",
-    "soup_not_adapter_dominated": "a soup of checkpoints is not adapter-dominated",
-    "slerp_beats_soup": "the SLERP merge clusters the families better (paired silhouette) than the soup",
-}
-
-
 @pytest.mark.parametrize("claim", list(CLAIMS))
-def test_paper_claim(claim, merged_variants, embed, suite_dataset, geometry, geomcheck_settings, geomcheck_record,
-                     pytestconfig, geomcheck_model_name):
-    """The paper's merge claims, measured on every run; gates only with --geomcheck-paper-claims."""
-    from pytest_geomcheck.plugin import record, suite_name
-
-    from geomcheck.assertions import assert_no_adapter_dominance
-    from geomcheck.errors import GeometryAssertionError
-    from geomcheck.suite import model_id
-
-    needs = {"slerp_is_not_lerp": ["slerp"], "soup_not_adapter_dominated": ["soup"],
-             "slerp_beats_soup": ["slerp", "soup"]}[claim]
-    for n in needs:
+def test_paper_claim(claim, merged_variants, embed, suite_dataset, geomcheck_settings, geomcheck_record):
+    """The paper's merge claims (``geomcheck.checks.claims``), measured on every run; gates only with
+    --geomcheck-paper-claims."""
+    for n in CLAIMS[claim].needs:
         if n not in geomcheck_settings.merges:
             pytest.skip(f"needs --merge {n}")
         _variant(merged_variants, n)
-    if claim == "slerp_is_not_lerp":
-        share = merged_variants.info["slerp"]["share_changed_tensors_slerp_is_lerp"]
-        measured, holds = {"share of changed tensors where SLERP = LERP": share}, share < 0.5
-    elif claim == "soup_not_adapter_dominated":
-        e = {n: embed(suite_dataset, embedder=merged_variants[n]) for n in ("soup", "base", "lora")}
-        try:
-            r = assert_no_adapter_dominance(e["soup"], e["base"], e["lora"], weight=0.5, margin=0.1)
-            holds = True
-        except GeometryAssertionError as exc:
-            r, holds = exc.value, False
-        measured = {"adapter position r (0 base, 1 lora)": r}
-    else:  # paired over the texts: per-text silhouette of slerp minus soup, interval by family-stratified bootstrap
-        from geomcheck.baseline import paired_interval
-        from geomcheck.metrics import silhouette_samples
-
-        s = {n: silhouette_samples(embed(suite_dataset, embedder=merged_variants[n]).X, suite_dataset.labels)
-             for n in ("slerp", "soup")}
-        d = s["slerp"] - s["soup"]
-        lo, hi = paired_interval(d, suite_dataset.labels)
-        measured = {"silhouette slerp": float(s["slerp"].mean()), "silhouette soup": float(s["soup"].mean()),
-                    "paired difference": float(d.mean()), "95% interval low": lo, "95% interval high": hi}
-        holds = lo > 0  # better, and not by chance
-    gated = geomcheck_settings.paper_claims
-    record(pytestconfig).add_claim(model_id(geomcheck_model_name), claim, CLAIMS[claim], measured, holds, gated)
-    for k, v in measured.items():
-        geomcheck_record(f"claim.{claim}.{k}", v)
-    if gated:
-        assert holds, f"paper claim does not hold: {CLAIMS[claim]} ({measured})"
+    used = {"base", "lora", *CLAIMS[claim].needs}
+    result = measure_claim(claim, {n: embed(suite_dataset, embedder=merged_variants[n]) for n in used},
+                           merged_variants.info)
+    geomcheck_record.claim(result, gated=geomcheck_settings.paper_claims)
+    if geomcheck_settings.paper_claims:
+        assert result.holds, f"paper claim does not hold: {result.text} ({result.measured})"

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geomcheck import strategies as gst
+from geomcheck.data import FAMILIES, PAPER_FAMILIES, render
 from geomcheck.metrics import davies_bouldin, silhouette, silhouette_samples
-from geomcheck.sequences import FAMILIES, PAPER_FAMILIES, render
 
 
 @given(gst.sequences(max_length=60, max_start=5_000))

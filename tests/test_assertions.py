@@ -14,9 +14,9 @@ from geomcheck.assertions import (
     assert_no_regression,
     assert_silhouette_above,
 )
-from geomcheck.embedding import EmbeddedDataset
 from geomcheck.errors import GeometryAssertionError, InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.models.embedder import EmbeddedDataset
 
 
 def blobs(spread: float, n_per: int = 8, k: int = 4, d: int = 12, seed: int = 0):

@@ -1,4 +1,4 @@
-"""geomcheck.baseline: committed baselines, the paired comparison gate, and noisy_copy."""
+"""geomcheck.checks.baseline: committed baselines, the paired comparison gate, and noisy_copy."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomcheck.baseline import (
+from geomcheck.checks.baseline import (
     DEFAULT_TOLERANCES,
     FORMAT_VERSION,
     Baseline,
@@ -18,8 +18,8 @@ from geomcheck.baseline import (
     make_baseline,
     paired_interval,
 )
-from geomcheck.embedding import EmbeddedDataset
 from geomcheck.errors import GeometryAssertionError, InvalidInputError
+from geomcheck.models.embedder import EmbeddedDataset
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "suites" / "baselines"

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from paper_table import TABLE_2
 
 from geomcheck.cli import main

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from geomcheck.embedding import EmbeddedDataset, Embedder
 from geomcheck.errors import EmbeddingError, InvalidInputError
 from geomcheck.models import load_model
+from geomcheck.models.embedder import EmbeddedDataset, Embedder
 from geomcheck.sequences import paper_dataset
 from geomcheck.testing import tiny_model
 

@@ -24,7 +24,7 @@ from sklearn.metrics import (
     v_measure_score,
 )
 
-from geomcheck.embedding import EmbeddedDataset
+from geomcheck.models.embedder import EmbeddedDataset
 from geomcheck.errors import GeomcheckError, InvalidInputError
 from geomcheck.metrics import (
     GeometryReport,

@@ -10,7 +10,7 @@ import sympy
 from hypothesis import given
 from hypothesis import strategies as st
 
-from geomcheck import _numtheory as nt
+from geomcheck.data import _numtheory as nt
 
 segments = st.tuples(st.integers(0, 3_000_000), st.integers(1, 300)).map(lambda t: (t[0], t[0] + t[1]))
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from geomcheck import plots
-from geomcheck.embedding import EmbeddedDataset
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.models.embedder import EmbeddedDataset
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAMILIES = ("consecutive", "even", "odd", "prime", "recaman", "composite")
@@ -227,13 +227,13 @@ def test_report_is_computed_when_not_given():
 def test_importing_and_plotting_leave_the_users_backend_alone(tmp_path):
     code = textwrap.dedent(f"""
         import sys
-        import geomcheck.plots
+        import geomcheck.reporting.plots
         assert "matplotlib" not in sys.modules and "sklearn" not in sys.modules
         import matplotlib
         matplotlib.use("svg")
         import numpy as np
         rng = np.random.default_rng(0)
-        geomcheck.plots.pca_plot((rng.normal(size=(12, 4)), np.repeat([0, 1, 2], 4)), {str(tmp_path / 'x.png')!r},
+        geomcheck.reporting.plots.pca_plot((rng.normal(size=(12, 4)), np.repeat([0, 1, 2], 4)), {str(tmp_path / 'x.png')!r},
                                  metrics=False)
         assert matplotlib.get_backend() == "svg", matplotlib.get_backend()
         assert "matplotlib.pyplot" not in sys.modules

@@ -99,12 +99,12 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
     [
         (["--families", "prime,primes"], "*unknown family 'primes'*did you mean*prime*"),
         (["--families", "prime"], "*--families: the cluster metrics need at least 2 families*"),
-        (["--per-family", "1"], "*--per-family must be >= 2*"),
-        (["--seq-length", "0"], "*--seq-length must be >= 1*"),
+        (["--per-family", "1"], "*error: argument --per-family: must be >= 2 (silhouette needs 2 texts*, got 1"),
+        (["--seq-length", "0"], "*error: argument --seq-length: must be >= 1, got 0"),
         (["--merge", "slurp"], "*--merge: unknown method(s) slurp; known: *slerp*"),
-        (["--dtype", "fp8"], "*--dtype must be one of auto, float32, bfloat16, float16*"),
-        (["--device", "tpu"], "*--device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'*"),
-        (["--batch-size", "0"], "*--batch-size must be >= 1*"),
+        (["--dtype", "fp8"], "*error: argument --dtype: must be one of auto, float32, bfloat16, float16, got 'fp8'"),
+        (["--device", "tpu"], "*error: argument --device: the device must be 'auto', 'cpu', 'cuda', 'cuda:N' or*"),
+        (["--batch-size", "x"], "*error: argument --batch-size: expected an integer, got 'x'"),
         (["--adapter", "/nonexistent/adapter"], "*--adapter: no directory at '/nonexistent/adapter'*"),
         (["--checkpoint", "/nonexistent/ckpt"], "*--checkpoint: no directory at '/nonexistent/ckpt'*"),
         (["--base-model", "qwen3-0.6"], "*--base-model: unknown model 'qwen3-0.6'*"),
@@ -115,7 +115,9 @@ def test_bad_option_values_are_usage_errors(pytester, args, message):
     pytester.makepyfile("def test_x(embedder):\n    pass\n")
     result = pytester.runpytest_subprocess(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: geomcheck: {message.lstrip('*')}"])
+    # values of one option alone fail as argparse type errors, the others when the settings are checked
+    expected = message if message.startswith("*error: argument") else f"ERROR: geomcheck: {message.lstrip('*')}"
+    result.stderr.fnmatch_lines([expected])
 
 
 def test_bad_ini_values_are_usage_errors(pytester):
@@ -139,9 +141,8 @@ def test_options_from_ini_reach_the_settings(pytester):
             assert len(suite_dataset) == 9 and all(len(t.split(", ")) == 7 for t in suite_dataset.texts)
             assert suite_dataset.label_names == ("prime", "odd", "even")
 
-        def test_cli_wins(pytestconfig):
-            from pytest_geomcheck.plugin import settings
-            assert settings(pytestconfig).per_family == 3
+        def test_cli_wins(geomcheck_settings):
+            assert geomcheck_settings.per_family == 3
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=2)

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from paper_table import TABLE_2
 
 from geomcheck.models.registry import REGISTRY

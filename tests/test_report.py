@@ -4,13 +4,12 @@ import json
 import math
 
 import pytest
-
 from paper_table import TABLE_2
 
 from geomcheck.errors import InvalidInputError, UnknownModelError
 from geomcheck.metrics.geometry import GeometryReport
 from geomcheck.models.spec import PaperResult
-from geomcheck.report import (
+from geomcheck.reporting.tables import (
     HEADERS,
     Row,
     format_value,
@@ -20,7 +19,6 @@ from geomcheck.report import (
     to_json,
     to_markdown,
 )
-
 
 
 def report(intervals=None, **kw) -> GeometryReport:

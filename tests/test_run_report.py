@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 
 from geomcheck.metrics import cluster_report
-from geomcheck.run_report import RunRecord
+from geomcheck.reporting.record import RunRecord
 from geomcheck.sequences import paper_dataset
 
 
 @pytest.fixture(scope="module")
 def emb():
-    from geomcheck.embedding import EmbeddedDataset
+    from geomcheck.models.embedder import EmbeddedDataset
 
     ds = paper_dataset()
     rng = np.random.default_rng(0)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from scipy.spatial import procrustes as scipy_procrustes
 from scipy.stats import special_ortho_group
 
-from geomcheck.embedding import EmbeddedDataset
+from geomcheck.models.embedder import EmbeddedDataset
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics import linear_cka, mutual_knn, procrustes_distance
 

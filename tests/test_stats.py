@@ -184,7 +184,7 @@ def test_interval_contains_the_estimate(seed, sep):
 
 
 def test_dataset_object_in_place_of_arrays():
-    from geomcheck.embedding import EmbeddedDataset
+    from geomcheck.models.embedder import EmbeddedDataset
 
     X, y = _blobs()
     emb = EmbeddedDataset(X=X, labels=y, label_names=tuple("abcdef"), texts=tuple(map(str, range(24))),

@@ -13,8 +13,8 @@ from geomcheck.errors import InvalidInputError
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     from geomcheck.adapt import WindowTask, train_lora
+    from geomcheck.adapt.variants import build_variants
     from geomcheck.testing import tiny_model
-    from geomcheck.variants import build_variants
 
     root = tmp_path_factory.mktemp("variants")
     base = tiny_model("qwen3", root / "qwen3")
@@ -59,7 +59,7 @@ def test_slerp_diagnostics_recorded(built):
 
 
 def test_bad_arguments(built):
-    from geomcheck.variants import build_variants
+    from geomcheck.adapt.variants import build_variants
 
     root, base, run, _ = built
     with pytest.raises(InvalidInputError, match="unknown variant method"):

@@ -43,20 +43,32 @@ class GeometryReport:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeometryReport:
-        """Inverse of ``to_dict``; unknown keys are an error (a baseline from another version)."""
+        """Inverse of ``to_dict`` and of its JSON form (a NaN stored as null comes back as NaN);
+        unknown keys are an error (a baseline from another version)."""
+        from geomcheck._json import nan_if_none
+
         names = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - names)
         if unknown:
             raise InvalidInputError(f"GeometryReport.from_dict: unknown fields {unknown}; known: {sorted(names)}")
-        d = dict(d)
-        d["intervals"] = {k: (float(v[0]), float(v[1])) for k, v in d.get("intervals", {}).items()}
-        d["per_family_silhouette"] = {str(k): float(v) for k, v in d.get("per_family_silhouette", {}).items()}
+        d = {k: (nan_if_none(v) if k in _FLOAT_FIELDS and v is None else v) for k, v in d.items()}
+        d["intervals"] = {k: (nan_if_none(v[0]), nan_if_none(v[1])) for k, v in (d.get("intervals") or {}).items()}
+        d["per_family_silhouette"] = {str(k): nan_if_none(v) for k, v in (d.get("per_family_silhouette") or {}).items()}
         try:
             return cls(**d)
         except TypeError as exc:
             raise InvalidInputError(f"GeometryReport.from_dict: {exc}") from None
 
+    def to_json_dict(self) -> dict[str, Any]:
+        """``to_dict`` as strict JSON: NaN (a metric undefined on this data) becomes null."""
+        from geomcheck._json import jsonable
+
+        return jsonable(self.to_dict())
+
     def worst_families(self, k: int = 3) -> list[tuple[str, float]]:
         """The ``k`` families with the lowest mean silhouette."""
         items = [(n, v) for n, v in self.per_family_silhouette.items() if not math.isnan(v)]
         return sorted(items, key=lambda t: t[1])[:k]
+
+
+_FLOAT_FIELDS = {f.name for f in fields(GeometryReport) if f.type == "float"}

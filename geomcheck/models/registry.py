@@ -22,6 +22,7 @@ confirmed from a source is said so in the entry's ``note``.
 
 from __future__ import annotations
 
+from geomcheck.errors import InvalidInputError
 from geomcheck.models.spec import ModelSpec, PaperResult
 
 _MTEB = "https://github.com/embeddings-benchmark/mteb/blob/a905523d0111f999360b312bd4a601a0a97a0e1c/mteb/models/model_implementations/"
@@ -398,7 +399,7 @@ def _index(specs: list[ModelSpec]) -> dict[str, ModelSpec]:
     out: dict[str, ModelSpec] = {}
     for spec in specs:
         if spec.alias in out:
-            raise ValueError(f"duplicate registry alias {spec.alias!r}")
+            raise InvalidInputError(f"duplicate registry alias {spec.alias!r}")
         out[spec.alias] = spec
     return out
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from geomcheck.errors import InvalidInputError
+
 Kind = Literal["encoder", "llm"]
 Pooling = Literal["mean", "cls", "lasttoken", "max"]
 
@@ -49,6 +51,6 @@ class ModelSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"ModelSpec {self.alias!r}: kind must be one of {KINDS}, got {self.kind!r}")
+            raise InvalidInputError(f"ModelSpec {self.alias!r}: kind must be one of {KINDS}, got {self.kind!r}")
         if self.pooling not in POOLINGS:
-            raise ValueError(f"ModelSpec {self.alias!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")
+            raise InvalidInputError(f"ModelSpec {self.alias!r}: pooling must be one of {POOLINGS}, got {self.pooling!r}")

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from geomcheck._json import jsonable, nan_if_none
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
 from geomcheck.models.spec import PaperResult
@@ -122,7 +123,7 @@ class Row:
         d["report"] = self.report.to_dict() if self.report is not None else None
         d["paper"] = {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
         d["extra"] = self.extra
-        return _finite(d)
+        return jsonable(d)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Row:
@@ -130,10 +131,10 @@ class Row:
         try:
             report = d.get("report")
             if report is not None:
-                report = GeometryReport.from_dict(_unnull_report(report))
+                report = GeometryReport.from_dict(report)
             paper = d.get("paper")
             if paper is not None:
-                paper = PaperResult(**{m: _num(paper[m]) for m in METRICS})
+                paper = PaperResult(**{m: nan_if_none(paper[m]) for m in METRICS})
             return cls(d["model"], d.get("variant"), report=report, paper=paper, source=d.get("source", "measured"),
                        dataset=d.get("dataset"), extra=dict(d.get("extra") or {}))
         except (KeyError, TypeError, AttributeError) as exc:
@@ -167,7 +168,7 @@ def _check_rows(rows: Iterable[Row]) -> list[Row]:
     rows = list(rows)
     bad = next((r for r in rows if not isinstance(r, Row)), None)
     if bad is not None:
-        raise InvalidInputError(f"expected geomcheck.report.Row objects, got {type(bad).__name__}")
+        raise InvalidInputError(f"expected geomcheck.reporting.tables.Row objects, got {type(bad).__name__}")
     return rows
 
 
@@ -235,35 +236,3 @@ def from_json(text: str) -> list[Row]:
     if not isinstance(doc, dict) or doc.get("format") != JSON_FORMAT:
         raise InvalidInputError(f"not a geomcheck table (expected format {JSON_FORMAT!r})")
     return [Row.from_dict(d) for d in doc["rows"]]
-
-
-# --- NaN <-> null --------------------------------------------------------------------------
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def _num(v: Any) -> float:
-    return float("nan") if v is None else float(v)
-
-
-_INT_FIELDS = {"n", "dim", "n_clusters", "seed"}
-
-
-def _unnull_report(d: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(d)
-    for k, v in d.items():
-        if v is None and k not in _INT_FIELDS and k != "metric":
-            out[k] = float("nan")
-    if isinstance(out.get("per_family_silhouette"), dict):
-        out["per_family_silhouette"] = {k: _num(v) for k, v in out["per_family_silhouette"].items()}
-    if isinstance(out.get("intervals"), dict):
-        out["intervals"] = {k: [_num(a), _num(b)] for k, (a, b) in out["intervals"].items()}
-    return out

@@ -34,8 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from geomcheck.embedding import EmbeddedDataset
     from geomcheck.metrics.geometry import GeometryReport
+    from geomcheck.models.embedder import EmbeddedDataset
 
     EmbLike = Union[EmbeddedDataset, tuple]
 
@@ -128,7 +128,7 @@ class _Points:
 def _points(emb: Any, *, label_names: Sequence[str] | None = None, model: str | None = None,
             what: str = "plot") -> _Points:
     """Accept an ``EmbeddedDataset``, ``(X, labels)`` or ``(X, labels, label_names)``."""
-    from geomcheck.embedding import EmbeddedDataset
+    from geomcheck.models.embedder import EmbeddedDataset
 
     if isinstance(emb, EmbeddedDataset):
         X, labels, names = emb.X, emb.labels, label_names if label_names is not None else emb.label_names

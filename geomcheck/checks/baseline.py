@@ -1,16 +1,10 @@
-"""Committed geometry baselines and the paired gate that compares a new run with one.
+"""Committed geometry baselines: the file format, and writing one from a run.
 
 A baseline file (``suites/baselines/<model>.json``) holds, per dataset ("paper",
 "heldout"), the texts, labels, the ``GeometryReport``, the per-text silhouettes and the
 model's embeddings themselves (float32, base64), so a later run of the same texts can be
-compared text by text and space against space, not only summary against summary.
-
-``compare`` is paired: the unit is the text. With ``d_i = s_new(i) - s_base(i)`` (per-text
-silhouettes, true labels), the mean change of the silhouette is ``mean(d)`` and its
-interval comes from a stratified bootstrap of the texts (resampled within each family,
-sizes kept; Davison & Hinkley 1997, section 3.2), percentile interval. Pairing removes the
-text-to-text spread that dominates an unpaired comparison of two silhouettes on 24 texts.
-The interval is over the choice of texts for these two fixed spaces, not over models.
+compared text by text and space against space, not only summary against summary
+(``geomcheck.checks.comparison``).
 
 Tolerances (``DEFAULT_TOLERANCES``) were chosen from ``bench/baseline_tolerances.py``;
 a baseline file may carry its own, and an explicit argument overrides both.
@@ -22,7 +16,7 @@ import base64
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,12 +24,12 @@ from typing import Any
 import numpy as np
 
 from geomcheck import versions
-from geomcheck.errors import GeometryAssertionError, InvalidInputError
+from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
 
 __all__ = [
-    "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "Baseline", "BaselineEntry", "Check", "Comparison",
-    "assert_matches_baseline", "compare", "make_baseline", "paired_interval", "resolve_tolerances", "rewrite_baseline",
+    "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "MINIMUM_TOLERANCES", "KNN_K", "UPDATE_HINT", "Baseline",
+    "BaselineEntry", "make_baseline", "per_text_silhouettes", "resolve_tolerances", "rewrite_baseline",
 ]
 
 FORMAT_VERSION = 1
@@ -66,8 +60,8 @@ DEFAULT_TOLERANCES: dict[str, float] = {
     "cka_to_baseline": 0.97,
     "mutual_knn_to_baseline": 0.8,
 }
-_MINIMUM = ("cka_to_baseline", "mutual_knn_to_baseline")
-_KNN_K = 5
+MINIMUM_TOLERANCES = ("cka_to_baseline", "mutual_knn_to_baseline")  # these tolerances are minima
+KNN_K = 5  # k of the mutual k-NN check
 
 
 # --- storage -----------------------------------------------------------------------------------
@@ -175,7 +169,7 @@ class Baseline:
         p = Path(path)
         if not p.is_file():
             raise InvalidInputError(f"no baseline file at {str(p)!r}; create it with `{UPDATE_HINT}` "
-                                    f"(or `python -m geomcheck.baseline --model NAME --out {p}`)")
+                                    f"(or `python -m geomcheck.checks.baseline --model NAME --out {p}`)")
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -203,7 +197,26 @@ class Baseline:
         return b
 
 
-def _samples(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def resolve_tolerances(explicit: Mapping[str, float] | None, from_file: Mapping[str, float] | None = None, *,
+                       where: str = "tolerances") -> dict[str, float]:
+    """Explicit argument > the baseline file's ``tolerances`` > ``DEFAULT_TOLERANCES``, key by key."""
+    out = dict(DEFAULT_TOLERANCES)
+    for source in (from_file or {}, explicit or {}):
+        unknown = sorted(set(source) - set(DEFAULT_TOLERANCES))
+        if unknown:
+            raise InvalidInputError(f"{where}: unknown tolerance name(s) {', '.join(map(repr, unknown))}; "
+                                    f"known: {', '.join(DEFAULT_TOLERANCES)}")
+        for k, v in source.items():
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
+            if not ok or (k in MINIMUM_TOLERANCES and v > 1):
+                raise InvalidInputError(f"{where}: tolerance {k!r} must be a finite number >= 0"
+                                        f"{' and <= 1 (a minimum)' if k in MINIMUM_TOLERANCES else ''}, got {v!r}")
+            out[k] = float(v)
+    return out
+
+
+def per_text_silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The silhouette of each text (float64 throughout): what a baseline stores and a comparison pairs."""
     from geomcheck.metrics import silhouette_samples
 
     return np.asarray(silhouette_samples(X, labels, precision="float64"), dtype=np.float64)
@@ -225,7 +238,7 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
         labels = np.asarray(emb.labels)
         rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64")
         datasets[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
-                                       rep, _samples(X, labels), X.copy())
+                                       rep, per_text_silhouettes(X, labels), X.copy())
         gap = rep.silhouette_kmeans - rep.silhouette_true
         expect[name] = {"clusters_by_family": bool(gap <= KMEANS_MARGIN), "kmeans_minus_true": float(gap),
                         "margin": KMEANS_MARGIN}
@@ -238,190 +251,6 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
 
 
 # --- comparison --------------------------------------------------------------------------------
-
-
-def resolve_tolerances(explicit: Mapping[str, float] | None, from_file: Mapping[str, float] | None = None, *,
-                       where: str = "tolerances") -> dict[str, float]:
-    """Explicit argument > the baseline file's ``tolerances`` > ``DEFAULT_TOLERANCES``, key by key."""
-    out = dict(DEFAULT_TOLERANCES)
-    for source in (from_file or {}, explicit or {}):
-        unknown = sorted(set(source) - set(DEFAULT_TOLERANCES))
-        if unknown:
-            raise InvalidInputError(f"{where}: unknown tolerance name(s) {', '.join(map(repr, unknown))}; "
-                                    f"known: {', '.join(DEFAULT_TOLERANCES)}")
-        for k, v in source.items():
-            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v >= 0
-            if not ok or (k in _MINIMUM and v > 1):
-                raise InvalidInputError(f"{where}: tolerance {k!r} must be a finite number >= 0"
-                                        f"{' and <= 1 (a minimum)' if k in _MINIMUM else ''}, got {v!r}")
-            out[k] = float(v)
-    return out
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gate: ``rule`` is "max drop", "max increase" (``tolerance`` is the slack) or "minimum"."""
-
-    metric: str
-    baseline: float
-    value: float
-    tolerance: float
-    passed: bool
-    detail: str = ""
-    rule: str = "minimum"
-
-    def line(self) -> str:
-        kind = "minimum" if self.rule == "minimum" else f"{self.rule} tolerance"
-        return (f"{self.metric}: baseline {self.baseline:.4f}, now {self.value:.4f}, {kind} {self.tolerance:.4g}"
-                + (f" ({self.detail})" if self.detail else ""))
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """The result of ``compare``: ``checks``, ``passed``, ``failures``, the paired interval."""
-
-    model: str
-    baseline_model: str
-    dataset: str
-    checks: tuple[Check, ...]
-    mean_difference: float
-    interval: tuple[float, float]
-    confidence: float
-    tolerances: dict[str, float]
-
-    @property
-    def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
-
-    @property
-    def failures(self) -> list[Check]:
-        return [c for c in self.checks if not c.passed]
-
-    def summary(self) -> str:
-        f = self.failures
-        head = "all checks passed" if not f else f"{len(f)} of {len(self.checks)} checks failed: " + \
-            ", ".join(c.metric for c in f)
-        return (f"{head}; paired silhouette change {self.mean_difference:+.4f} "
-                f"[{self.interval[0]:+.4f}, {self.interval[1]:+.4f}]")
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "baseline_model": self.baseline_model, "dataset": self.dataset,
-                "passed": self.passed, "summary": self.summary(), "mean_difference": self.mean_difference,
-                "interval": list(self.interval), "confidence": self.confidence, "tolerances": self.tolerances,
-                "checks": [{"metric": c.metric, "baseline": c.baseline, "value": c.value, "tolerance": c.tolerance,
-                            "rule": c.rule, "passed": c.passed, "detail": c.detail} for c in self.checks]}
-
-    def message(self) -> str:
-        lines = [f"{self.model} vs the {self.baseline_model} baseline on the {self.dataset} dataset: {self.summary()}"]
-        lines += [("  FAIL " if not c.passed else "  ok   ") + c.line() for c in self.checks]
-        if not self.passed:
-            lines.append(f"If the change is intended, update the baseline: {UPDATE_HINT} "
-                         f"(--geomcheck-update-baseline).")
-        return "\n".join(lines)
-
-
-def _check_same_texts(entry: BaselineEntry, texts: Sequence[str], dataset: str) -> None:
-    texts = tuple(texts)
-    if texts == entry.texts:
-        return
-    if len(texts) != len(entry.texts):
-        raise InvalidInputError(f"the {dataset!r} baseline has {len(entry.texts)} texts, the new run {len(texts)}; "
-                                f"a paired comparison needs the very same texts (regenerate the baseline with "
-                                f"`{UPDATE_HINT}` if the dataset changed on purpose)")
-    diff = [i for i, (a, b) in enumerate(zip(entry.texts, texts)) if a != b]
-    i = diff[0]
-    raise InvalidInputError(f"{len(diff)} of {len(texts)} texts differ from the {dataset!r} baseline's, first at "
-                            f"index {i}: baseline {entry.texts[i][:60]!r}, now {texts[i][:60]!r}; a paired comparison "
-                            f"needs the very same texts (regenerate with `{UPDATE_HINT}` if intended)")
-
-
-def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: int = 2000,
-                    seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``mean(d)`` over texts resampled within each family (``labels``), sizes kept.
-
-    ``d``: one paired difference per text (e.g. per-text silhouettes of two spaces). Same
-    inputs and ``seed`` give the same interval.
-    """
-    from geomcheck.stats import _stratified_draws
-
-    d = np.asarray(d, dtype=np.float64).reshape(-1)
-    codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
-    if d.size != codes.size or d.size == 0:
-        raise InvalidInputError(f"paired_interval: {d.size} differences for {codes.size} labels")
-    idx = _stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
-    reps = d[idx].mean(axis=1)
-    alpha = (1.0 - confidence) / 2.0
-    lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])
-    return float(lo), float(hi)
-
-
-def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances: Mapping[str, float] | None = None,
-            confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
-    """Compare a new embedding of the baseline's texts with the stored one (see the module docstring)."""
-    from geomcheck.metrics import cluster_report, linear_cka, mutual_knn
-
-    if dataset_name not in baseline.datasets:
-        raise InvalidInputError(f"baseline of {baseline.model} has no dataset {dataset_name!r}; "
-                                f"it has: {', '.join(baseline.datasets)}")
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise InvalidInputError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
-    if isinstance(n_boot, bool) or not isinstance(n_boot, int) or n_boot < 100:
-        raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
-    tol = resolve_tolerances(tolerances, baseline.tolerances)
-    entry = baseline.datasets[dataset_name]
-    _check_same_texts(entry, embedded.texts, dataset_name)
-    X = np.asarray(embedded.X, dtype=np.float32)
-    if X.shape[0] != len(entry.texts):
-        raise InvalidInputError(f"embedded.X has {X.shape[0]} rows for {len(entry.texts)} texts")
-    labels, names = entry.labels, entry.label_names
-    uniq, codes = np.unique(labels, return_inverse=True)
-    codes = codes.reshape(-1)
-    base, rep = entry.report, cluster_report(X, labels, seed=0, label_names=names, precision="float64")
-    d = _samples(X, labels) - entry.silhouette_samples
-    mean_d = float(d.mean())
-    lo, hi = paired_interval(d, codes, confidence=confidence, n_boot=n_boot, seed=seed)
-    level = f"{confidence:.0%}"
-    checks = [Check("silhouette_true (paired)", float(entry.silhouette_samples.mean()),
-                    float(entry.silhouette_samples.mean() + mean_d), tol["silhouette_true"],
-                    not (-mean_d > tol["silhouette_true"] and hi < 0),
-                    f"mean paired change {mean_d:+.4f}, {level} interval [{lo:+.4f}, {hi:+.4f}]; fails when the drop "
-                    f"exceeds the tolerance and the interval lies below 0", "max drop")]
-    fam = {c: float(d[codes == c].mean()) for c in range(uniq.size)}
-    w = min(fam, key=fam.get)
-    worst = names[uniq[w]] if 0 <= uniq[w] < len(names) else str(uniq[w])
-    fam_base = float(entry.silhouette_samples[codes == w].mean())
-    checks.append(Check("family_silhouette (paired)", fam_base, fam_base + fam[w], tol["family_silhouette"],
-                        -fam[w] <= tol["family_silhouette"],
-                        f"worst family {worst}: mean paired change {fam[w]:+.4f}", "max drop"))
-    for key, higher in (("davies_bouldin_true", False), ("silhouette_kmeans", True), ("davies_bouldin_kmeans", False)):
-        then, now = float(getattr(base, key)), float(getattr(rep, key))
-        worse = (then - now) if higher else (now - then)
-        ok = math.isnan(then) or (not math.isnan(now) and worse <= tol[key])
-        checks.append(Check(key, then, now, tol[key], ok, f"change {now - then:+.4f}" if not math.isnan(worse) else
-                            "KMeans found < 2 clusters", "max drop" if higher else "max increase"))
-    cka = float(linear_cka(X, entry.X))
-    checks.append(Check("cka_to_baseline", 1.0, cka, tol["cka_to_baseline"], cka >= tol["cka_to_baseline"],
-                        "linear CKA between the new and the stored embeddings"))
-    k = min(_KNN_K, len(entry.texts) - 1)
-    knn = float(mutual_knn(X, entry.X, k, metric="cosine"))
-    checks.append(Check("mutual_knn_to_baseline", 1.0, knn, tol["mutual_knn_to_baseline"],
-                        knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"))
-    return Comparison(str(getattr(embedded, "model", "")), baseline.model, dataset_name, tuple(checks), mean_d,
-                      (lo, hi), float(confidence), tol)
-
-
-def assert_matches_baseline(baseline: Baseline, dataset_name: str, embedded: Any, **kw: Any) -> Comparison:
-    """``compare`` and raise ``GeometryAssertionError`` naming every failing check; returns the Comparison."""
-    comp = compare(baseline, dataset_name, embedded, **kw)
-    if not comp.passed:
-        first = comp.failures[0]
-        raise GeometryAssertionError(comp.message(), metric=", ".join(c.metric for c in comp.failures),
-                                     value=first.value, threshold=first.tolerance, interval=comp.interval,
-                                     model=comp.model)
-    return comp
-
-
-# --- (re)writing --------------------------------------------------------------------------------
 
 
 def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,

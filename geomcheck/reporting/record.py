@@ -11,12 +11,14 @@ report.json, report.md, a t-SNE PNG per model/variant and a side-by-side grid).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from geomcheck._json import jsonable
+from geomcheck.errors import InvalidInputError
 
 __all__ = ["RunRecord", "REPORT_FORMAT"]
 
@@ -33,20 +35,6 @@ def _key(model: str, variant: str | None) -> str:
     return model if variant is None else f"{model} · {variant}"
 
 
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, float):
-        return v if math.isfinite(v) else None
-    if hasattr(v, "item") and callable(v.item) and getattr(v, "ndim", 1) == 0:
-        return _jsonable(v.item())
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, (str, int, bool)) or v is None:
-        return v
-    return str(v)
-
-
 class RunRecord:
     """Everything a suite run measured (see the module docstring)."""
 
@@ -58,11 +46,11 @@ class RunRecord:
 
     # --- recording ---------------------------------------------------------------------
     def add_model(self, model: str, info: Mapping[str, Any]) -> None:
-        self.state["models"][model] = _jsonable(dict(info))
+        self.state["models"][model] = jsonable(dict(info))
 
     def add_geometry(self, model: str, variant: str | None, dataset: str, report: Any, emb: Any = None) -> None:
         """A ``GeometryReport`` (and the ``EmbeddedDataset`` it came from, for the plots)."""
-        rec: dict[str, Any] = {"model": model, "variant": variant, "dataset": dataset, "report": report.to_dict()}
+        rec: dict[str, Any] = {"model": model, "variant": variant, "dataset": dataset, "report": report.to_json_dict()}
         if emb is not None:
             rec["X"] = [[float(x) for x in row] for row in emb.X]
             rec["labels"] = [int(x) for x in emb.labels]
@@ -70,7 +58,7 @@ class RunRecord:
         self._upsert("geometry", rec)
 
     def add_value(self, model: str, variant: str | None, name: str, value: Any) -> None:
-        self._upsert("values", {"model": model, "variant": variant, "name": name, "value": _jsonable(value)})
+        self._upsert("values", {"model": model, "variant": variant, "name": name, "value": jsonable(value)})
 
     def add_outcome(self, model: str, variant: str | None, outcome: str) -> None:
         self._set_outcome(_key(model, variant), outcome)
@@ -82,11 +70,11 @@ class RunRecord:
 
     def add_claim(self, model: str, claim: str, text: str, measured: Mapping[str, Any], holds: bool,
                   gated: bool) -> None:
-        self._upsert("claims", {"model": model, "claim": claim, "text": text, "measured": _jsonable(dict(measured)),
+        self._upsert("claims", {"model": model, "claim": claim, "text": text, "measured": jsonable(dict(measured)),
                                 "holds": bool(holds), "gated": bool(gated)})
 
     def add_baseline(self, model: str, dataset: str, comparison: Mapping[str, Any]) -> None:
-        self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": _jsonable(dict(comparison))})
+        self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": jsonable(dict(comparison))})
 
     def _upsert(self, table: str, rec: dict[str, Any]) -> None:
         items, keys = self.state[table], _KEYS[table]
@@ -99,7 +87,7 @@ class RunRecord:
     def merge(self, state: Mapping[str, Any]) -> None:
         """Add another record's state (a worker's) to this one."""
         if state.get("format", REPORT_FORMAT) != REPORT_FORMAT:
-            raise ValueError(f"not a geomcheck run record: {state.get('format')!r}")
+            raise InvalidInputError(f"not a geomcheck run record: {state.get('format')!r}")
         self.state["settings"] = dict(state.get("settings") or self.state["settings"])
         self.state["models"].update(state.get("models", {}))
         for table in _KEYS:
@@ -121,9 +109,9 @@ class RunRecord:
         return self.state["outcomes"].get(_key(model, variant), "")
 
     def rows(self, dataset: str | None = None) -> list[Any]:
-        """Table rows (``geomcheck.report.Row``) for one dataset (default: the first recorded)."""
+        """Table rows (``geomcheck.reporting.tables.Row``) for one dataset (default: the first recorded)."""
         from geomcheck.metrics.geometry import GeometryReport
-        from geomcheck.report import Row
+        from geomcheck.reporting.tables import Row
 
         geo = self.state["geometry"]
         if not geo:
@@ -136,7 +124,7 @@ class RunRecord:
             m, v = rec["model"], rec["variant"]
             cka = self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else self._value(m, v, "cka_to_base")
             extra = {"CKA": cka, "status": self._status(m, v)}
-            rows.append(Row.measured(m, GeometryReport.from_dict(_unnull(rec["report"])), variant=v, dataset=dataset,
+            rows.append(Row.measured(m, GeometryReport.from_dict(rec["report"]), variant=v, dataset=dataset,
                                      **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
 
@@ -150,7 +138,7 @@ class RunRecord:
 
     def value_lines(self) -> list[str]:
         by: dict[str, list[str]] = {}
-        from geomcheck.report import METRICS
+        from geomcheck.reporting.tables import METRICS
 
         shown = {f"{ds}.{m}" for ds in self.datasets() for m in METRICS}  # already in the tables
         for r in self.state["values"]:
@@ -183,7 +171,7 @@ class RunRecord:
 
     def summary_renderables(self) -> list[Any]:
         """rich renderables for the terminal: one table per dataset, then the other lines."""
-        from geomcheck.report import rich_table
+        from geomcheck.reporting.tables import rich_table
 
         out: list[Any] = []
         for ds in self.datasets():
@@ -198,10 +186,10 @@ class RunRecord:
     def to_json(self) -> str:
         doc = {k: v for k, v in self.state.items() if k != "geometry"}
         doc["geometry"] = [{k: v for k, v in r.items() if k not in ("X",)} for r in self.state["geometry"]]
-        return json.dumps(_jsonable(doc), indent=1, allow_nan=False) + "\n"
+        return json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n"
 
     def to_markdown(self) -> str:
-        from geomcheck.report import to_markdown
+        from geomcheck.reporting.tables import to_markdown
 
         parts = ["# geomcheck report", ""]
         for ds in self.datasets():
@@ -231,9 +219,9 @@ class RunRecord:
     def _plots(self, out: Path) -> list[Path]:
         import numpy as np
 
-        from geomcheck.embedding import EmbeddedDataset
         from geomcheck.metrics.geometry import GeometryReport
-        from geomcheck.plots import grid_plot, tsne_plot
+        from geomcheck.models.embedder import EmbeddedDataset
+        from geomcheck.reporting.plots import grid_plot, tsne_plot
 
         written = []
         for ds in self.datasets():
@@ -246,7 +234,7 @@ class RunRecord:
                 embs[label] = EmbeddedDataset(X=np.asarray(rec["X"], dtype=np.float32),
                                               labels=np.asarray(rec["labels"]), label_names=tuple(rec["label_names"]),
                                               texts=(), model=label, fingerprint="")
-                reports[label] = GeometryReport.from_dict(_unnull(rec["report"]))
+                reports[label] = GeometryReport.from_dict(rec["report"])
             for label, emb in embs.items():
                 written.append(tsne_plot(emb, out / f"tsne-{ds}-{_slug(label)}.png", title=f"{label} · {ds}",
                                          report=reports[label]))
@@ -258,10 +246,3 @@ class RunRecord:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"
-
-
-def _unnull(d: Mapping[str, Any]) -> dict[str, Any]:
-    from geomcheck.report import _unnull_report
-
-    return _unnull_report(d)
-

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from geomcheck.errors import InvalidInputError
-from geomcheck.sequences import HELDOUT_FAMILIES, PAPER_FAMILIES, SequenceDataset, get_family, make_dataset, render
+from geomcheck.data import HELDOUT_FAMILIES, PAPER_FAMILIES, SequenceDataset, get_family, make_dataset, render
 
 __all__ = ["WindowTask", "LoraRun", "train_lora", "load_adapter", "merge_lora", "evaluate", "supcon_loss"]
 
@@ -81,7 +81,7 @@ class WindowTask:
 
     def eval_sets(self) -> dict[str, SequenceDataset]:
         """The four evaluation datasets: task, paper, far, heldout."""
-        from geomcheck.sequences import heldout_dataset, paper_dataset
+        from geomcheck.data import heldout_dataset, paper_dataset
 
         task = _windows(self.families, self.eval_starts, self.eval_length)
         far = _windows(self.families, tuple(self.far_start + k * self.eval_length for k in range(4)), self.eval_length)
@@ -167,7 +167,7 @@ def evaluate(embedder: Any, sets: dict[str, SequenceDataset]) -> dict[str, dict[
 
 def _base_path(model: Any) -> tuple[Any, Path, str]:
     """A fresh Embedder of ``model`` (never the caller's: training changes the weights) and its directory."""
-    from geomcheck.embedding import Embedder
+    from geomcheck.models.embedder import Embedder
     from geomcheck.models import load_model
 
     if isinstance(model, Embedder):
@@ -319,7 +319,7 @@ def _with_adapter(base: Any, adapter_dir: str | os.PathLike) -> tuple[Any, Path]
 
 def load_adapter(base: Any, adapter_dir: str | os.PathLike) -> Any:
     """The base model with a peft LoRA adapter merged in, as an ``Embedder`` with its own fingerprint."""
-    from geomcheck.embedding import Embedder, weights_digest_of_dir
+    from geomcheck.models.embedder import Embedder, weights_digest_of_dir
 
     emb, base_dir = _with_adapter(base, adapter_dir)
     digest = f"{weights_digest_of_dir(base_dir)}+adapter:{weights_digest_of_dir(adapter_dir)}"

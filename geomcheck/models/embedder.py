@@ -18,11 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from geomcheck._json import jsonable
 from geomcheck.errors import EmbeddingError, InvalidInputError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from geomcheck.data import SequenceDataset
     from geomcheck.models.spec import ModelSpec
-    from geomcheck.sequences import SequenceDataset
 
 log = logging.getLogger("geomcheck")
 
@@ -47,10 +48,6 @@ class EmbeddedDataset:
 
     def __repr__(self) -> str:
         return f"EmbeddedDataset({self.X.shape[0]}x{self.X.shape[1]}, model={self.model!r})"
-
-
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True, default=str))
 
 
 class Embedder:
@@ -116,6 +113,12 @@ class Embedder:
     def __repr__(self) -> str:
         return f"Embedder({self.name!r}, dim={self.dim}, device={self.device}, dtype={self.dtype})"
 
+    def info(self) -> dict[str, Any]:
+        """What a report says of the model: name, fingerprint, source, device, dtype, dim, limits, prompt."""
+        return {"name": self.name, "fingerprint": self.fingerprint, "source": str(self.source_path),
+                "device": self.device, "dtype": self.dtype, "dim": self.dim, "max_seq_length": self.max_seq_length,
+                "prompt": self.prompt, "batch_size": self.batch_size}
+
     def describe(self) -> dict[str, Any]:
         """Everything besides the weights that changes what ``encode`` returns."""
         modules = []
@@ -127,7 +130,7 @@ class Embedder:
             hf_cfg = getattr(auto, "config", None)
             if hf_cfg is not None and hasattr(hf_cfg, "to_dict"):
                 cfg = {**cfg, "hf_config": {k: v for k, v in hf_cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}}
-            modules.append({"type": type(m).__name__, "config": _jsonable(cfg)})
+            modules.append({"type": type(m).__name__, "config": jsonable(cfg)})
         return {
             "encode_version": _ENCODE_VERSION,
             "modules": modules,

@@ -26,10 +26,38 @@ from typing import Any
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["build_variants", "save_with_adapter", "DEFAULT_METHODS"]
+__all__ = ["build_variants", "save_with_adapter", "variant_methods", "merges_checkpoints", "buildable", "Variants",
+           "DEFAULT_METHODS"]
 
 DEFAULT_METHODS: tuple[str, ...] = ("soup", "slerp", "slerp_ckpt")
 _TASK_VECTOR = {"task_arithmetic", "ties", "dare_linear", "dare_ties", "model_stock"}
+
+
+def variant_methods() -> tuple[str, ...]:
+    """Every name ``build_variants`` takes: ``DEFAULT_METHODS`` and each method of ``geomcheck.merge.METHODS``."""
+    from geomcheck.merge import METHODS
+
+    return DEFAULT_METHODS + tuple(m for m in METHODS if m not in DEFAULT_METHODS)
+
+
+def merges_checkpoints(method: str) -> bool:
+    """Whether the variant ``method`` merges the LoRA run's checkpoints (all but "slerp", which takes base and lora)."""
+    return method != "slerp"
+
+
+def buildable(methods: Sequence[str], n_checkpoints: int) -> list[str]:
+    """The ``methods`` a LoRA run with ``n_checkpoints`` checkpoints can build (checkpoint merges need two)."""
+    return [m for m in dict.fromkeys(methods) if not merges_checkpoints(m) or n_checkpoints >= 2]
+
+
+class Variants(dict):
+    """``{"base", "lora", <method>…}`` → ``Embedder``, with the merge diagnostics (``info``, the contents
+    of ``variants.json``) and the number of checkpoints of the LoRA run they came from."""
+
+    def __init__(self, embedders: dict[str, Any], info: dict[str, Any], n_checkpoints: int):
+        super().__init__(embedders)
+        self.info = info
+        self.n_checkpoints = n_checkpoints
 
 
 def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
@@ -53,8 +81,8 @@ def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.P
 
 def _resave(base: Any, out: Path) -> Path:
     """The base in the same on-disk layout as the merged variants (same weight key names)."""
-    from geomcheck.embedding import Embedder
     from geomcheck.models import load_model
+    from geomcheck.models.embedder import Embedder
 
     if not (out / "modules.json").is_file():
         emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False)
@@ -84,12 +112,12 @@ def build_variants(
 
     if not 0 <= t <= 1:
         raise InvalidInputError(f"t must lie in [0, 1], got {t}")
-    known = set(DEFAULT_METHODS) | set(METHODS)
+    known = variant_methods()
     unknown = [m for m in methods if m not in known]
     if unknown:
         raise InvalidInputError(f"unknown variant method(s) {unknown}; known: {', '.join(sorted(known))}")
     ckpts = list(getattr(lora_run, "checkpoint_dirs", ()))
-    needs_ckpts = [m for m in methods if m not in ("slerp",)]
+    needs_ckpts = [m for m in methods if merges_checkpoints(m)]
     if needs_ckpts and len(ckpts) < 2:
         raise InvalidInputError(
             f"{', '.join(needs_ckpts)} merge checkpoints, but the LoRA run has {len(ckpts)}; "

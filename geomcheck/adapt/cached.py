@@ -1,0 +1,143 @@
+"""The costly artefacts of a suite run, built once and kept on disk: the LoRA run and its variants.
+
+``cached_lora_run`` trains the LoRA adapter once per base model and settings, and
+``cached_variants`` builds the merged variants once per LoRA run; both are safe to call
+from several processes at once (pytest-xdist workers): the first takes a file lock and
+builds, the others wait and read. ``external_run`` wraps an adapter or checkpoints given
+by the user instead of training.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from geomcheck.errors import InvalidInputError
+
+__all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "adapter_dir",
+           "LORA_DEFAULTS"]
+
+# The LoRA the suites train when no adapter is given: adapt's defaults (r=16, 17 steps of
+# SupCon, 3 checkpoints), i.e. ~35 s for MiniLM on a 2-core CPU.
+LORA_DEFAULTS: dict[str, Any] = {"r": 16, "alpha": 16, "max_steps": 17, "checkpoints": 3, "seed": 0}
+_FORMAT = 1  # bump when the cached artefacts' layout changes
+
+
+def adapter_dir(path: str, what: str) -> Path:
+    """``path`` as a peft adapter directory (it holds ``adapter_config.json``), else an ``InvalidInputError``."""
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        raise InvalidInputError(f"{what}: no directory at {path!r}")
+    if not (p / "adapter_config.json").is_file():
+        raise InvalidInputError(f"{what}: {path!r} is not a peft adapter directory (no adapter_config.json)")
+    return p
+
+
+@dataclass(frozen=True)
+class ExternalRun:
+    """A LoRA run given on the command line (``--adapter`` / ``--checkpoint``) instead of trained.
+
+    Checkpoints may be peft adapter dirs or full model dirs; ``before``/``after`` are empty
+    (the task gain is measured by the suite on the variants instead).
+    """
+
+    adapter_dir: Path
+    checkpoint_dirs: tuple[Path, ...]
+    base: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    before: dict[str, dict[str, float]] = field(default_factory=dict)
+    after: dict[str, dict[str, float]] = field(default_factory=dict)
+    trained: bool = False
+
+
+def _digest(obj: Any) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _lock(path: Path):
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(path) + ".lock")
+
+
+def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: bool = True,
+                    progress: bool = False, **train_kw: Any) -> Any:
+    """``train_lora(base, **LORA_DEFAULTS | train_kw)``, kept under ``root/lora/<key>``.
+
+    The key is the base model's fingerprint plus the training settings, so a warm run
+    reads the adapter and its before/after numbers back instead of training again.
+    ``cache=False`` trains into a fresh temporary directory.
+    """
+    import tempfile
+
+    from geomcheck.adapt.lora import LoraRun, train_lora
+
+    kw = {**LORA_DEFAULTS, **train_kw}
+    if not cache:
+        return train_lora(base, out_dir=tempfile.mkdtemp(prefix="geomcheck-lora-"), progress=progress, **kw)
+    out = Path(root) if root is not None else lora_cache_dir(base, **train_kw)
+    with _lock(out):
+        record = out / "lora_run.json"
+        if record.is_file():
+            try:
+                return LoraRun.from_dict(json.loads(record.read_text()))
+            except (ValueError, KeyError, TypeError):
+                shutil.rmtree(out, ignore_errors=True)  # a half-written or old record: train again
+        return train_lora(base, out_dir=out, progress=progress, **kw)
+
+
+def lora_cache_dir(base: Any, **train_kw: Any) -> Path:
+    """Where ``cached_lora_run`` keeps the run of ``base`` with these settings (``lora_run.json`` once done)."""
+    from geomcheck.cache import cache_dir
+
+    key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": {**LORA_DEFAULTS, **train_kw}})
+    return cache_dir() / "lora" / key
+
+
+def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str = "auto", cache: bool = True,
+                    root: str | os.PathLike | None = None, t: float = 0.5) -> Any:
+    """``build_variants`` under ``root/variants/<key>`` (key: base, adapter, checkpoints, methods, t).
+
+    Returns a ``geomcheck.adapt.variants.Variants``: the ``Embedder`` per variant name, with
+    ``info`` (the contents of ``variants.json``: merge diagnostics such as the SLERP fallback
+    shares). Methods the run cannot build (checkpoint merges of a run with fewer than two
+    checkpoints) are left out.
+    """
+    import tempfile
+
+    from geomcheck.adapt.variants import Variants, build_variants, buildable
+    from geomcheck.cache import cache_dir
+    from geomcheck.models.embedder import weights_digest_of_dir
+
+    methods = tuple(buildable(methods, len(run.checkpoint_dirs)))
+    if not cache:
+        out = Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
+    else:
+        key = _digest({"format": _FORMAT, "base": base.fingerprint, "adapter": weights_digest_of_dir(run.adapter_dir),
+                       "checkpoints": [weights_digest_of_dir(c) for c in run.checkpoint_dirs],
+                       "methods": methods, "t": t})
+        out = Path(root) if root is not None else cache_dir() / "variants" / key
+    with _lock(out):
+        embedders = build_variants(base, run, methods=methods, t=t, out_dir=out, device=device)
+    info = json.loads((out / "variants.json").read_text())
+    for name, e in embedders.items():
+        e.name = base.name if name == "base" else f"{base.name}+{name}"  # not the cache path, in messages
+        e.cache = cache
+    return Variants(embedders, info, len(run.checkpoint_dirs))
+
+
+def external_run(base_name: str, adapter: str | None, checkpoints: Sequence[str]) -> ExternalRun:
+    """The run given by ``--adapter`` and/or ``--checkpoint`` (the adapter defaults to the last checkpoint)."""
+    ckpts = tuple(Path(c).expanduser() for c in checkpoints)
+    if adapter is None and not ckpts:
+        raise InvalidInputError("external_run needs --adapter or at least one --checkpoint")
+    adapter_dir = Path(adapter).expanduser() if adapter is not None else ckpts[-1]
+    return ExternalRun(adapter_dir, ckpts or (adapter_dir,), base_name,
+                       settings={"adapter": str(adapter_dir), "checkpoints": [str(c) for c in ckpts]})

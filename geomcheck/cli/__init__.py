@@ -1,0 +1,46 @@
+"""The ``geomcheck`` console script: one module per subcommand, each with ``add_parser(sub)`` and ``run(args)``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from geomcheck import __version__
+from geomcheck.cli import baseline, dataset, families, models, table
+from geomcheck.errors import GeomcheckError
+from geomcheck.merge import _cli as merge_cli
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geomcheck",
+        description="Test the geometry of text-embedding models: do sequence families separate, "
+        "does a LoRA fine-tune or a merge keep its base model's geometry? "
+        "The tests themselves run under pytest: `pytest suites/ --model NAME`.",
+    )
+    parser.add_argument("--version", action="version", version=f"geomcheck {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    for module in (families, models, dataset, table, baseline, merge_cli):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except GeomcheckError as exc:
+        print(f"geomcheck: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,33 @@
+"""(Re)write a model's geometry baseline (``geomcheck baseline``), as ``--geomcheck-update-baseline`` does."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    bl = sub.add_parser("baseline", help="(re)write a model's geometry baseline (what `pytest suites/` compares with)",
+                        description="Embed the paper's and the held-out datasets with --model and write the baseline "
+                        "JSON (embeddings, per-text silhouettes, GeometryReports). An existing file keeps its "
+                        "tolerances. The same as `pytest suites/ --model NAME --geomcheck-update-baseline`.")
+    bl.add_argument("--model", required=True, help="registry alias, local directory or Hugging Face id")
+    bl.add_argument("--out", required=True, metavar="PATH", help="baseline JSON to (re)write")
+    bl.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
+    bl.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from geomcheck.checks.baseline import rewrite_baseline
+    from geomcheck.data import heldout_dataset, paper_dataset
+    from geomcheck.models import load_model
+
+    emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False)
+    embedded = {"paper": emb.embed(paper_dataset()), "heldout": emb.embed(heldout_dataset())}
+    b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype})
+    for name, e in b.datasets.items():
+        print(f"{args.out}: {name}: {len(e.texts)} texts, silhouette {e.report.silhouette_true:+.4f}, "
+              f"DB {e.report.davies_bouldin_true:.4f}, clusters by family: {b.expect[name]['clusters_by_family']}")
+    return 0

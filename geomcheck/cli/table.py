@@ -1,0 +1,97 @@
+"""Measure models on a dataset and print the paper's Table 2 layout (``geomcheck table``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from geomcheck.errors import GeomcheckError
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    tab = sub.add_parser(
+        "table",
+        help="measure models on the paper's dataset and print the paper's Table 2 layout",
+        description="Embed a dataset with each --model, compute silhouette / Davies-Bouldin with the true "
+        "family labels and with KMeans labels, and print them in the layout of the paper's Table 2. "
+        "A model whose weights are not on this machine is reported and skipped; the exit code is 2 "
+        "when no model ran.",
+    )
+    tab.add_argument("--model", action="append", metavar="NAME",
+                     help="registry alias, local directory or Hugging Face id; repeat for several")
+    tab.add_argument("--dataset", choices=("paper", "heldout"), default="paper",
+                     help="the paper's 24 texts (default) or the held-out families")
+    tab.add_argument("--paper", action="store_true",
+                     help="add the paper's published rows (every registry model it measured, all 14); "
+                     "alone, print just those")
+    tab.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
+    tab.add_argument("--plot", metavar="DIR", help="also write a t-SNE PNG per model into DIR")
+    tab.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    tab.add_argument("--seed", type=int, default=0, help="seed of KMeans and t-SNE (default 0)")
+    tab.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Measure each requested model on a dataset and print the paper's Table 2 layout."""
+    from geomcheck.errors import ModelNotAvailableError
+    from geomcheck.reporting.tables import Row, paper_rows, rich_table, to_json
+
+    models = list(dict.fromkeys(args.model or []))
+    if not models and not args.paper:
+        raise GeomcheckError("give at least one --model NAME (`geomcheck models` lists them), "
+                             "or --paper for the paper's published Table 2")
+    rows: list[Row] = []
+    skipped: dict[str, str] = {}
+    if models:
+        from geomcheck.data import heldout_dataset, paper_dataset
+        from geomcheck.metrics import cluster_report
+        from geomcheck.models.loading import load_model
+
+        ds = paper_dataset() if args.dataset == "paper" else heldout_dataset()
+        for name in models:
+            try:
+                embedder = load_model(name, device=args.device)
+            except ModelNotAvailableError as exc:
+                why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                skipped[name] = why
+                print(f"geomcheck: {name}: not available here: {why}", file=sys.stderr)
+                continue
+            emb = embedder.embed(ds)
+            report = cluster_report(emb, seed=args.seed)
+            spec = embedder.spec
+            rows.append(Row.measured(name, report, dataset=args.dataset,
+                                     hf_id=spec.hf_id if spec is not None else None,
+                                     device=embedder.device, dtype=embedder.dtype, fingerprint=emb.fingerprint))
+            if args.plot:
+                from pathlib import Path
+
+                from geomcheck.reporting.plots import tsne_plot
+
+                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "model"
+                path = tsne_plot(emb, Path(args.plot) / f"{safe}-{args.dataset}-tsne.png", seed=args.seed,
+                                 report=report)
+                print(f"geomcheck: {name}: wrote {path}", file=sys.stderr)
+        if not rows:
+            raise GeomcheckError(
+                f"none of the requested models is available here ({', '.join(models)}); "
+                f"`geomcheck models` shows which are"
+            )
+    if args.paper:
+        rows += paper_rows()
+    if args.json:
+        print(to_json(rows, skipped=skipped))
+        return 0
+    from rich.console import Console
+
+    notes = []
+    if models:
+        notes.append(f"measured on the {args.dataset} dataset ({len(ds)} texts, {len(ds.label_names)} families), "
+                     f"seed {args.seed}")
+    if args.paper:
+        notes.append("(paper): published Table 2, paper dataset")
+    if skipped:
+        notes.append("not available here: " + ", ".join(skipped))
+    Console().print(rich_table(rows, caption="; ".join(notes) or None))
+    return 0

@@ -1,0 +1,175 @@
+"""Datasets of sequence texts: the paper's protocol, the held-out families, any mix of families.
+
+``paper_dataset()`` is the paper's exact 24 texts: per family, sequence k holds terms
+``[k*50, (k+1)*50)`` rendered ``"2, 4, 6"``; ``heldout_dataset()`` the same over the
+families the paper never used; ``make_dataset`` any families, counts and lengths.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from geomcheck.data.families import (
+    HELDOUT_FAMILIES,
+    PAPER_FAMILIES,
+    Family,
+    as_index,
+    get_family,
+)
+from geomcheck.errors import InvalidInputError, TermTooLongError
+
+__all__ = ["SequenceDataset", "render", "to_decimal", "make_dataset", "paper_dataset", "heldout_dataset"]
+
+def to_decimal(n: int) -> str:
+    """``str(n)`` without CPython's 4300-digit limit on int -> str conversion."""
+    if n.bit_length() < 12_000:
+        return str(n)
+    if n < 0:
+        return "-" + to_decimal(-n)
+    k = int(n.bit_length() * 0.30103) // 2  # about half the decimal digits
+    hi, lo = divmod(n, 10**k)
+    return to_decimal(hi) + to_decimal(lo).zfill(k)
+
+
+def render(terms: Sequence[int], *, sep: str = ", ", max_chars: int = 20_000) -> tuple[str, tuple[int, ...]]:
+    """``(text, kept)``: the terms joined by ``sep``, cut at a term boundary so that
+    ``len(text) <= max_chars``; ``kept`` are the terms the text holds."""
+    parts: list[str] = []
+    total = 0
+    for t in terms:
+        add = len(sep) if parts else 0
+        if total + add + t.bit_length() * 0.30102 > max_chars + 1:  # clearly too long: no str()
+            break
+        s = to_decimal(t)
+        if total + add + len(s) > max_chars:
+            break
+        parts.append(s)
+        total += add + len(s)
+    if not parts:
+        raise TermTooLongError(
+            f"the first term has {len(to_decimal(terms[0])) if terms else 0} digits, more than "
+            f"max_chars={max_chars}; raise max_chars or use an earlier start"
+        )
+    return sep.join(parts), tuple(terms[: len(parts)])
+
+
+@dataclass(frozen=True, eq=False)
+class SequenceDataset:
+    """Texts of integer sequences with their family labels.
+
+    ``texts[i]`` renders ``sequences[i]`` (the terms it holds, after any ``max_chars``
+    cut), which are terms ``starts[i] …`` of family ``label_names[labels[i]]``;
+    ``families[j]`` is the ``Family`` of label j.
+    """
+
+    texts: tuple[str, ...]
+    labels: np.ndarray
+    label_names: tuple[str, ...]
+    sequences: tuple[tuple[int, ...], ...]
+    families: tuple[Family, ...]
+    starts: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        labels = np.asarray(self.labels, dtype=np.int64)
+        labels.flags.writeable = False
+        object.__setattr__(self, "labels", labels)
+        n = len(self.texts)
+        if not (len(labels) == len(self.sequences) == len(self.starts) == n):
+            raise InvalidInputError(
+                f"SequenceDataset fields disagree in length: {n} texts, {len(labels)} labels, "
+                f"{len(self.sequences)} sequences, {len(self.starts)} starts"
+            )
+        if n and (labels.min() < 0 or labels.max() >= len(self.label_names)):
+            raise InvalidInputError(f"labels must lie in [0, {len(self.label_names)}), got {labels}")
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, SequenceDataset):
+            return NotImplemented
+        return (
+            self.texts == other.texts
+            and np.array_equal(self.labels, other.labels)
+            and self.label_names == other.label_names
+            and self.starts == other.starts
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"SequenceDataset({len(self)} texts, {len(self.label_names)} families: "
+            f"{', '.join(self.label_names)})"
+        )
+
+
+def make_dataset(
+    families: Iterable[str | Family] | str,
+    per_family: int,
+    length: int,
+    *,
+    start: int = 0,
+    sep: str = ", ",
+    max_chars: int = 20_000,
+) -> SequenceDataset:
+    """``per_family`` texts per family; sequence k holds terms ``[start + k*length, start + (k+1)*length)``.
+
+    Labels follow the order of ``families``; texts are grouped by family.
+    """
+    fams = [get_family(f) for f in ([families] if isinstance(families, (str, Family)) else families)]
+    if not fams:
+        raise InvalidInputError("make_dataset needs at least one family; see geomcheck.sequences.FAMILIES")
+    names = [f.name for f in fams]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise InvalidInputError(f"families must be distinct; repeated: {', '.join(dupes)}")
+    per_family = as_index("per_family", per_family, 1)
+    length = as_index("length (terms per sequence)", length, 1)
+    start = as_index("start (0-based index of the first term)", start, 0)
+    max_chars = as_index("max_chars", max_chars, 1)
+    if not isinstance(sep, str) or not sep or any(c.isdigit() or c == "-" for c in sep):
+        raise InvalidInputError(f"sep must be a non-empty string without digits or '-', got {sep!r}")
+
+    texts, labels, seqs, starts = [], [], [], []
+    for label, fam in enumerate(fams):
+        terms = fam.terms(start, per_family * length)
+        for k in range(per_family):
+            text, kept = render(terms[k * length : (k + 1) * length], sep=sep, max_chars=max_chars)
+            texts.append(text)
+            labels.append(label)
+            seqs.append(kept)
+            starts.append(start + k * length)
+    return SequenceDataset(tuple(texts), np.array(labels), tuple(names), tuple(seqs), tuple(fams), tuple(starts))
+
+
+def paper_dataset(
+    per_family: int = 4,
+    length: int = 50,
+    families: Iterable[str | Family] = PAPER_FAMILIES,
+    max_chars: int = 20_000,
+) -> SequenceDataset:
+    """The paper's dataset: 4 sequences of 50 terms for each of its six families, 24 texts."""
+    return make_dataset(families, per_family, length, max_chars=max_chars)
+
+
+def heldout_dataset(
+    per_family: int = 4,
+    length: int = 50,
+    families: Iterable[str | Family] = HELDOUT_FAMILIES,
+    max_chars: int = 20_000,
+    *,
+    start: int = 0,
+) -> SequenceDataset:
+    """Like ``paper_dataset`` over families the paper never used (generalisation probe)."""
+    fams = [get_family(f) for f in ([families] if isinstance(families, (str, Family)) else families)]
+    in_paper = [f.name for f in fams if f.paper]
+    if in_paper:
+        raise InvalidInputError(
+            f"heldout_dataset takes families outside the paper; {', '.join(in_paper)} "
+            f"{'is a paper family' if len(in_paper) == 1 else 'are paper families'} (use make_dataset to mix them)"
+        )
+    return make_dataset(fams, per_family, length, start=start, max_chars=max_chars)

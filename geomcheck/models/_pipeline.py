@@ -1,0 +1,76 @@
+"""How a model directory becomes a sentence-transformers pipeline (transformer → pooling → normalize).
+
+``TEXT_ONLY`` pins the Transformer module to plain-text inputs; ``kind_of`` tells decoders
+from encoders by their config; ``build_pipeline`` builds the modules for a local directory.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from geomcheck.errors import ModelLoadError
+from geomcheck.models.spec import ModelSpec
+
+__all__ = ["TEXT_ONLY", "DECODER_TYPES", "kind_of", "read_json", "build_pipeline"]
+
+DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
+                 "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
+# Texts go to the model as plain text. Left to infer its inputs, sentence-transformers 6 sees a
+# tokenizer's chat template and renders every string as a chat turn (system prompt, role
+# markers), which changes the embeddings completely (SmolLM2 paper silhouette +0.146 -> -0.148).
+TEXT_ONLY = {
+    "modality_config": {"text": {"method": "forward", "method_output_name": "last_hidden_state"}},
+    "module_output_name": "token_embeddings",
+}
+
+
+def read_json(path: Path) -> dict:
+    """A JSON file of a model directory, or a ``ModelLoadError`` naming it."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from None
+
+
+def kind_of(config: dict) -> str:
+    """``"llm"`` for decoder architectures (causal LM heads, known decoder types), else ``"encoder"``."""
+    archs = config.get("architectures") or []
+    if any(a.endswith("ForCausalLM") for a in archs) or config.get("model_type") in DECODER_TYPES:
+        return "encoder" if config.get("is_causal") is False else "llm"
+    return "encoder"
+
+
+def build_pipeline(path: Path, name: str, spec: ModelSpec | None, *, device: str, torch_dtype: Any,
+                   pooling: str | None, trust: bool) -> Any:
+    """The ``SentenceTransformer`` of the directory ``path`` (``name`` for messages; ``spec`` from the registry)."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import (
+        Normalize,
+        Pooling,
+        Transformer,
+    )
+
+    kwargs = dict(model_kwargs={"dtype": torch_dtype}, processor_kwargs={}, config_kwargs={})
+    if trust:
+        for k in kwargs.values():
+            k["trust_remote_code"] = True
+    if (path / "modules.json").is_file():
+        model = SentenceTransformer(str(path), device=device, trust_remote_code=trust, local_files_only=True,
+                                    model_kwargs=kwargs["model_kwargs"])
+        if pooling is not None:
+            idx = next((i for i, m in enumerate(model) if isinstance(m, Pooling)), None)
+            if idx is None:
+                raise ModelLoadError(f"{name}: its pipeline has no Pooling module to set pooling={pooling!r} on")
+            if model[idx].get_config_dict().get("pooling_mode") != pooling:
+                model[idx] = Pooling(model[idx].get_embedding_dimension(), pooling)
+        return model
+    config = read_json(path / "config.json")
+    kind = spec.kind if spec else kind_of(config)
+    mode = pooling or (spec.pooling if spec else ("lasttoken" if kind == "llm" else "mean"))
+    transformer = Transformer(str(path), **kwargs, **TEXT_ONLY)
+    modules = [transformer, Pooling(transformer.get_embedding_dimension(), mode)]
+    if spec is not None and spec.normalize:
+        modules.append(Normalize())
+    return SentenceTransformer(modules=modules, device=device)

@@ -1,0 +1,246 @@
+"""geomcheck's fixtures: the model under test, datasets, embeddings, LoRA and merges, baselines, recording.
+
+Each is a short call into ``geomcheck`` through the run's ``GeomcheckSession``; nothing
+heavy is imported until a fixture runs. Session fixtures work inside Hypothesis ``@given``
+tests; ``geomcheck_record`` is per test (like pytest's ``record_property``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+import pytest
+
+from pytest_geomcheck.session import GeomcheckSession
+
+__all__ = [
+    "geomcheck_settings", "geomcheck_model_name", "embedder", "base_embedder", "embed", "geometry",
+    "geomcheck_record", "dataset_factory", "paper_dataset", "heldout_dataset", "suite_dataset", "lora_run",
+    "merged_variants", "geomcheck_baseline", "Recorder",
+]
+
+
+@pytest.fixture(scope="session")
+def geomcheck_settings(pytestconfig: pytest.Config):
+    """The run's ``SuiteSettings`` (the geomcheck options, validated; ``.suite_dataset_name`` and more)."""
+    return GeomcheckSession.of(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
+def geomcheck_model_name(request: pytest.FixtureRequest) -> str:
+    """The ``--model`` value this test runs for (tests run once per ``--model``)."""
+    return getattr(request, "param", GeomcheckSession.of(request.config).settings.models[0])
+
+
+@pytest.fixture(scope="session")
+def embedder(geomcheck_model_name: str, pytestconfig: pytest.Config):
+    """The model under test (``--model``), loaded once per model."""
+    from geomcheck.models import model_id
+
+    session = GeomcheckSession.of(pytestconfig)
+    emb = session.load(geomcheck_model_name)
+    session.record.add_model(model_id(geomcheck_model_name), emb.info())
+    return emb
+
+
+@pytest.fixture(scope="session")
+def base_embedder(geomcheck_model_name: str, embedder, pytestconfig: pytest.Config):
+    """The base model of LoRA and merges: ``--base-model``, else the model under test."""
+    session = GeomcheckSession.of(pytestconfig)
+    base = session.settings.base_model
+    return embedder if base is None else session.load(base)
+
+
+@pytest.fixture(scope="session")
+def embed(embedder):
+    """``embed(dataset, embedder=None)`` → ``EmbeddedDataset`` (model under test by default; memoised, disk-cached)."""
+    memo: dict = {}
+    default = embedder  # the inner keyword shadows the fixture's name
+
+    def run(dataset, *, embedder=None):
+        emb = embedder or default
+        key = (id(emb), tuple(dataset.texts))
+        if key not in memo:
+            memo[key] = emb.embed(dataset)
+        return memo[key]
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def geometry(embed, geomcheck_model_name: str, pytestconfig: pytest.Config):
+    """``geometry(dataset, name=None, *, embedder=None, variant=None)`` → ``GeometryReport`` (memoised).
+
+    Each report appears in the terminal summary and ``--geomcheck-report`` under the model
+    (and ``variant``, e.g. "soup"), in the table of dataset ``name``.
+    """
+    from geomcheck.metrics import cluster_report
+    from geomcheck.models import model_id
+
+    memo: dict = {}
+    model = model_id(geomcheck_model_name)
+    record = GeomcheckSession.of(pytestconfig).record
+
+    def run(dataset, name: str | None = None, *, embedder=None, variant: str | None = None):
+        e = embed(dataset, embedder=embedder)
+        key = (id(e), name, variant)
+        if key not in memo:
+            memo[key] = cluster_report(e, label_names=e.label_names)
+            label = name or f"{len(e)} texts, {len(e.label_names)} families"
+            record.add_geometry(model, variant, label, memo[key], e)
+        return memo[key]
+
+    return run
+
+
+class Recorder:
+    """``geomcheck_record(name, value, variant=None)`` keeps a value for the summary, report and JUnit XML;
+    ``.baseline(dataset, comparison)`` and ``.claim(result, gated=)`` keep a baseline verdict and a paper
+    claim. All under the model (and variant) the test runs for."""
+
+    def __init__(self, session: GeomcheckSession, item: pytest.Item, record_property: Any):
+        model, self._variant = session.model_of(item)
+        self._model = model or ", ".join(session.settings.models)
+        self._record = session.record
+        # JUnit properties exist in pytest's xunit1/legacy XML only; xunit2 would warn on every call.
+        self._property = record_property if session.config.getini("junit_family") != "xunit2" else None
+
+    def __call__(self, name: str, value: Any, variant: str | None = None) -> None:
+        v = variant if variant is not None else self._variant
+        self._record.add_value(self._model, v, name, value)
+        if self._property is not None:
+            self._property(f"geomcheck.{name}" if v is None else f"geomcheck.{v}.{name}", value)
+
+    def baseline(self, dataset: str, comparison: Any) -> None:
+        """A ``geomcheck.checks.baseline.Comparison`` of ``dataset`` (its checks also become values)."""
+        for check in comparison.checks:
+            self(f"{dataset}.{check.metric}", check.value)
+        self._record.add_baseline(self._model, dataset, comparison.to_dict())
+
+    def claim(self, result: Any, *, gated: bool) -> None:
+        """A ``geomcheck.checks.claims.ClaimResult`` (its measurements also become values)."""
+        self._record.add_claim(self._model, result.name, result.text, result.measured, result.holds, gated)
+        for k, v in result.measured.items():
+            self(f"claim.{result.name}.{k}", v)
+
+
+@pytest.fixture
+def geomcheck_record(request: pytest.FixtureRequest, record_property, pytestconfig: pytest.Config) -> Recorder:
+    """``geomcheck_record(name, value, variant=None)``: keep a value for the summary, report and JUnit XML."""
+    return Recorder(GeomcheckSession.of(pytestconfig), request.node, record_property)
+
+
+@pytest.fixture(scope="session")
+def dataset_factory():
+    """``dataset_factory(families, per_family=4, length=50, start=0, ...)`` → ``SequenceDataset`` (memoised)."""
+    from geomcheck.data import make_dataset
+
+    @functools.lru_cache(maxsize=None)
+    def build(families, per_family=4, length=50, start=0, sep=", ", max_chars=20_000):
+        return make_dataset(families, per_family, length, start=start, sep=sep, max_chars=max_chars)
+
+    def factory(families, per_family=4, length=50, *, start=0, sep=", ", max_chars=20_000):
+        key = families if isinstance(families, str) else tuple(families)
+        return build(key, per_family, length, start, sep, max_chars)
+
+    return factory
+
+
+@pytest.fixture(scope="session")
+def paper_dataset():
+    """The paper's 24 texts: 4 windows of 50 terms for each of its six families."""
+    from geomcheck.data import paper_dataset
+
+    return paper_dataset()
+
+
+@pytest.fixture(scope="session")
+def heldout_dataset():
+    """Four windows of 50 terms for each family the paper never used."""
+    from geomcheck.data import heldout_dataset
+
+    return heldout_dataset()
+
+
+@pytest.fixture(scope="session")
+def suite_dataset(pytestconfig: pytest.Config):
+    """The suites' main dataset: the paper's protocol, or ``--families/--per-family/--seq-length``
+    (its name in reports and baselines: ``geomcheck_settings.suite_dataset_name``)."""
+    return GeomcheckSession.of(pytestconfig).settings.dataset()
+
+
+@pytest.fixture(scope="session")
+def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Config):
+    """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained with the adapt
+    defaults (cached on disk by base fingerprint and settings: a warm run does not retrain)."""
+    from geomcheck.adapt.cached import (
+        LORA_DEFAULTS,
+        cached_lora_run,
+        external_run,
+        lora_cache_dir,
+    )
+    from geomcheck.models import model_id
+
+    session = GeomcheckSession.of(pytestconfig)
+    s = session.settings
+    if s.adapter or s.checkpoints:
+        return external_run(base_embedder.name, s.adapter, s.checkpoints)
+    if s.cache and (lora_cache_dir(base_embedder) / "lora_run.json").is_file():
+        session.say(f"LoRA on {base_embedder.name}: read from the cache")
+        run = cached_lora_run(base_embedder)
+    else:
+        session.say(f"LoRA on {base_embedder.name}: training {LORA_DEFAULTS['max_steps']} steps"
+                    + (" (kept in the cache for later runs)" if s.cache else ""))
+        with session.terminal():  # the progress bar reaches the terminal through pytest's capture
+            run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker)
+    session.record.add_value(model_id(geomcheck_model_name), "lora", "settings",
+                             {k: v for k, v in run.settings.items() if k != "task"})
+    return run
+
+
+@pytest.fixture(scope="session")
+def merged_variants(base_embedder, lora_run, pytestconfig: pytest.Config):
+    """``{"base", "lora", <each --merge>}`` → ``Embedder`` (``geomcheck.adapt.variants.Variants``, cached).
+
+    Methods that merge checkpoints need at least two; with fewer they are left out (their
+    tests skip saying so). The merge diagnostics are in ``merged_variants.info``.
+    """
+    from geomcheck.adapt.cached import cached_variants
+    from geomcheck.adapt.variants import buildable
+
+    session = GeomcheckSession.of(pytestconfig)
+    s = session.settings
+    methods = buildable(s.merges, len(lora_run.checkpoint_dirs))
+    session.say(f"building variants {', '.join(['base', 'lora', *methods])} of {base_embedder.name}")
+    return cached_variants(base_embedder, lora_run, methods, device=s.device, cache=s.cache)
+
+
+@pytest.fixture(scope="session")
+def geomcheck_baseline(geomcheck_model_name: str, embedder, embed, suite_dataset, heldout_dataset,
+                       pytestconfig: pytest.Config):
+    """The committed baseline of the model under test (``geomcheck.checks.baseline.Baseline``), or None.
+
+    Path: ``--geomcheck-baseline``, else ``<geomcheck_baselines>/<model id>.json``. With
+    ``--geomcheck-update-baseline`` the file is (re)written from this run first.
+    """
+    from geomcheck.checks.baseline import Baseline, rewrite_baseline
+    from geomcheck.models import model_id
+
+    session = GeomcheckSession.of(pytestconfig)
+    s = session.settings
+    model = model_id(geomcheck_model_name)
+    path = session.baseline_path(model)
+    if s.update_baseline:
+        from filelock import FileLock
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(path) + ".lock"):
+            data = {s.suite_dataset_name: embed(suite_dataset), "heldout": embed(heldout_dataset)}
+            rewrite_baseline(path, model, embedder.fingerprint, data,
+                             meta={"device": embedder.device, "dtype": embedder.dtype})
+        session.say(f"baseline written: {path}")
+    if not path.is_file():
+        return None
+    return Baseline.load(path)
+

@@ -1,0 +1,292 @@
+"""The plugin's options and ini keys in one table, their typed parsers, and the validated settings.
+
+Each command-line option and its ``geomcheck_*`` ini key share one parser: on the command
+line it is argparse's ``type=`` (a bad value is pytest's usage error naming the option), in
+an ini file it runs when the settings are built. ``SuiteSettings.validate`` then checks what
+needs the file system or the registries (models, families, merge methods, paths), without
+loading a model. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from geomcheck.errors import GeomcheckError, InvalidInputError
+
+__all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "settings_from_config", "DEFAULT_MERGES"]
+
+DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
+DEFAULT_MIN_GAIN_SHARE = 0.25
+
+
+# --- typed parsers: text -> value, or a GeomcheckError saying what is wrong ----------------------
+
+
+def _int_at_least(minimum: int, why: str = "") -> Callable[[str], int]:
+    def parse(text: Any) -> int:
+        try:
+            value = int(str(text).strip())
+        except ValueError:
+            raise InvalidInputError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise InvalidInputError(f"must be >= {minimum}{why}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _device(text: str) -> str:
+    from geomcheck._device import check_device
+
+    return check_device(str(text).strip(), what="the device")
+
+
+def _dtype(text: str) -> str:
+    from geomcheck.models.loading import dtype_name_ok
+
+    if not dtype_name_ok(text):
+        raise InvalidInputError(f"must be one of auto, float32, bfloat16, float16, got {text!r}")
+    return str(text)
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidInputError(f"expected a number in [0, 1], got {text!r}") from None
+    if not 0 <= value <= 1:
+        raise InvalidInputError(f"must lie in [0, 1], got {value}")
+    return value
+
+
+def _families(text: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in str(text).split(",") if f.strip())
+
+
+def _tolerances(lines: list[str]) -> dict[str, float]:
+    out = {}
+    for line in lines:
+        name, sep, value = line.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            raise InvalidInputError(f"expected NAME=NUMBER, got {line!r}")
+    return out
+
+
+def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` as argparse's ``type=``: its message becomes the usage error."""
+
+    def typed(text: str) -> Any:
+        try:
+            return parse(text)
+        except GeomcheckError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    typed.__name__ = getattr(parse, "__name__", "value")
+    return typed
+
+
+# --- the table ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: its command-line flag, its ini key (or None), and how its text is parsed."""
+
+    dest: str  # the SuiteSettings field
+    flag: str | None
+    help: str
+    ini: str | None = None
+    ini_type: str = "string"  # pytest's addini type
+    parse: Callable[[Any], Any] | None = None
+    repeat: bool = False  # the flag may be given several times (a list)
+    switch: bool = False  # a flag without value
+    metavar: str | None = None
+
+    def add_to(self, group: Any) -> None:
+        if self.flag is None:
+            return
+        kw: dict[str, Any] = {"dest": f"geomcheck_{self.dest}", "help": self.help}
+        if self.switch:
+            kw.update(action="store_true", default=None)
+        else:
+            kw.update(action="append" if self.repeat else "store", default=None, metavar=self.metavar)
+            if self.parse is not None:
+                kw["type"] = _argparse_type(self.parse)
+        group.addoption(self.flag, **kw)
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("models", "--model", "model under test: a registry alias (geomcheck models), a local directory or a "
+           "Hugging Face id; repeat to run the suites once per model. Default: ini geomcheck_model, else minilm",
+           ini="geomcheck_model", ini_type="args", repeat=True, metavar="NAME"),
+    Option("base_model", "--base-model", "base model for LoRA and merges (default: the model under test)",
+           ini="geomcheck_base_model", metavar="NAME"),
+    Option("adapter", "--adapter", "an existing peft LoRA adapter of the base model (no training)", metavar="DIR"),
+    Option("checkpoints", "--checkpoint", "a fine-tuned checkpoint to merge (peft adapter or model dir); repeatable",
+           repeat=True, metavar="DIR"),
+    Option("merges", "--merge", "merge variant to build and check (soup, slerp, slerp_ckpt, ties, …); repeatable; "
+           "default soup, slerp", ini="geomcheck_merge", ini_type="args", repeat=True, metavar="METHOD"),
+    Option("device", "--device", "auto (CUDA when available), cpu, cuda, cuda:N, mps", ini="geomcheck_device",
+           parse=_device),
+    Option("dtype", "--dtype", "auto (bf16 for LLMs on CUDA, else float32), float32, bfloat16, float16",
+           ini="geomcheck_dtype", parse=_dtype),
+    Option("batch_size", "--batch-size", "encode batch size (halved on CUDA OOM)", ini="geomcheck_batch_size",
+           parse=_int_at_least(1), metavar="N"),
+    Option("families", "--families", "families of the suite dataset (default: the paper's six)",
+           ini="geomcheck_families", ini_type="args", parse=_families, metavar="A,B,…"),
+    Option("per_family", "--per-family", "texts per family in the suite dataset (default 4)",
+           ini="geomcheck_per_family", parse=_int_at_least(2, " (silhouette needs 2 texts per family)"),
+           metavar="N"),
+    Option("seq_length", "--seq-length", "terms per text in the suite dataset (default 50)",
+           ini="geomcheck_seq_length", parse=_int_at_least(1), metavar="N"),
+    Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
+           "model/variant to DIR", metavar="DIR"),
+    Option("baseline", "--geomcheck-baseline", "baseline to compare with (default: <geomcheck_baselines>/<model>.json)",
+           metavar="PATH"),
+    Option("update_baseline", "--geomcheck-update-baseline", "write the baseline(s) from this run instead of "
+           "comparing", switch=True),
+    Option("no_cache", "--no-geomcheck-cache", "do not read or write the embedding / LoRA / merge caches",
+           switch=True),
+    Option("paper_claims", "--geomcheck-paper-claims", "gate on the paper's merge claims (measured and shown on "
+           "every run; not gated by default)", ini="geomcheck_paper_claims", ini_type="bool", switch=True),
+    Option("baselines_dir", None, "directory of <model>.json baselines (default suites/baselines, relative to the "
+           "rootdir)", ini="geomcheck_baselines"),
+    Option("tolerances", None, "baseline tolerance overrides, one NAME=VALUE per line", ini="geomcheck_tolerances",
+           ini_type="linelist", parse=_tolerances),
+    Option("min_gain_share", None, f"share of the LoRA task gain a merge must keep (default {DEFAULT_MIN_GAIN_SHARE})",
+           ini="geomcheck_min_gain_share", parse=_fraction),
+)
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("geomcheck", "geometry of embedding models (geomcheck)")
+    for opt in OPTIONS:
+        opt.add_to(group)
+        if opt.ini is not None:
+            parser.addini(opt.ini, opt.help if opt.flag is None else f"default {opt.flag}", type=opt.ini_type)
+
+
+# --- the validated settings ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuiteSettings:
+    """The geomcheck options of one run, parsed (see ``pytest --help``, group geomcheck)."""
+
+    models: tuple[str, ...] = ("minilm",)
+    base_model: str | None = None
+    adapter: str | None = None
+    checkpoints: tuple[str, ...] = ()
+    merges: tuple[str, ...] = DEFAULT_MERGES
+    device: str = "auto"
+    dtype: str = "auto"
+    batch_size: int | None = None
+    families: tuple[str, ...] | None = None
+    per_family: int = 4
+    seq_length: int = 50
+    report_dir: str | None = None
+    baseline: str | None = None
+    update_baseline: bool = False
+    cache: bool = True
+    paper_claims: bool = False
+    tolerances: dict[str, float] = field(default_factory=dict)
+    baselines_dir: str = "suites/baselines"
+    min_gain_share: float = DEFAULT_MIN_GAIN_SHARE
+
+    def validate(self) -> SuiteSettings:
+        """Check the values that need the registries or the file system (no model is loaded); returns self."""
+        from geomcheck.adapt.cached import adapter_dir
+        from geomcheck.adapt.variants import variant_methods
+        from geomcheck.data import get_family
+        from geomcheck.models import resolve
+
+        if not self.models:
+            raise InvalidInputError("--model: give at least one model")
+        for option, name in [("--model", m) for m in self.models] + [("--base-model", self.base_model)]:
+            if name is None:
+                continue
+            try:
+                resolve(name)
+            except GeomcheckError as exc:
+                raise type(exc)(f"{option}: {exc}") from None
+        if self.adapter is not None:
+            adapter_dir(self.adapter, "--adapter")
+        for c in self.checkpoints:
+            p = Path(c).expanduser()
+            if not p.is_dir():
+                raise InvalidInputError(f"--checkpoint: no directory at {c!r}")
+            if not any((p / f).is_file() for f in ("adapter_config.json", "config.json", "modules.json")):
+                raise InvalidInputError(f"--checkpoint: {c!r} is neither a peft adapter (adapter_config.json) "
+                                        f"nor a model directory (config.json / modules.json)")
+        known = variant_methods()
+        bad = [m for m in self.merges if m not in known]
+        if bad:
+            raise InvalidInputError(f"--merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        for f in self.families or ():
+            get_family(f)
+        if self.families is not None and len(set(self.families)) < 2:
+            raise InvalidInputError(f"--families: the cluster metrics need at least 2 families, got {self.families}")
+        if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
+            raise InvalidInputError(f"--geomcheck-baseline: no file at {self.baseline!r} "
+                                    f"(write one with --geomcheck-update-baseline)")
+        if self.report_dir is not None and Path(self.report_dir).exists() and not Path(self.report_dir).is_dir():
+            raise InvalidInputError(f"--geomcheck-report: {self.report_dir!r} exists and is not a directory")
+        return self
+
+    def dataset(self) -> Any:
+        """The suites' main dataset: the paper's protocol, or ``--families/--per-family/--seq-length``."""
+        from geomcheck.data import PAPER_FAMILIES, make_dataset
+
+        return make_dataset(self.families or PAPER_FAMILIES, self.per_family, self.seq_length)
+
+    @property
+    def is_paper_protocol(self) -> bool:
+        from geomcheck.data import PAPER_FAMILIES
+
+        return (self.families in (None, PAPER_FAMILIES)) and self.per_family == 4 and self.seq_length == 50
+
+    @property
+    def suite_dataset_name(self) -> str:
+        """Name of the suite dataset in reports and baselines: "paper" under the paper's protocol, else "suite"."""
+        return "paper" if self.is_paper_protocol else "suite"
+
+    def load_kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype, "cache": self.cache}
+        if self.batch_size is not None:
+            kw["batch_size"] = self.batch_size
+        return kw
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as a JSON-able dict (for report.json)."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+def settings_from_config(config: pytest.Config) -> SuiteSettings:
+    """The options of this run: each from its flag, else its ini key, else the default."""
+    values: dict[str, Any] = {}
+    for opt in OPTIONS:
+        value = config.getoption(f"geomcheck_{opt.dest}") if opt.flag is not None else None
+        if value is None and opt.ini is not None:
+            raw = config.getini(opt.ini)
+            if raw not in (None, "", []):
+                try:  # "args" ini values are lists already (space-separated in the file)
+                    value = opt.parse(raw) if opt.parse is not None and opt.ini_type != "args" else raw
+                except GeomcheckError as exc:
+                    raise pytest.UsageError(f"geomcheck: {opt.ini}: {exc}") from None
+        if value is None:
+            continue
+        values[opt.dest] = tuple(value) if isinstance(value, list) else value
+    if "no_cache" in values:
+        values["cache"] = not values.pop("no_cache")
+    return SuiteSettings(**values)

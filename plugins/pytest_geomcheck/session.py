@@ -1,0 +1,155 @@
+"""``GeomcheckSession``: what one pytest run of geomcheck holds — settings, run record, loaded models.
+
+One object per ``pytest.Config`` (one ``StashKey``), made when the plugin configures, so
+that hooks and fixtures are short calls into it. The heavy parts (the record's numpy,
+the models) are made on first use: ``pytest --help`` imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_geomcheck.options import SuiteSettings, settings_from_config
+
+__all__ = ["GeomcheckSession", "MODEL_PARAM", "VARIANT_PARAM"]
+
+MODEL_PARAM = "geomcheck_model_name"  # the session-scoped parameter every model fixture hangs on
+VARIANT_PARAM = "geomcheck_variant"
+_KEY = pytest.StashKey["GeomcheckSession"]()
+
+
+class GeomcheckSession:
+    """The run's settings, record and models; ``GeomcheckSession.of(config)`` finds it."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._settings: SuiteSettings | None = None
+        self._record: Any = None
+        self._loaded: dict[str, Any] = {}
+        self.report_files: list[Path] = []
+
+    @classmethod
+    def of(cls, config: pytest.Config) -> GeomcheckSession:
+        if _KEY not in config.stash:
+            config.stash[_KEY] = cls(config)
+        return config.stash[_KEY]
+
+    # --- settings and record -------------------------------------------------------------
+    @property
+    def settings(self) -> SuiteSettings:
+        if self._settings is None:
+            self._settings = settings_from_config(self.config)
+        return self._settings
+
+    @property
+    def record(self) -> Any:
+        """The run's ``geomcheck.reporting.record.RunRecord`` (this process's part of it under xdist)."""
+        if self._record is None:
+            from geomcheck.reporting.record import RunRecord
+
+            self._record = RunRecord()
+        return self._record
+
+    @property
+    def has_record(self) -> bool:
+        return self._record is not None and bool(self._record)
+
+    @property
+    def is_xdist_worker(self) -> bool:
+        return hasattr(self.config, "workerinput")
+
+    def validate(self) -> None:
+        """Check non-default settings before any test runs; a bad value is a usage error."""
+        from geomcheck.errors import GeomcheckError
+
+        s = self.settings
+        if s != SuiteSettings(tolerances=s.tolerances, min_gain_share=s.min_gain_share,
+                              baselines_dir=s.baselines_dir):  # the defaults are valid
+            try:
+                s.validate()
+            except GeomcheckError as exc:
+                raise pytest.UsageError(f"geomcheck: {exc}") from None
+
+    # --- models --------------------------------------------------------------------------
+    def load(self, name: str) -> Any:
+        """Each model once per process, whatever fixture asks for it."""
+        if name not in self._loaded:
+            from geomcheck.models import load_model
+
+            self._loaded[name] = load_model(name, **self.settings.load_kwargs())
+        return self._loaded[name]
+
+    def close(self) -> None:
+        self._loaded.clear()
+
+    @staticmethod
+    def model_of(item: pytest.Item) -> tuple[str | None, str | None]:
+        """(model id, variant) a test runs for, from its parameters; (None, None) for a model-less test."""
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        model = params.get(MODEL_PARAM)
+        if model is None:
+            return None, None
+        from geomcheck.models import model_id
+
+        return model_id(model), params.get(VARIANT_PARAM)
+
+    def baseline_path(self, model: str) -> Path:
+        """``--geomcheck-baseline``, else ``<rootdir>/<geomcheck_baselines>/<model id>.json``."""
+        s = self.settings
+        if s.baseline:
+            return Path(s.baseline)
+        return (self.config.rootpath / s.baselines_dir / f"{model}.json").resolve()
+
+    # --- outcomes and the end of the run -------------------------------------------------
+    def add_outcome(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        model, variant = self.model_of(item)
+        if model is not None and (report.when == "call" or report.outcome != "passed"):
+            outcome = "skipped" if report.skipped else "failed" if report.failed else "passed"
+            self.record.add_outcome(model, variant, outcome)
+
+    def finish(self) -> None:
+        """On the controller (or without xdist): the settings into the record, the report directory."""
+        if self.is_xdist_worker:
+            return
+        import geomcheck
+        from geomcheck.adapt.cached import LORA_DEFAULTS
+
+        self.record.state["settings"] = {**self.settings.to_json(), "versions": geomcheck.versions(),
+                                         "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0,
+                                                   "tsne": 0}}
+        if self.settings.report_dir and self.record:
+            self.report_files = self.record.write_dir(self.settings.report_dir)
+
+    def summary(self, width: int) -> str:
+        """The terminal summary: the Table 2 tables, baseline verdicts, claims and values."""
+        from rich.console import Console
+
+        out = io.StringIO()
+        # at least 100 columns: the table has 7, and narrower rich would cut the headers ("silho…")
+        console = Console(file=out, width=max(100, width), force_terminal=False)
+        for part in self.record.summary_renderables():
+            console.print(part)
+        if self.report_files:
+            console.print(f"report: {len(self.report_files)} files in {self.report_files[0].parent}")
+        return out.getvalue()
+
+    # --- the terminal while pytest captures output ---------------------------------------
+    @contextlib.contextmanager
+    def terminal(self) -> Iterator[None]:
+        """A context in which output reaches the terminal although pytest captures it."""
+        capman = self.config.pluginmanager.get_plugin("capturemanager")
+        with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
+            yield
+
+    def say(self, text: str) -> None:
+        """A progress line on the terminal, even while pytest captures output."""
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        if tr is not None:
+            with self.terminal():
+                tr.write_line(f"geomcheck: {text}")
