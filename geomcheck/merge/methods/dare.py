@@ -26,8 +26,8 @@ from typing import Any
 import torch
 
 from geomcheck.merge._base import MergeMethod, check_choice, check_per_model, check_seed
-from geomcheck.merge._tensor import seed_for
-from geomcheck.merge.methods.task_arithmetic import check_scale_normalize, combine_linear
+from geomcheck.merge._tensor import seed_for, weighted_sum
+from geomcheck.merge.methods.task_arithmetic import check_scale_normalize
 from geomcheck.merge.methods.ties import combine_ties
 
 __all__ = ["drop_and_rescale", "dare_linear", "dare_ties", "LINEAR", "TIES"]
@@ -65,7 +65,7 @@ def dare_linear(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Se
                 scale: float = 1.0, normalize: bool = False) -> torch.Tensor:
     """base + scale·Σ w_i·DARE(θ_i - base)."""
     deltas = _dropped(tensors, base, density, seed, name, rescale)
-    return combine_linear(deltas, weights, normalize=normalize).mul_(scale).add_(base)
+    return weighted_sum(deltas, weights, normalize=normalize).mul_(scale).add_(base)
 
 
 def dare_ties(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *,

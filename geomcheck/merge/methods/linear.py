@@ -15,22 +15,15 @@ from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeError, MergeMethod, check_bool
+from geomcheck.merge._base import MergeMethod, check_bool
+from geomcheck.merge._tensor import weighted_sum
 
 __all__ = ["linear", "METHOD"]
 
 
 def linear(tensors: Sequence[torch.Tensor], weights: Sequence[float], *, normalize: bool = True) -> torch.Tensor:
     """Σ w_i·θ_i, divided by Σ w_i when ``normalize``."""
-    total = sum(weights)
-    if normalize and abs(total) < 1e-12:
-        raise MergeError("the weights sum to 0, so they cannot be normalised; change the weights or pass "
-                         "normalize=False.")
-    scale = 1.0 / total if normalize else 1.0
-    out = torch.mul(tensors[0], weights[0] * scale)
-    for x, w in zip(tensors[1:], weights[1:]):
-        out.add_(x, alpha=w * scale)
-    return out
+    return weighted_sum(tensors, weights, normalize=normalize)
 
 
 def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float], *,

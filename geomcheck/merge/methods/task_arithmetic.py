@@ -15,9 +15,10 @@ from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeError, MergeMethod, check_bool
+from geomcheck.merge._base import MergeMethod, check_bool
+from geomcheck.merge._tensor import weighted_sum
 
-__all__ = ["task_vectors", "combine_linear", "task_arithmetic", "METHOD"]
+__all__ = ["task_vectors", "task_arithmetic", "METHOD"]
 
 
 def task_vectors(tensors: Sequence[torch.Tensor], base: torch.Tensor) -> list[torch.Tensor]:
@@ -25,30 +26,10 @@ def task_vectors(tensors: Sequence[torch.Tensor], base: torch.Tensor) -> list[to
     return [x - base for x in tensors]
 
 
-def combine_linear(deltas: Sequence[torch.Tensor], weights: Sequence[float], *, normalize: bool = False) -> torch.Tensor:
-    """Σ w_i·τ_i, divided by Σ w_i when ``normalize``."""
-    total = sum(weights)
-    if normalize and abs(total) < 1e-12:
-        raise MergeError("the weights sum to 0, so normalize=True cannot divide by them; change the weights "
-                         "or pass normalize=False.")
-    scale = 1.0 / total if normalize else 1.0
-    out = torch.mul(deltas[0], weights[0] * scale)
-    for d, w in zip(deltas[1:], weights[1:]):
-        out.add_(d, alpha=w * scale)
-    return out
-
-
 def task_arithmetic(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *,
                     scale: float = 1.0, normalize: bool = False) -> torch.Tensor:
-    """base + scale·Σ w_i (θ_i - base) (÷ Σ w_i when ``normalize``)."""
-    total = sum(weights)
-    if normalize and abs(total) < 1e-12:
-        raise MergeError("the weights sum to 0, so normalize=True cannot divide by them; change the weights "
-                         "or pass normalize=False.")
-    out = torch.zeros_like(base)
-    for x, w in zip(tensors, weights):
-        out.add_(x - base, alpha=w / total if normalize else w)  # each delta formed before weighting
-    return out.mul_(scale).add_(base)
+    """base + scale·Σ w_i (θ_i - base) (÷ Σ w_i when ``normalize``); each delta formed just before it is added."""
+    return weighted_sum((x - base for x in tensors), weights, normalize=normalize).mul_(scale).add_(base)
 
 
 def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *, name: str = "",

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from geomcheck.merge._base import MergeMethod, check_per_model
+from geomcheck.merge._tensor import weighted_sum
 from geomcheck.merge.methods.task_arithmetic import check_scale_normalize
 
 __all__ = ["trim_magnitude", "combine_ties", "ties", "METHOD"]
@@ -52,9 +53,7 @@ def trim_magnitude(delta: torch.Tensor, density: float) -> torch.Tensor:
 
 def combine_ties(deltas: Sequence[torch.Tensor], weights: Sequence[float], *, normalize: bool = True) -> torch.Tensor:
     """Sign election by summed mass, then the (weighted) mean of the entries that agree (module doc, steps 2-3)."""
-    total = torch.zeros_like(deltas[0])
-    for d, w in zip(deltas, weights):
-        total.add_(d, alpha=w)
+    total = weighted_sum(deltas, weights)
     elected = torch.where(total >= 0, 1.0, -1.0).to(total.dtype)
     num = total.zero_()
     den = torch.zeros_like(num) if normalize else None
