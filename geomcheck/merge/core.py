@@ -18,15 +18,8 @@ from typing import Any
 
 import torch
 
-from geomcheck.merge._base import (
-    REQUIRED,
-    IncompatibleModelsError,
-    MergeError,
-    MergeMethod,
-    check_weights,
-    count_layers,
-    resolve_setting,
-)
+from geomcheck.errors import IncompatibleModelsError, MergeError
+from geomcheck.merge._base import MergeMethod, check_weights, count_layers, resolve_setting
 from geomcheck.merge._tensor import work_dtype
 from geomcheck.merge.registry import get_method
 
@@ -60,8 +53,8 @@ class MergePlan:
         work = work_dtype(*tensors, base)
         xs = [t.to(work) for t in tensors]
         b = base.to(work) if base is not None else None
-        out = self.method.fn(xs, b, list(self.weights) if self.weights is not None else None, name=name,
-                             **self.tensor_params(name))
+        out = self.method(xs, b, list(self.weights) if self.weights is not None else None, name=name,
+                          **self.tensor_params(name))
         return out.to(first.dtype).reshape(first.shape).contiguous()
 
 
@@ -91,17 +84,7 @@ def plan_merge(method: str | MergeMethod, n_models: int, *, has_base: bool, weig
         w = tuple(check_weights(weights, n_models, method=m.name))
     elif m.uses_weights:
         w = (1.0,) * n_models
-    given = dict(params or {})
-    unknown = sorted(set(given) - set(m.params))
-    if unknown:
-        raise MergeError(f"{m.name} has no parameter {unknown[0]!r}; its parameters are: "
-                         f"{', '.join(m.params) or 'none'}.")
-    full = {k: given.get(k, v) for k, v in m.params.items()}
-    missing = [k for k, v in full.items() if v is REQUIRED]
-    if missing:
-        raise MergeError(f"{m.name} needs the parameter {missing[0]!r} (e.g. {missing[0]}=0.5).")
-    if m.prepare is not None:
-        full = m.prepare(full, n_models, weights is not None)
+    full = m.check_params(dict(params or {}), n_models, w if weights is not None else None)
     return MergePlan(m, n_models, has_base, w, full, count_layers(list(names)))
 
 
