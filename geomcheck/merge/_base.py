@@ -140,6 +140,25 @@ class MergeMethod:
         """The parameters that may be depth anchors or name filters."""
         return tuple(p.name for p in self.parameters if p.per_tensor)
 
+    @property
+    def uses_task_vectors(self) -> bool:
+        """Combines the models' task vectors θ_i - base: a base model is required."""
+        return self.base == "required"
+
+    @property
+    def takes_base(self) -> bool:
+        """Accepts a base model (required or optional)."""
+        return self.base != "forbidden"
+
+    @property
+    def pairwise(self) -> bool:
+        """Merges exactly two models (slerp, nuslerp)."""
+        return self.max_models == 2
+
+    def accepts(self, n_models: int) -> bool:
+        """Whether it merges ``n_models`` models (besides the base)."""
+        return self.min_models <= n_models and (self.max_models is None or n_models <= self.max_models)
+
     def check_params(self, given: Mapping[str, Any], n_models: int,
                      weights: Sequence[float] | None = None) -> dict[str, Any]:
         """Every declared parameter, given or default, checked and normalised; MergeError when one is off."""

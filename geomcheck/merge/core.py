@@ -21,7 +21,7 @@ import torch
 from geomcheck.errors import IncompatibleModelsError, MergeError
 from geomcheck.merge._base import MergeMethod, check_weights, count_layers, resolve_setting
 from geomcheck.merge._tensor import work_dtype
-from geomcheck.merge.registry import get_method
+from geomcheck.merge.registry import METHODS, get_method
 
 __all__ = ["MergePlan", "plan_merge", "check_compatible", "merge_state_dicts"]
 
@@ -65,17 +65,17 @@ def plan_merge(method: str | MergeMethod, n_models: int, *, has_base: bool, weig
     if n_models < m.min_models:
         raise MergeError(
             f"{m.name} needs at least {m.min_models} model{'s' if m.min_models > 1 else ''}"
-            f"{' besides the base' if m.base == 'required' else ''}, got {n_models}."
+            f"{' besides the base' if m.uses_task_vectors else ''}, got {n_models}."
         )
     if m.max_models is not None and n_models > m.max_models:
-        hint = " Use multislerp or karcher for more than two." if m.name in ("slerp", "nuslerp") else ""
+        hint = " Use multislerp or karcher for more than two." if m.pairwise else ""
         raise MergeError(f"{m.name} merges at most {m.max_models} models, got {n_models}.{hint}")
-    if m.base == "required" and not has_base:
+    if m.uses_task_vectors and not has_base:
         raise MergeError(f"{m.name} needs a base model (the task vectors are θ_i - base); pass base=... "
                          "(--base DIR on the command line).")
-    if m.base == "forbidden" and has_base:
+    if not m.takes_base and has_base:
         raise MergeError(f"{m.name} takes no base model; put it among the models to merge, or use a method "
-                         "that uses one (task_arithmetic, ties, dare_*, model_stock, nuslerp, multislerp, karcher).")
+                         f"that uses one ({', '.join(n for n, x in METHODS.items() if x.takes_base)}).")
     w: tuple[float, ...] | None = None
     if weights is not None:
         if not m.uses_weights:
