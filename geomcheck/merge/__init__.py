@@ -18,7 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from geomcheck.merge._base import IncompatibleModelsError, MergeError, MergeMethod, UnknownMergeMethodError
+from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError
+from geomcheck.merge._base import MergeMethod
 
 __all__ = [
     "METHODS",

@@ -1,4 +1,6 @@
-"""What every merge method shares: the method spec and per-tensor parameters (errors: ``geomcheck.errors``).
+"""What every merge method shares: the method spec, its declared parameters and their checks, per-tensor settings.
+
+Errors are ``geomcheck.errors``' (``MergeError`` and its kin).
 
 Nothing here imports torch: the CLI hook and ``import geomcheck.merge`` go through this module.
 
@@ -20,17 +22,19 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property, partial
 from typing import Any
 
-from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError
+from geomcheck.errors import MergeError
 
 __all__ = [
-    "MergeError",
-    "IncompatibleModelsError",
-    "UnknownMergeMethodError",
     "MergeMethod",
+    "Param",
     "REQUIRED",
+    "SCALE",
+    "EPS",
+    "normalize_param",
     "layer_index",
     "count_layers",
     "resolve_setting",
@@ -44,6 +48,9 @@ __all__ = [
     "check_seed",
 ]
 
+# The inputs MergeMethod hands to a method's function, each to the parameter of that name.
+_INPUTS = ("tensors", "base", "weights", "name")
+
 
 class _Required:
     def __repr__(self) -> str:
@@ -55,16 +62,54 @@ REQUIRED: Any = _Required()
 
 
 @dataclass(frozen=True)
-class MergeMethod:
-    """A registered merge method: its per-tensor function and what it accepts.
+class Param:
+    """One parameter a merge method declares: ``Param("density", 0.2, check, per_model=True, help=...)``.
 
-    ``fn(tensors, base, weights, *, name, **params)`` merges one tensor: ``tensors`` are the
-    models' tensors (float32, or float64 when an input is float64; they may be read-only
-    file mappings, so never modify them in place), ``base`` the base model's (or None),
-    ``weights`` one float per model (all 1.0 unless given; None when the method takes
-    none), ``name`` the tensor's name (DARE seeds its draw with it), ``params`` the
-    method's parameters with per-tensor settings already resolved. ``prepare(params,
-    n_models, weights_given)`` validates and normalises the parameters once per merge.
+    ``check(value, what=label)`` returns the normalised value or raises MergeError (None: taken
+    as given). ``per_model``: one value for all models or one per model, normalised to a list
+    of ``n_models`` values, each checked. ``per_tensor``: the value may also be depth anchors
+    or name filters (module doc), each number checked; resolved tensor by tensor when
+    merging. A parameter whose default is None is optional: None means unset and is not
+    checked. ``label`` names it in error messages when that is not ``name``.
+    """
+
+    name: str
+    default: Any = REQUIRED
+    check: Callable[..., Any] | None = None
+    per_model: bool = False
+    per_tensor: bool = False
+    help: str = ""
+    label: str = ""
+
+    def normalise(self, value: Any, n_models: int) -> Any:
+        """``value`` checked and normalised (see the class doc)."""
+        if value is None and self.default is None:
+            return None
+        check, what = self.check or _as_given, self.label or self.name
+        if self.per_model:
+            return check_per_model(value, n_models, what=what, check=check)
+        if self.per_tensor:
+            return check_setting(value, what=what, check=check)
+        return check(value, what=what)
+
+
+@dataclass(frozen=True)
+class MergeMethod:
+    """A registered merge method: its maths function, what it accepts, and its parameters.
+
+    ``fn`` is the method's maths function. Calling the method (``method(tensors, base,
+    weights, name=..., **params)``, one tensor at a time) calls ``fn`` with the inputs it
+    names among ``tensors`` (the models' tensors: float32, or float64 when an input is
+    float64; they may be read-only file mappings, so never modify them in place), ``base``
+    (the base model's tensor, or None), ``weights`` (one float per model, all 1.0 unless
+    given; None when the method takes none) and ``name`` (the tensor's name; DARE seeds its
+    draw with it), each passed by that name; a function without a ``tensors`` parameter
+    merges two models and gets their two tensors as its first two arguments. The method's
+    parameters follow as keywords, per-tensor settings resolved to numbers.
+
+    ``parameters`` declares the parameters (:class:`Param`); :meth:`check_params` validates
+    and normalises them. ``prepare(params, n_models, weights)`` is only for rules across
+    parameters (after each is checked; ``weights``: as given, None when not).
     """
 
     name: str
@@ -75,13 +120,73 @@ class MergeMethod:
     max_models: int | None = None
     base: str = "forbidden"  # "required" | "optional" | "forbidden"
     uses_weights: bool = True
-    params: Mapping[str, Any] = field(default_factory=dict)  # accepted name -> default (or REQUIRED)
-    per_tensor: tuple[str, ...] = ()  # params that may be anchors over depth or name filters
-    prepare: Callable[[dict[str, Any], int, bool], dict[str, Any]] | None = None  # (params, n_models, weights_given)
+    parameters: tuple[Param, ...] = ()
+    prepare: Callable[[dict[str, Any], int, tuple[float, ...] | None], dict[str, Any]] | None = None
+
+    def __post_init__(self) -> None:
+        names = [p.name for p in self.parameters]
+        bad = [n for n in names if n in _INPUTS or names.count(n) > 1]
+        if bad:
+            raise MergeError(f"merge method {self.name!r}: parameter {bad[0]!r} is declared twice or is one of "
+                             f"the inputs {_INPUTS}.")
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """Accepted parameter name -> default (or REQUIRED), in declaration order."""
+        return {p.name: p.default for p in self.parameters}
+
+    @property
+    def per_tensor(self) -> tuple[str, ...]:
+        """The parameters that may be depth anchors or name filters."""
+        return tuple(p.name for p in self.parameters if p.per_tensor)
+
+    @property
+    def uses_task_vectors(self) -> bool:
+        """Combines the models' task vectors θ_i - base: a base model is required."""
+        return self.base == "required"
+
+    @property
+    def takes_base(self) -> bool:
+        """Accepts a base model (required or optional)."""
+        return self.base != "forbidden"
+
+    @property
+    def pairwise(self) -> bool:
+        """Merges exactly two models (slerp, nuslerp)."""
+        return self.max_models == 2
+
+    def accepts(self, n_models: int) -> bool:
+        """Whether it merges ``n_models`` models (besides the base)."""
+        return self.min_models <= n_models and (self.max_models is None or n_models <= self.max_models)
+
+    def check_params(self, given: Mapping[str, Any], n_models: int,
+                     weights: Sequence[float] | None = None) -> dict[str, Any]:
+        """Every declared parameter, given or default, checked and normalised; MergeError when one is off."""
+        declared = self.params
+        unknown = sorted(set(given) - set(declared))
+        if unknown:
+            raise MergeError(f"{self.name} has no parameter {unknown[0]!r}; its parameters are: "
+                             f"{', '.join(declared) or 'none'}.")
+        missing = [p.name for p in self.parameters if p.default is REQUIRED and p.name not in given]
+        if missing:
+            raise MergeError(f"{self.name} needs the parameter {missing[0]!r} (e.g. {missing[0]}=0.5).")
+        out = {p.name: p.normalise(given.get(p.name, p.default), n_models) for p in self.parameters}
+        if self.prepare is not None:
+            out = self.prepare(out, n_models, tuple(weights) if weights is not None else None)
+        return out
+
+    @cached_property
+    def _calling(self) -> tuple[bool, tuple[str, ...]]:
+        import inspect  # here, not at the top: `import geomcheck.merge` stays quick
+
+        names = inspect.signature(self.fn).parameters
+        return "tensors" not in names, tuple(k for k in _INPUTS if k in names)
 
     def __call__(self, tensors: Sequence[Any], base: Any = None, weights: Sequence[float] | None = None,
                  *, name: str = "", **params: Any) -> Any:
-        return self.fn(tensors, base, weights, name=name, **params)
+        pair, takes = self._calling
+        inputs = {"tensors": tensors, "base": base, "weights": weights, "name": name}
+        return self.fn(*(tensors[:2] if pair else ()), **{k: inputs[k] for k in takes}, **params)
 
 
 # ----------------------------------------------------------------------------- depth and filters
@@ -143,17 +248,21 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(float(x))
 
 
-def check_setting(setting: Any, *, what: str, lo: float = 0.0, hi: float = 1.0) -> Any:
-    """Validate a per-tensor setting: a number in [lo, hi], a non-empty list of them, or a filter dict of those."""
+def check_setting(setting: Any, *, what: str, check: Callable[..., Any] | None = None) -> Any:
+    """Validate a per-tensor setting: a number, a non-empty list of them, or a filter dict of those.
+
+    Each number goes through ``check(value, what=...)`` (default: a fraction in [0, 1]).
+    """
+    check = check or check_fraction
     if isinstance(setting, Mapping):
         if not setting:
             raise MergeError(f"{what} is an empty dict; give filters like {{\"self_attn\": 0.3, \"default\": 0.5}}.")
-        return {str(k): check_setting(v, what=f"{what}[{k!r}]", lo=lo, hi=hi) for k, v in setting.items()}
+        return {str(k): check_setting(v, what=f"{what}[{k!r}]", check=check) for k, v in setting.items()}
     if isinstance(setting, (list, tuple)):
         if not setting:
             raise MergeError(f"{what} is an empty list; give at least one anchor, e.g. [0, 0.5, 1].")
-        return [check_fraction(v, what=f"{what}[{i}]", lo=lo, hi=hi) for i, v in enumerate(setting)]
-    return check_fraction(setting, what=what, lo=lo, hi=hi)
+        return [check(v, what=f"{what}[{i}]") for i, v in enumerate(setting)]
+    return check(setting, what=what)
 
 
 def check_fraction(value: Any, *, what: str, lo: float = 0.0, hi: float = 1.0, lo_open: bool = False) -> float:
@@ -167,14 +276,14 @@ def check_fraction(value: Any, *, what: str, lo: float = 0.0, hi: float = 1.0, l
     return v
 
 
-def check_per_model(value: Any, n: int, *, what: str, lo: float = 0.0, hi: float = 1.0,
-                    lo_open: bool = False) -> list[float]:
-    """One number for all models or one per model; each in the interval."""
+def check_per_model(value: Any, n: int, *, what: str, check: Callable[..., Any] | None = None) -> list[float]:
+    """One value for all models or one per model, each through ``check(value, what=...)`` (default: a fraction in [0, 1])."""
+    check = check or check_fraction
     if isinstance(value, (list, tuple)):
         if len(value) != n:
             raise MergeError(f"{what} has {len(value)} values for {n} models; give one number or one per model.")
-        return [check_fraction(v, what=f"{what}[{i}]", lo=lo, hi=hi, lo_open=lo_open) for i, v in enumerate(value)]
-    return [check_fraction(value, what=what, lo=lo, hi=hi, lo_open=lo_open)] * n
+        return [check(v, what=f"{what}[{i}]") for i, v in enumerate(value)]
+    return [check(value, what=what)] * n
 
 
 def check_weights(weights: Any, n: int, *, method: str) -> list[float]:
@@ -218,7 +327,23 @@ def check_positive(value: Any, *, what: str, integer: bool = False) -> Any:
     return float(value)
 
 
-def check_seed(value: Any) -> int:
+def check_seed(value: Any, *, what: str = "seed") -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise MergeError(f"seed must be a non-negative integer, got {value!r}.")
+        raise MergeError(f"{what} must be a non-negative integer, got {value!r}.")
     return value
+
+
+def _as_given(value: Any, *, what: str) -> Any:
+    return value
+
+
+# ----------------------------------------------------------------------------- parameters several methods share
+
+SCALE = Param("scale", 1.0, partial(check_fraction, lo=-math.inf, hi=math.inf), label="scale (λ)",
+              help="λ, the factor of the combined task vector (mergekit's lambda)")
+EPS = Param("eps", 1e-8, check_positive, help="norms at or below eps are not divided by")
+
+
+def normalize_param(default: bool) -> Param:
+    """The ``normalize`` switch: divide the weighted sum by the sum of the weights."""
+    return Param("normalize", default, check_bool, help="divide the weighted sum by Σ w_i")

@@ -11,7 +11,7 @@ import argparse
 import json
 from typing import Any
 
-from geomcheck.merge._base import MergeError
+from geomcheck.errors import MergeError
 
 __all__ = ["add_parser", "run", "METHOD_NAMES", "parse_value", "parse_t"]
 

@@ -1,14 +1,38 @@
-"""Small tensor helpers the methods share: accurate dot products, rows, work dtypes."""
+"""Small tensor helpers the methods share: weighted sums, accurate dot products, rows, work dtypes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import torch
 
+from geomcheck.errors import MergeError
+
 _CHUNK = 1 << 18  # elements per partial sum
+
+
+def weighted_sum(tensors: Iterable[torch.Tensor], weights: Sequence[float], *, normalize: bool = False) -> torch.Tensor:
+    """Σ w_i·x_i, divided by Σ w_i when ``normalize`` (a MergeError when the weights sum to 0).
+
+    A new tensor (the inputs are never modified, they may be read-only file mappings);
+    ``tensors`` may be a generator, so that each x_i (e.g. a task vector) exists only while it
+    is added.
+    """
+    total = sum(weights)
+    if normalize and abs(total) < 1e-12:
+        raise MergeError("the weights sum to 0, so they cannot be normalised; change the weights or pass "
+                         "normalize=False.")
+    scale = 1.0 / total if normalize else 1.0
+    out: torch.Tensor | None = None
+    for x, w in zip(tensors, weights):
+        if out is None:
+            out = torch.mul(x, w * scale)
+        else:
+            out.add_(x, alpha=w * scale)
+    assert out is not None, "weighted_sum of no tensors"
+    return out
 
 
 @contextmanager

@@ -18,17 +18,10 @@ from typing import Any
 
 import torch
 
-from geomcheck.merge._base import (
-    REQUIRED,
-    IncompatibleModelsError,
-    MergeError,
-    MergeMethod,
-    check_weights,
-    count_layers,
-    resolve_setting,
-)
+from geomcheck.errors import IncompatibleModelsError, MergeError
+from geomcheck.merge._base import MergeMethod, check_weights, count_layers, resolve_setting
 from geomcheck.merge._tensor import work_dtype
-from geomcheck.merge.registry import get_method
+from geomcheck.merge.registry import METHODS, get_method
 
 __all__ = ["MergePlan", "plan_merge", "check_compatible", "merge_state_dicts"]
 
@@ -60,8 +53,8 @@ class MergePlan:
         work = work_dtype(*tensors, base)
         xs = [t.to(work) for t in tensors]
         b = base.to(work) if base is not None else None
-        out = self.method.fn(xs, b, list(self.weights) if self.weights is not None else None, name=name,
-                             **self.tensor_params(name))
+        out = self.method(xs, b, list(self.weights) if self.weights is not None else None, name=name,
+                          **self.tensor_params(name))
         return out.to(first.dtype).reshape(first.shape).contiguous()
 
 
@@ -72,17 +65,17 @@ def plan_merge(method: str | MergeMethod, n_models: int, *, has_base: bool, weig
     if n_models < m.min_models:
         raise MergeError(
             f"{m.name} needs at least {m.min_models} model{'s' if m.min_models > 1 else ''}"
-            f"{' besides the base' if m.base == 'required' else ''}, got {n_models}."
+            f"{' besides the base' if m.uses_task_vectors else ''}, got {n_models}."
         )
     if m.max_models is not None and n_models > m.max_models:
-        hint = " Use multislerp or karcher for more than two." if m.name in ("slerp", "nuslerp") else ""
+        hint = " Use multislerp or karcher for more than two." if m.pairwise else ""
         raise MergeError(f"{m.name} merges at most {m.max_models} models, got {n_models}.{hint}")
-    if m.base == "required" and not has_base:
+    if m.uses_task_vectors and not has_base:
         raise MergeError(f"{m.name} needs a base model (the task vectors are θ_i - base); pass base=... "
                          "(--base DIR on the command line).")
-    if m.base == "forbidden" and has_base:
+    if not m.takes_base and has_base:
         raise MergeError(f"{m.name} takes no base model; put it among the models to merge, or use a method "
-                         "that uses one (task_arithmetic, ties, dare_*, model_stock, nuslerp, multislerp, karcher).")
+                         f"that uses one ({', '.join(n for n, x in METHODS.items() if x.takes_base)}).")
     w: tuple[float, ...] | None = None
     if weights is not None:
         if not m.uses_weights:
@@ -91,17 +84,7 @@ def plan_merge(method: str | MergeMethod, n_models: int, *, has_base: bool, weig
         w = tuple(check_weights(weights, n_models, method=m.name))
     elif m.uses_weights:
         w = (1.0,) * n_models
-    given = dict(params or {})
-    unknown = sorted(set(given) - set(m.params))
-    if unknown:
-        raise MergeError(f"{m.name} has no parameter {unknown[0]!r}; its parameters are: "
-                         f"{', '.join(m.params) or 'none'}.")
-    full = {k: given.get(k, v) for k, v in m.params.items()}
-    missing = [k for k, v in full.items() if v is REQUIRED]
-    if missing:
-        raise MergeError(f"{m.name} needs the parameter {missing[0]!r} (e.g. {missing[0]}=0.5).")
-    if m.prepare is not None:
-        full = m.prepare(full, n_models, weights is not None)
+    full = m.check_params(dict(params or {}), n_models, w if weights is not None else None)
     return MergePlan(m, n_models, has_base, w, full, count_layers(list(names)))
 
 

@@ -32,7 +32,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from geomcheck.merge._base import MergeError, check_fraction
+from geomcheck.errors import MergeError
+from geomcheck.merge._base import check_fraction
 from geomcheck.merge._tensor import flat_dot
 from geomcheck.merge.core import check_compatible
 

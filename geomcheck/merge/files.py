@@ -42,7 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geomcheck.merge._base import IncompatibleModelsError, MergeError, MergeMethod
+from geomcheck.errors import IncompatibleModelsError, MergeError
+from geomcheck.merge._base import MergeMethod
 from geomcheck.merge.core import check_compatible, plan_merge
 from geomcheck.merge.reader import (
     WEIGHT_SUFFIXES,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from geomcheck.merge._base import MergeError
+from geomcheck.errors import MergeError
 
 __all__ = ["LazyStateDict", "lazy_state_dict", "weight_groups", "sources", "is_hidden", "WEIGHT_SUFFIXES"]
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from geomcheck.errors import unknown_name_message
+from geomcheck.errors import MergeError, UnknownMergeMethodError, unknown_name_message
+from geomcheck.merge._base import MergeMethod
 from geomcheck.merge.methods import (
     dare,
     karcher,
@@ -14,7 +15,6 @@ from geomcheck.merge.methods import (
     task_arithmetic,
     ties,
 )
-from geomcheck.merge._base import MergeError, MergeMethod, UnknownMergeMethodError
 
 __all__ = ["METHODS", "get_method"]
 

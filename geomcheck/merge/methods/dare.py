@@ -21,13 +21,14 @@ The mask of model ``i`` for tensor ``name`` comes from a ``torch.Generator`` see
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeMethod, check_choice, check_per_model, check_seed
-from geomcheck.merge._tensor import seed_for
-from geomcheck.merge.methods.task_arithmetic import check_scale_normalize, combine_linear
+from geomcheck.merge._base import SCALE, MergeMethod, Param, check_choice, check_fraction, check_seed, normalize_param
+from geomcheck.merge._tensor import seed_for, weighted_sum
 from geomcheck.merge.methods.ties import combine_ties
 
 __all__ = ["drop_and_rescale", "dare_linear", "dare_ties", "LINEAR", "TIES"]
@@ -65,7 +66,7 @@ def dare_linear(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Se
                 scale: float = 1.0, normalize: bool = False) -> torch.Tensor:
     """base + scale·Σ w_i·DARE(θ_i - base)."""
     deltas = _dropped(tensors, base, density, seed, name, rescale)
-    return combine_linear(deltas, weights, normalize=normalize).mul_(scale).add_(base)
+    return weighted_sum(deltas, weights, normalize=normalize).mul_(scale).add_(base)
 
 
 def dare_ties(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *,
@@ -76,44 +77,28 @@ def dare_ties(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequ
     return combine_ties(deltas, weights, normalize=normalize).mul_(scale).add_(base)
 
 
-def _merge_linear(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *,
-                  name: str = "", **params: Any) -> torch.Tensor:
-    return dare_linear(tensors, base, weights, name=name, **params)
+def check_rescale(value: Any, *, what: str) -> str:
+    """One of RESCALES; true and false stand for "density" and "none"."""
+    if isinstance(value, bool):
+        value = "density" if value else "none"
+    return check_choice(value, RESCALES, what=what)
 
 
-def _merge_ties(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *,
-                name: str = "", **params: Any) -> torch.Tensor:
-    return dare_ties(tensors, base, weights, name=name, **params)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["density"] = check_per_model(params["density"], n_models, what="density", lo_open=True)
-    params["seed"] = check_seed(params["seed"])
-    rescale = params["rescale"]
-    if isinstance(rescale, bool):
-        rescale = "density" if rescale else "none"
-    params["rescale"] = check_choice(rescale, RESCALES, what="rescale")
-    return check_scale_normalize(params)
-
-
-_COMMON = {"density": 0.5, "seed": 0, "rescale": "density", "scale": 1.0}
+_COMMON = (
+    Param("density", 0.5, partial(check_fraction, lo_open=True), per_model=True,
+          help="keep probability of each task-vector entry, 1 - drop rate (one, or one per model)"),
+    Param("seed", 0, check_seed, help="seed of the drop masks (with the tensor name and model index)"),
+    Param("rescale", "density", check_rescale, help="rescale kept entries: 'density' (÷ density), 'l1', 'none'"),
+    SCALE,
+)
 LINEAR = MergeMethod(
-    name="dare_linear",
-    fn=_merge_linear,
+    "dare_linear", dare_linear, min_models=1, base="required",
     summary="DARE: drop task-vector entries with probability 1-density, rescale by 1/density, add linearly",
     reference="Yu et al. 2024, Language Models are Super Mario, ICML, arXiv:2311.03099",
-    min_models=1,
-    base="required",
-    params={**_COMMON, "normalize": False},
-    prepare=_prepare,
+    parameters=(*_COMMON, normalize_param(False)),
 )
-TIES = MergeMethod(
-    name="dare_ties",
-    fn=_merge_ties,
+TIES = replace(
+    LINEAR, name="dare_ties", fn=dare_ties, parameters=(*_COMMON, normalize_param(True)),
     summary="DARE drop-and-rescale of task vectors, then TIES sign election and disjoint mean",
     reference="Yu et al. 2024, arXiv:2311.03099; Yadav et al. 2023, arXiv:2306.01708",
-    min_models=1,
-    base="required",
-    params={**_COMMON, "normalize": True},
-    prepare=_prepare,
 )

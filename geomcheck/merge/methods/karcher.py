@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
 
 import torch
 
-from geomcheck.merge._base import MergeError, MergeMethod, check_positive
+from geomcheck.errors import MergeError
+from geomcheck.merge._base import EPS, MergeMethod, Param, check_positive
 from geomcheck.merge._tensor import flat_dot
 
 __all__ = ["karcher_mean", "METHOD"]
@@ -72,25 +73,13 @@ def karcher_mean(tensors: Sequence[torch.Tensor], weights: Sequence[float] | Non
     return out.add_(base) if base is not None else out
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float], *,
-           name: str = "", max_iter: int = 10, tol: float = 1e-5, eps: float = 1e-8) -> torch.Tensor:
-    return karcher_mean(tensors, weights, base=base, max_iter=max_iter, tol=tol, eps=eps)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["max_iter"] = check_positive(params["max_iter"], what="max_iter", integer=True)
-    params["tol"] = check_positive(params["tol"], what="tol")
-    params["eps"] = check_positive(params["eps"], what="eps")
-    return params
-
-
 METHOD = MergeMethod(
-    name="karcher",
-    fn=_merge,
+    "karcher", karcher_mean, base="optional",
     summary="weighted Riemannian (Karcher) mean of N models on the sphere, at their weighted mean norm",
     reference="Karcher 1977; Buss & Fillmore 2001 (ACM TOG); mergekit karcher",
-    min_models=2,
-    base="optional",
-    params={"max_iter": 10, "tol": 1e-5, "eps": 1e-8},
-    prepare=_prepare,
+    parameters=(
+        Param("max_iter", 10, partial(check_positive, integer=True), help="at most this many iterations"),
+        Param("tol", 1e-5, check_positive, help="stop when the tangent mean's norm is below tol"),
+        EPS,
+    ),
 )

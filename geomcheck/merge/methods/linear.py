@@ -11,45 +11,23 @@ increasing inference time", ICML, arXiv:2203.05482; mergekit ``linear``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeError, MergeMethod, check_bool
+from geomcheck.merge._base import MergeMethod, normalize_param
+from geomcheck.merge._tensor import weighted_sum
 
 __all__ = ["linear", "METHOD"]
 
 
 def linear(tensors: Sequence[torch.Tensor], weights: Sequence[float], *, normalize: bool = True) -> torch.Tensor:
     """Σ w_i·θ_i, divided by Σ w_i when ``normalize``."""
-    total = sum(weights)
-    if normalize and abs(total) < 1e-12:
-        raise MergeError("the weights sum to 0, so they cannot be normalised; change the weights or pass "
-                         "normalize=False.")
-    scale = 1.0 / total if normalize else 1.0
-    out = torch.mul(tensors[0], weights[0] * scale)
-    for x, w in zip(tensors[1:], weights[1:]):
-        out.add_(x, alpha=w * scale)
-    return out
-
-
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float], *,
-           name: str = "", normalize: bool = True) -> torch.Tensor:
-    return linear(tensors, weights, normalize=normalize)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["normalize"] = check_bool(params["normalize"], what="normalize")
-    return params
+    return weighted_sum(tensors, weights, normalize=normalize)
 
 
 METHOD = MergeMethod(
-    name="linear",
-    fn=_merge,
+    "linear", linear, base="forbidden",
     summary="weighted average of N models (model soup); weights normalised to sum to 1 by default",
     reference="Wortsman et al. 2022, Model soups, arXiv:2203.05482",
-    min_models=2,
-    base="forbidden",
-    params={"normalize": True},
-    prepare=_prepare,
+    parameters=(normalize_param(True),),
 )

@@ -17,11 +17,10 @@ product of norms at 1e-6 instead, which shrinks the cosine of small deltas). Whe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeMethod, check_bool
+from geomcheck.merge._base import MergeMethod, Param, check_bool
 from geomcheck.merge._tensor import as_rows, flat_dot
 
 __all__ = ["model_stock_ratio", "model_stock", "METHOD"]
@@ -70,24 +69,9 @@ def model_stock(tensors: Sequence[torch.Tensor], base: torch.Tensor, *, filter_w
     return mean.mul_(tt).add_(base, alpha=1.0 - tt)
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: None, *, name: str = "",
-           filter_wise: bool = False) -> torch.Tensor:
-    return model_stock(tensors, base, filter_wise=filter_wise)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["filter_wise"] = check_bool(params["filter_wise"], what="filter_wise")
-    return params
-
-
 METHOD = MergeMethod(
-    name="model_stock",
-    fn=_merge,
+    "model_stock", model_stock, base="required", uses_weights=False,
     summary="Model Stock: t·mean(θ_i) + (1-t)·base, t from the task vectors' mean pairwise cosine",
     reference="Jang et al. 2024, Model Stock, ECCV, arXiv:2403.19522",
-    min_models=2,
-    base="required",
-    uses_weights=False,
-    params={"filter_wise": False},
-    prepare=_prepare,
+    parameters=(Param("filter_wise", False, check_bool, help="one t per row (leading axis) instead of per tensor"),),
 )

@@ -22,11 +22,11 @@ https://goddard.blog/posts/multislerp-wow-what-a-cool-idea
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
-from geomcheck.merge._base import MergeError, MergeMethod, check_bool, check_positive
+from geomcheck.errors import MergeError
+from geomcheck.merge._base import EPS, MergeMethod, Param, check_bool
 from geomcheck.merge._tensor import flat_dot
 
 __all__ = ["multislerp", "METHOD"]
@@ -63,24 +63,9 @@ def multislerp(tensors: Sequence[torch.Tensor], weights: Sequence[float], *, bas
     return out.add_(base) if base is not None else out
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float], *,
-           name: str = "", normalize_weights: bool = True, eps: float = 1e-8) -> torch.Tensor:
-    return multislerp(tensors, weights, base=base, normalize_weights=normalize_weights, eps=eps, name=name)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["normalize_weights"] = check_bool(params["normalize_weights"], what="normalize_weights")
-    params["eps"] = check_positive(params["eps"], what="eps")
-    return params
-
-
 METHOD = MergeMethod(
-    name="multislerp",
-    fn=_merge,
+    "multislerp", multislerp, base="optional",
     summary="mergekit's Multi-SLERP: normalised weighted mean direction of N models at their weighted mean norm",
     reference="mergekit merge_methods/multislerp.py; https://goddard.blog/posts/multislerp-wow-what-a-cool-idea",
-    min_models=2,
-    base="optional",
-    params={"normalize_weights": True, "eps": 1e-8},
-    prepare=_prepare,
+    parameters=(Param("normalize_weights", True, check_bool, help="divide the weights by their sum first"), EPS),
 )

@@ -23,26 +23,25 @@ Reference: mergekit ``merge_methods/nuslerp.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 
-from geomcheck.merge._base import (
-    MergeError,
-    MergeMethod,
-    check_bool,
-    check_positive,
-    check_setting,
-)
+from geomcheck.errors import MergeError
+from geomcheck.merge._base import EPS, MergeMethod, Param, check_bool, check_fraction
 from geomcheck.merge._tensor import flat_stats
 
 __all__ = ["nuslerp", "METHOD"]
 
 
-def nuslerp(v0: torch.Tensor, v1: torch.Tensor, t: float, *, row_wise: bool = False, flatten: bool = True,
-            eps: float = 1e-8) -> torch.Tensor:
-    """Interpolate ``v0`` → ``v1`` by ``t`` along great circles of the chosen vectors (see module doc)."""
+def nuslerp(v0: torch.Tensor, v1: torch.Tensor, t: float, *, base: torch.Tensor | None = None,
+            row_wise: bool = False, flatten: bool = True, eps: float = 1e-8) -> torch.Tensor:
+    """Interpolate ``v0`` → ``v1`` by ``t`` along great circles of the chosen vectors (see module doc).
+
+    With ``base``: ``base + nuslerp(v0 - base, v1 - base, t)``, the task vectors interpolated.
+    """
+    if base is not None:
+        return base + nuslerp(v0 - base, v1 - base, t, row_wise=row_wise, flatten=flatten, eps=eps)
     shape = v0.shape
     if flatten or v0.dim() <= 1:
         x, y = v0.reshape(1, -1), v1.reshape(1, -1)
@@ -78,38 +77,26 @@ def nuslerp(v0: torch.Tensor, v1: torch.Tensor, t: float, *, row_wise: bool = Fa
     return res.reshape(shape)
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float] | None, *,
-           name: str = "", t: float | None = None, row_wise: bool = False, flatten: bool = True,
-           eps: float = 1e-8) -> torch.Tensor:
-    if t is None:
-        w0, w1 = weights if weights is not None else (1.0, 1.0)
-        t = 0.5 if abs(w0 + w1) < 1e-6 else w1 / (w0 + w1)
-    if base is None:
-        return nuslerp(tensors[0], tensors[1], t, row_wise=row_wise, flatten=flatten, eps=eps)
-    return base + nuslerp(tensors[0] - base, tensors[1] - base, t, row_wise=row_wise, flatten=flatten, eps=eps)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
+def _t_from_weights(params: dict[str, Any], n_models: int, weights: tuple[float, ...] | None) -> dict[str, Any]:
+    """t or weights, not both; without t, t = w_1 / (w_0 + w_1) (0.5 without weights or when they sum to ~0)."""
     if params["t"] is not None:
-        if weights_given:
+        if weights is not None:
             raise MergeError("nuslerp takes t or weights (t = w1 / (w0 + w1)), not both; drop one.")
-        params["t"] = check_setting(params["t"], what="t")
-    params["row_wise"] = check_bool(params["row_wise"], what="row_wise")
-    params["flatten"] = check_bool(params["flatten"], what="flatten")
-    params["eps"] = check_positive(params["eps"], what="eps")
-    return params
+        return params
+    w0, w1 = weights if weights is not None else (1.0, 1.0)
+    return {**params, "t": 0.5 if abs(w0 + w1) < 1e-6 else w1 / (w0 + w1)}
 
 
 METHOD = MergeMethod(
-    name="nuslerp",
-    fn=_merge,
+    "nuslerp", nuslerp, max_models=2, base="optional",
     summary="mergekit's NuSLERP: SLERP per tensor, row or column, optionally of task vectors around a base",
     reference="mergekit merge_methods/nuslerp.py",
-    min_models=2,
-    max_models=2,
-    base="optional",
-    uses_weights=True,
-    params={"t": None, "row_wise": False, "flatten": True, "eps": 1e-8},
-    per_tensor=("t",),
-    prepare=_prepare,
+    parameters=(
+        Param("t", None, check_fraction, per_tensor=True,
+              help="0: the first model, 1: the second (default w_1 / (w_0 + w_1)); anchors or filters allowed"),
+        Param("row_wise", False, check_bool, help="with flatten=False: vectors along the first axis (columns)"),
+        Param("flatten", True, check_bool, help="the whole tensor is one vector"),
+        EPS,
+    ),
+    prepare=_t_from_weights,
 )

@@ -17,23 +17,16 @@ linear interpolation ``(1 - t)·a + t·b``. A norm at or below ``eps`` is not di
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
 
-from geomcheck.merge._base import (
-    REQUIRED,
-    MergeError,
-    MergeMethod,
-    check_choice,
-    check_fraction,
-    check_positive,
-    check_setting,
-)
+from geomcheck.errors import MergeError
+from geomcheck.merge._base import EPS, REQUIRED, MergeMethod, Param, check_choice, check_fraction
 from geomcheck.merge._tensor import as_rows, flat_stats, work_dtype
 
-__all__ = ["slerp", "slerp_coefficients", "METHOD"]
+__all__ = ["slerp", "slerp_tensors", "slerp_coefficients", "METHOD"]
 
 GRANULARITIES = ("tensor", "row")
 ROW_BLOCK = 1 << 21  # elements per block of rows in row-wise SLERP
@@ -77,6 +70,13 @@ def _slerp_rows(a: torch.Tensor, b: torch.Tensor, t: float, dot_threshold: float
     return out.reshape(a.shape)
 
 
+def slerp_tensors(a: torch.Tensor, b: torch.Tensor, t: float, *, granularity: str = "tensor",
+                  dot_threshold: float = 0.9995, eps: float = 1e-8) -> torch.Tensor:
+    """SLERP of two float tensors of one shape and dtype, arguments unchecked (see :func:`slerp`)."""
+    fn = _slerp_tensor if granularity == "tensor" else _slerp_rows
+    return fn(a, b, t, dot_threshold, eps)
+
+
 def _to_torch(x: Any, what: str) -> tuple[torch.Tensor, bool]:
     if isinstance(x, torch.Tensor):
         return x, False
@@ -112,36 +112,21 @@ def slerp(a: Any, b: Any, t: float, *, granularity: str = "tensor", dot_threshol
     dot_threshold = check_fraction(dot_threshold, what="dot_threshold")
     eps = check_fraction(eps, what="eps", hi=float("inf"))
     work = work_dtype(ta, tb)
-    fn = _slerp_tensor if granularity == "tensor" else _slerp_rows
-    out = fn(ta.to(work), tb.to(work), t, dot_threshold, eps).to(ta.dtype)
+    out = slerp_tensors(ta.to(work), tb.to(work), t, granularity=granularity, dot_threshold=dot_threshold,
+                        eps=eps).to(ta.dtype)
     return out.numpy() if a_np else out
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor | None, weights: Sequence[float] | None, *,
-           name: str = "", t: float, granularity: str = "tensor", dot_threshold: float = 0.9995,
-           eps: float = 1e-8) -> torch.Tensor:
-    fn = _slerp_tensor if granularity == "tensor" else _slerp_rows
-    return fn(tensors[0], tensors[1], t, dot_threshold, eps)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["t"] = check_setting(params["t"], what="t")
-    params["granularity"] = check_choice(params["granularity"], GRANULARITIES, what="granularity")
-    params["dot_threshold"] = check_fraction(params["dot_threshold"], what="dot_threshold")
-    params["eps"] = check_positive(params["eps"], what="eps")
-    return params
-
-
 METHOD = MergeMethod(
-    name="slerp",
-    fn=_merge,
+    "slerp", slerp_tensors, max_models=2, uses_weights=False,
     summary="spherical interpolation of two models (t=0: first, t=1: second), per tensor or per row",
     reference="mergekit slerp; Shoemake 1985 (SIGGRAPH), https://en.wikipedia.org/wiki/Slerp",
-    min_models=2,
-    max_models=2,
-    base="forbidden",
-    uses_weights=False,
-    params={"t": REQUIRED, "granularity": "tensor", "dot_threshold": 0.9995, "eps": 1e-8},
-    per_tensor=("t",),
-    prepare=_prepare,
+    parameters=(
+        Param("t", REQUIRED, check_fraction, per_tensor=True,
+              help="0: the first model, 1: the second; depth anchors or name filters allowed"),
+        Param("granularity", "tensor", partial(check_choice, choices=GRANULARITIES),
+              help="'tensor': one angle per tensor; 'row': one per row (leading axis)"),
+        Param("dot_threshold", 0.9995, check_fraction, help="linear interpolation where |cos θ| exceeds it"),
+        EPS,
+    ),
 )

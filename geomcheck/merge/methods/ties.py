@@ -22,12 +22,12 @@ the whole model, so it can stream tensor by tensor (as mergekit does).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from functools import partial
 
 import torch
 
-from geomcheck.merge._base import MergeMethod, check_per_model
-from geomcheck.merge.methods.task_arithmetic import check_scale_normalize
+from geomcheck.merge._base import SCALE, MergeMethod, Param, check_fraction, normalize_param
+from geomcheck.merge._tensor import weighted_sum
 
 __all__ = ["trim_magnitude", "combine_ties", "ties", "METHOD"]
 
@@ -52,9 +52,7 @@ def trim_magnitude(delta: torch.Tensor, density: float) -> torch.Tensor:
 
 def combine_ties(deltas: Sequence[torch.Tensor], weights: Sequence[float], *, normalize: bool = True) -> torch.Tensor:
     """Sign election by summed mass, then the (weighted) mean of the entries that agree (module doc, steps 2-3)."""
-    total = torch.zeros_like(deltas[0])
-    for d, w in zip(deltas, weights):
-        total.add_(d, alpha=w)
+    total = weighted_sum(deltas, weights)
     elected = torch.where(total >= 0, 1.0, -1.0).to(total.dtype)
     num = total.zero_()
     den = torch.zeros_like(num) if normalize else None
@@ -78,23 +76,14 @@ def ties(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[
     return combine_ties(deltas, weights, normalize=normalize).mul_(scale).add_(base)
 
 
-def _merge(tensors: Sequence[torch.Tensor], base: torch.Tensor, weights: Sequence[float], *, name: str = "",
-           density: Sequence[float] = (0.2,), scale: float = 1.0, normalize: bool = True) -> torch.Tensor:
-    return ties(tensors, base, weights, density=density, scale=scale, normalize=normalize)
-
-
-def _prepare(params: dict[str, Any], n_models: int, weights_given: bool) -> dict[str, Any]:
-    params["density"] = check_per_model(params["density"], n_models, what="density", lo_open=True)
-    return check_scale_normalize(params)
-
-
 METHOD = MergeMethod(
-    name="ties",
-    fn=_merge,
+    "ties", ties, min_models=1, base="required",
     summary="TIES: trim task vectors to their top-density magnitudes, elect signs, average agreeing entries",
     reference="Yadav et al. 2023, TIES-Merging, NeurIPS, arXiv:2306.01708",
-    min_models=1,
-    base="required",
-    params={"density": 0.2, "scale": 1.0, "normalize": True},
-    prepare=_prepare,
+    parameters=(
+        Param("density", 0.2, partial(check_fraction, lo_open=True), per_model=True,
+              help="share of each task vector's entries kept by magnitude (one, or one per model)"),
+        SCALE,
+        normalize_param(True),
+    ),
 )
