@@ -113,7 +113,7 @@ def _worst(samples: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | Non
 
 
 def _interval(X, labels, metric_name: str, level: float, n_boot: int, seed: int) -> tuple[float, float]:
-    from geomcheck.stats import bootstrap_ci
+    from geomcheck.metrics import bootstrap_ci
 
     res = bootstrap_ci(X, labels, metric_name, n_boot=n_boot, level=level, seed=seed)
     low, high = (res.low, res.high) if hasattr(res, "low") else res

@@ -342,7 +342,7 @@ def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: in
     ``d``: one paired difference per text (e.g. per-text silhouettes of two spaces). Same
     inputs and ``seed`` give the same interval.
     """
-    from geomcheck.stats import _stratified_draws
+    from geomcheck.metrics.stats import stratified_draws as _stratified_draws
 
     d = np.asarray(d, dtype=np.float64).reshape(-1)
     codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
