@@ -85,21 +85,13 @@ def silhouette_samples(
     return silhouettes(X, [codes], metric, block_size, dev, use_mixed(precision, low, n, dev))[0]
 
 
-def silhouette(
-    X: Any,
-    labels: Any = None,
-    *,
-    metric: str = "euclidean",
-    block_size: int | None = None,
-    device: Any = "auto",
-    precision: str = "auto",
-) -> float:
+def silhouette(X: Any, labels: Any = None, **options: Any) -> float:
     """Mean silhouette coefficient over all samples, in [-1, 1] (higher: tighter, better separated).
 
-    The mean of ``silhouette_samples`` (same arguments); equals ``sklearn.metrics.silhouette_score``.
+    The mean of ``silhouette_samples`` (``options``: its ``metric``, ``block_size``,
+    ``device``, ``precision``); equals ``sklearn.metrics.silhouette_score``.
     """
-    return float(np.mean(silhouette_samples(X, labels, metric=metric, block_size=block_size, device=device,
-                                            precision=precision)))
+    return float(np.mean(silhouette_samples(X, labels, **options)))
 
 
 def davies_bouldin(X: Any, labels: Any = None) -> float:

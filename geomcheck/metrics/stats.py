@@ -246,15 +246,8 @@ def stratified_draws(codes: np.ndarray, n_boot: int, rng: np.random.Generator, *
 
 
 def bootstrap_ci(
-    X: Any,
-    labels: Any = None,
-    metric: str | Metric = "silhouette",
-    *,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-    method: str = "auto",
-    interval: str = "basic",
+    X: Any, labels: Any = None, metric: str | Metric = "silhouette", *,
+    n_boot: int = 1000, level: float = 0.95, seed: int = 0, method: str = "auto", interval: str = "basic",
 ) -> Interval:
     """Bootstrap confidence interval for the population value of a cluster metric.
 
@@ -324,14 +317,8 @@ def bootstrap_ci(
 
 
 def permutation_pvalue(
-    X: Any,
-    labels: Any = None,
-    metric: str | Metric = "silhouette",
-    *,
-    n_perm: int = 1000,
-    seed: int = 0,
-    alternative: str = "auto",
-    greater_is_better: bool | None = None,
+    X: Any, labels: Any = None, metric: str | Metric = "silhouette", *,
+    n_perm: int = 1000, seed: int = 0, alternative: str = "auto", greater_is_better: bool | None = None,
 ) -> float:
     """p-value of the observed metric under random relabelling (labels permuted, sizes kept).
 
