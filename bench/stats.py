@@ -17,7 +17,7 @@ import time
 def main() -> None:
     from geomcheck.data import paper_dataset
     from geomcheck.models import load_model
-    from geomcheck.stats import bootstrap_ci, permutation_pvalue
+    from geomcheck.metrics import bootstrap_ci, permutation_pvalue
 
     name = sys.argv[1] if len(sys.argv) > 1 else "minilm"
     ds = paper_dataset()

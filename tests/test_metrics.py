@@ -35,7 +35,7 @@ from geomcheck.metrics import (
     silhouette,
     silhouette_samples,
 )
-from geomcheck.metrics import cluster as cluster_mod
+from geomcheck.metrics import _kernels as kernels
 from geomcheck.metrics._validation import as_xy
 
 RTOL, ATOL = 1e-6, 1e-9  # the contract: sklearn's value to 1e-6 relative, tiny slack at 0
@@ -113,7 +113,7 @@ def test_block_sizes_give_the_same_value(block_size, metric):
 
 @pytest.mark.parametrize("block_size", [1, 5, None])
 def test_numpy_fallback_without_torch(monkeypatch, block_size):
-    monkeypatch.setattr(cluster_mod, "_import_torch", lambda: None)
+    monkeypatch.setattr(kernels, "_import_torch", lambda: None)
     X, y = _data(4, 90, 6, 4, dup=True, singleton=True)
     np.testing.assert_allclose(silhouette_samples(X, y, block_size=block_size), sk_silhouette_samples(X, y),
                                rtol=RTOL, atol=ATOL)
@@ -165,13 +165,13 @@ def test_float32_input():
 
 def _spy_mixed(monkeypatch):
     seen = []
-    real = cluster_mod._euclidean_cluster_sums
+    real = kernels._euclidean_cluster_sums
 
     def spy(X, H, block_size, dev, mixed, order):
         seen.append(mixed)
         return real(X, H, block_size, dev, mixed, order)
 
-    monkeypatch.setattr(cluster_mod, "_euclidean_cluster_sums", spy)
+    monkeypatch.setattr(kernels, "_euclidean_cluster_sums", spy)
     return seen
 
 
@@ -181,7 +181,7 @@ def test_auto_precision_follows_the_input_dtype(monkeypatch):
     silhouette(X.astype(np.float32), y)  # too small for mixed to pay off
     assert seen == [False]
     seen.clear()
-    monkeypatch.setattr(cluster_mod, "_AUTO_MIXED_MIN_N", 10)
+    monkeypatch.setattr(kernels, "_AUTO_MIXED_MIN_N", 10)
     silhouette(X, y)
     silhouette(X.astype(np.float32), y)
     silhouette(X.astype(np.float16), y)
@@ -237,7 +237,7 @@ def test_mixed_precision_falls_back_to_float64_for_tight_clusters():
 @pytest.mark.parametrize("precision", ["float64", "mixed"])
 def test_torch_tile_loop(monkeypatch, precision):
     pytest.importorskip("torch")
-    monkeypatch.setattr(cluster_mod, "_TORCH_ON_CPU", True)
+    monkeypatch.setattr(kernels, "_TORCH_ON_CPU", True)
     X, y = _data(18, 130, 9, 5, dup=True, singleton=True)
     for block_size in (None, 7):
         np.testing.assert_allclose(silhouette_samples(X, y, precision=precision, block_size=block_size),
@@ -257,7 +257,7 @@ def _cuda():
 @pytest.mark.skipif(not _cuda(), reason="needs CUDA")
 @pytest.mark.parametrize("precision", ["float64", "mixed"])
 def test_cuda_equals_sklearn(monkeypatch, precision):
-    monkeypatch.setattr(cluster_mod, "_AUTO_CUDA_MIN_N", 0)  # "auto" picks CUDA even for 500 points
+    monkeypatch.setattr(kernels, "_AUTO_CUDA_MIN_N", 0)  # "auto" picks CUDA even for 500 points
     X, y = _data(19, 500, 64, 8, dup=True, singleton=True)
     for device in ("cuda", "auto"):
         for block_size in (None, 7, 100):
@@ -298,14 +298,14 @@ def test_no_n_by_n_allocation():
     # numpy path (traced by tracemalloc): N x N float64 would be 72 MB.
     n = 3000
     X, y = _data(9, n, 4, 5)
-    cluster_mod._import_torch, orig = (lambda: None), cluster_mod._import_torch
+    kernels._import_torch, orig = (lambda: None), kernels._import_torch
     try:
         tracemalloc.start()
         silhouette(X, y, block_size=128)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-        cluster_mod._import_torch = orig
+        kernels._import_torch = orig
     assert peak < n * n * 8 / 8, f"peak {peak / 1e6:.1f} MB"
 
 

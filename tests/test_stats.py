@@ -1,4 +1,4 @@
-"""geomcheck.stats: interval coverage against a population silhouette, permutation p-values, inputs.
+"""geomcheck.metrics.stats: interval coverage against a population silhouette, permutation p-values, inputs.
 
 The population silhouette of Gaussian classes N(mu_k, sigma_k^2 I) is computed from a
 closed form: ||x - Y|| / sigma for Y ~ N(mu, sigma^2 I_d) is a noncentral chi with d degrees
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import davies_bouldin_score, silhouette_score
 
-from geomcheck import stats
+from geomcheck.metrics import stats
 from geomcheck.errors import GeomcheckError, InvalidInputError
 
 K = 6
@@ -110,7 +110,7 @@ def test_batch_silhouette_matches_sklearn_and_definition():
     assert stats.resolve_metric("silhouette")[0](X, y) == pytest.approx(plain, rel=1e-10)  # geomcheck.metrics
     assert stats.bootstrap_ci(X, y, n_boot=100, level=0.5).estimate == pytest.approx(plain, rel=1e-12)
 
-    idx = stats._stratified_draws(y, 20, np.random.default_rng(1), distinct=True)
+    idx = stats.stratified_draws(y, 20, np.random.default_rng(1), distinct=True)
     w = np.zeros(idx.shape)
     np.add.at(w, (np.arange(20)[:, None], idx), 1.0)
     naive = stats._batch_silhouette(D, np.broadcast_to(y, idx.shape), w, dedup=False)

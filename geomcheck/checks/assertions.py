@@ -113,7 +113,7 @@ def _worst(samples: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | Non
 
 
 def _interval(X, labels, metric_name: str, level: float, n_boot: int, seed: int) -> tuple[float, float]:
-    from geomcheck.stats import bootstrap_ci
+    from geomcheck.metrics import bootstrap_ci
 
     res = bootstrap_ci(X, labels, metric_name, n_boot=n_boot, level=level, seed=seed)
     low, high = (res.low, res.high) if hasattr(res, "low") else res
@@ -133,7 +133,7 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
     """Silhouette with the true labels must exceed ``threshold``.
 
     Call as ``(emb, threshold)`` or ``(X, labels, threshold)``. With ``confidence=0.95`` the
-    lower bound of the interval (``geomcheck.stats.bootstrap_ci``) must clear it. Returns the value.
+    lower bound of the interval (``geomcheck.metrics.bootstrap_ci``) must clear it. Returns the value.
     """
     from geomcheck.metrics import silhouette_samples
 

@@ -116,13 +116,13 @@ def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: in
     ``d``: one paired difference per text (e.g. per-text silhouettes of two spaces). Same
     inputs and ``seed`` give the same interval.
     """
-    from geomcheck.stats import _stratified_draws
+    from geomcheck.metrics.stats import stratified_draws
 
     d = np.asarray(d, dtype=np.float64).reshape(-1)
     codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
     if d.size != codes.size or d.size == 0:
         raise InvalidInputError(f"paired_interval: {d.size} differences for {codes.size} labels")
-    idx = _stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
+    idx = stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
     reps = d[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     lo, hi = np.quantile(reps, [alpha, 1.0 - alpha])

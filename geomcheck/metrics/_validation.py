@@ -1,8 +1,8 @@
-"""Input checks shared by the metrics: arrays in, clear ``InvalidInputError`` out.
+"""Input checks shared by the metrics: arrays and options in, clear ``InvalidInputError`` out.
 
 Every public metric calls ``as_xy`` (points + labels) or ``as_matrix`` (points only) first,
-so a bad input fails here with a message that names the problem and the fix, never deep
-inside sklearn or torch.
+and the ``check_*`` functions for its options, so a bad input fails here with a message
+that names the problem and the fix, never deep inside sklearn or torch.
 """
 
 from __future__ import annotations
@@ -12,9 +12,21 @@ from typing import Any
 
 import numpy as np
 
+from geomcheck import _device
 from geomcheck.errors import InvalidInputError
+from geomcheck.metrics._kernels import METRICS, PRECISIONS
 
-__all__ = ["as_matrix", "as_xy", "encode_labels", "check_n_labels"]
+__all__ = [
+    "as_matrix",
+    "as_xy",
+    "encode_labels",
+    "check_n_labels",
+    "check_metric",
+    "check_precision",
+    "check_block_size",
+    "check_device",
+    "check_int",
+]
 
 
 def _to_numpy(a: Any) -> Any:
@@ -183,3 +195,54 @@ def as_xy(
     else:
         names = tuple(u if isinstance(u, str) else str(u) for u in uniques.tolist())
     return X, codes, names
+
+
+def check_metric(metric: str) -> str:
+    """``metric`` if the silhouette implements it (``METRICS``), else an ``InvalidInputError``."""
+    if metric not in METRICS:
+        raise InvalidInputError(f"unknown metric {metric!r}; use one of {', '.join(repr(m) for m in METRICS)}")
+    return metric
+
+
+def check_precision(precision: str) -> str:
+    """``precision`` if it is one of ``PRECISIONS``, else an ``InvalidInputError``."""
+    if precision not in PRECISIONS:
+        raise InvalidInputError(
+            f"unknown precision {precision!r}; use one of {', '.join(repr(p) for p in PRECISIONS)}"
+        )
+    return precision
+
+
+def check_block_size(block_size: int | None) -> int | None:
+    """``block_size`` if it is None (automatic) or a positive integer, else an ``InvalidInputError``."""
+    if block_size is not None and (
+        isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size < 1
+    ):
+        raise InvalidInputError(f"block_size must be a positive integer or None (automatic), got {block_size!r}")
+    return block_size
+
+
+def check_device(device: Any) -> str:
+    """The device name (None: "auto") if ``geomcheck._device.check_device`` takes it and it is not "mps".
+
+    Validates only, without torch: whether CUDA is there is ``_kernels.torch_device``'s question.
+    """
+    name = _device.check_device(device, what="device")
+    if name == "mps":
+        # The distance sums run in float64, which MPS does not have.
+        raise InvalidInputError("device='mps' is not supported by the metrics (no float64 on MPS); "
+                                "use 'auto', 'cpu' or 'cuda'")
+    return name
+
+
+def check_int(value: Any, name: str, lo: int, hi: int | None = None, hint: str = "") -> int:
+    """``value`` as an int if it is an integer with ``lo <= value <= hi`` (no upper bound: None).
+
+    ``hint`` is appended to the message, to say where the bounds come from.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidInputError(f"{name} must be an integer, got {value!r}{hint}")
+    if value < lo or (hi is not None and value > hi):
+        rng = f"{lo} <= {name} <= {hi}" if hi is not None else f"{name} >= {lo}"
+        raise InvalidInputError(f"{name}={value} is out of range: need {rng}{hint}")
+    return int(value)

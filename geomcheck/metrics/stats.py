@@ -39,7 +39,7 @@ import numpy as np
 
 from geomcheck.errors import InvalidInputError, unknown_name_message
 
-__all__ = ["Interval", "bootstrap_ci", "permutation_pvalue", "resolve_metric"]
+__all__ = ["Interval", "bootstrap_ci", "permutation_pvalue", "resolve_metric", "stratified_draws"]
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
 
@@ -95,7 +95,7 @@ def resolve_metric(metric: str | Metric) -> tuple[Metric, str | None, bool | Non
     """``(function, canonical name or None, greater_is_better or None)`` for a name or callable.
 
     Names resolve at call time to ``geomcheck.metrics.<name>``, falling back to
-    ``sklearn.metrics.<name>_score`` where that module or function is missing. A callable's
+    ``sklearn.metrics.<name>_score`` where that package lacks the function. A callable's
     direction comes from its ``greater_is_better`` attribute or a known ``__name__``.
     """
     if callable(metric):
@@ -112,11 +112,9 @@ def resolve_metric(metric: str | Metric) -> tuple[Metric, str | None, bool | Non
     if name not in _METRICS:
         raise InvalidInputError(unknown_name_message("metric", metric, _METRICS))
     ours, theirs, greater, _ = _METRICS[name]
-    fn = None
-    try:
-        fn = getattr(importlib.import_module("geomcheck.metrics"), ours, None)
-    except ImportError:
-        pass
+    # Looked up when called: geomcheck.metrics imports this module, so it is not complete
+    # while this module loads.
+    fn = getattr(importlib.import_module("geomcheck.metrics"), ours, None)
     if fn is None:
         import sklearn.metrics
 
@@ -229,7 +227,7 @@ def _batch_silhouette(D: np.ndarray, codes: np.ndarray, weights: np.ndarray, *, 
     return out
 
 
-def _stratified_draws(codes: np.ndarray, n_boot: int, rng: np.random.Generator, *, distinct: bool) -> np.ndarray:
+def stratified_draws(codes: np.ndarray, n_boot: int, rng: np.random.Generator, *, distinct: bool) -> np.ndarray:
     """(n_boot x n) resampled original indices, within each cluster, position classes kept.
 
     ``distinct=True`` redraws a cluster's resample until it holds at least 2 distinct points.
@@ -248,15 +246,8 @@ def _stratified_draws(codes: np.ndarray, n_boot: int, rng: np.random.Generator, 
 
 
 def bootstrap_ci(
-    X: Any,
-    labels: Any = None,
-    metric: str | Metric = "silhouette",
-    *,
-    n_boot: int = 1000,
-    level: float = 0.95,
-    seed: int = 0,
-    method: str = "auto",
-    interval: str = "basic",
+    X: Any, labels: Any = None, metric: str | Metric = "silhouette", *,
+    n_boot: int = 1000, level: float = 0.95, seed: int = 0, method: str = "auto", interval: str = "basic",
 ) -> Interval:
     """Bootstrap confidence interval for the population value of a cluster metric.
 
@@ -302,7 +293,7 @@ def bootstrap_ci(
             stacklevel=2,
         )
     rng = np.random.default_rng(seed)
-    idx = _stratified_draws(codes, n_boot, rng, distinct=method == "dedup")
+    idx = stratified_draws(codes, n_boot, rng, distinct=method == "dedup")
     if name == "silhouette":
         # Estimate and replicates from one routine and one distance matrix, so the basic
         # interval reflects around exactly the value its replicates scatter about.
@@ -326,14 +317,8 @@ def bootstrap_ci(
 
 
 def permutation_pvalue(
-    X: Any,
-    labels: Any = None,
-    metric: str | Metric = "silhouette",
-    *,
-    n_perm: int = 1000,
-    seed: int = 0,
-    alternative: str = "auto",
-    greater_is_better: bool | None = None,
+    X: Any, labels: Any = None, metric: str | Metric = "silhouette", *,
+    n_perm: int = 1000, seed: int = 0, alternative: str = "auto", greater_is_better: bool | None = None,
 ) -> float:
     """p-value of the observed metric under random relabelling (labels permuted, sizes kept).
 
