@@ -4,7 +4,7 @@
                                                        [--datasets paper,heldout] [--json OUT]
 
 Builds a baseline in memory from the model on CPU, fp32, default batch size, then embeds
-the same texts under each condition and runs ``geomcheck.checks.baseline.compare``:
+the same texts under each condition and runs ``geomcheck.checks.comparison.compare``:
 
 - benign: ``copy`` (weights re-saved to another directory by ``noisy_copy(scale=0)``),
   ``bf16`` (``load_model(dtype="bfloat16")`` on CPU), ``batch1`` (batch size 1);
@@ -53,7 +53,8 @@ def _load(model: str, condition: str, tmp: Path, source_dir: Path):
 
 
 def measure(model: str, conditions: list[str], datasets: list[str]) -> dict:
-    from geomcheck.checks.baseline import DEFAULT_TOLERANCES, compare, make_baseline
+    from geomcheck.checks.baseline import DEFAULT_TOLERANCES, make_baseline
+    from geomcheck.checks.comparison import compare
     from geomcheck.data import heldout_dataset, paper_dataset
     from geomcheck.models import load_model
 

@@ -48,7 +48,8 @@ def array_digest(X: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: readers see all of it or none."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
@@ -102,10 +103,10 @@ class EmbeddingCache:
         npy = side.with_name(f"{side.stem}.{digest[:16]}.npy")
         buf = io.BytesIO()
         np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
-        _atomic_write(npy, buf.getvalue())
+        atomic_write(npy, buf.getvalue())
         meta = {"format": _FORMAT, "file": npy.name, "shape": list(X.shape), "dtype": str(X.dtype),
                 "sha256": digest, "fingerprint": fingerprint, "n_texts": len(texts), **info}
-        _atomic_write(side, json.dumps(meta, indent=1).encode())
+        atomic_write(side, json.dumps(meta, indent=1).encode())
         return side
 
 
@@ -133,7 +134,7 @@ def file_digest(path: str | os.PathLike) -> str:
     digest = h.hexdigest()
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(entry, digest.encode())
+        atomic_write(entry, digest.encode())
     except OSError:  # a read-only cache still gives the right digest, just not memoised
         pass
     return digest

@@ -1,4 +1,4 @@
-"""geomcheck.checks.baseline: committed baselines, the paired comparison gate, and noisy_copy."""
+"""geomcheck.checks.baseline and .comparison: committed baselines, the paired comparison gate, and noisy_copy."""
 
 from __future__ import annotations
 
@@ -9,15 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from geomcheck.checks.baseline import (
-    DEFAULT_TOLERANCES,
-    FORMAT_VERSION,
-    Baseline,
-    assert_matches_baseline,
-    compare,
-    make_baseline,
-    paired_interval,
-)
+from geomcheck.checks.baseline import DEFAULT_TOLERANCES, FORMAT_VERSION, Baseline, make_baseline
+from geomcheck.checks.comparison import assert_matches_baseline, compare, paired_interval
 from geomcheck.errors import GeometryAssertionError, InvalidInputError
 from geomcheck.models.embedder import EmbeddedDataset
 

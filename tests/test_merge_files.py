@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from geomcheck.errors import GeomcheckError  # noqa: E402
 from geomcheck.merge import MergeMethod, merge_files, merge_state_dicts  # noqa: E402
 from geomcheck.errors import IncompatibleModelsError, MergeError, UnknownMergeMethodError  # noqa: E402
-from geomcheck.merge._cli import add_parser  # noqa: E402
+from geomcheck.cli.merge import add_parser  # noqa: E402
 from geomcheck.testing import tiny_model  # noqa: E402
 
 TEXTS = ["1, 2, 3, 4, 5", "2, 3, 5, 7, 11, 13", "0, 1, 3, 6, 2, 7"]

@@ -472,7 +472,7 @@ def test_non_float_tensors_are_kept_from_the_first_model():
 def test_registry_lists_every_method_with_reference_and_formula_docstring():
     import importlib
 
-    from geomcheck.merge._cli import METHOD_NAMES
+    from geomcheck.cli.merge import METHOD_NAMES
 
     assert tuple(METHODS) == METHOD_NAMES
     for name, m in METHODS.items():
@@ -482,8 +482,8 @@ def test_registry_lists_every_method_with_reference_and_formula_docstring():
 
 
 def test_importing_geomcheck_merge_does_not_import_torch():
-    code = ("import sys, geomcheck, geomcheck.merge, geomcheck.merge._cli, argparse;"
-            "p = argparse.ArgumentParser(); geomcheck.merge._cli.add_parser(p.add_subparsers());"
+    code = ("import sys, geomcheck, geomcheck.merge, geomcheck.cli.merge, argparse;"
+            "p = argparse.ArgumentParser(); geomcheck.cli.merge.add_parser(p.add_subparsers());"
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

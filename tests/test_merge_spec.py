@@ -47,7 +47,7 @@ def test_rule_properties():
 
 
 def test_cli_base_help_names_the_methods_that_take_a_base():
-    from geomcheck.merge._cli import add_parser
+    from geomcheck.cli.merge import add_parser
 
     parser = add_parser(argparse.ArgumentParser().add_subparsers())
     words = set(re.findall(r"[\w*]+", next(a.help for a in parser._actions if a.dest == "base")))

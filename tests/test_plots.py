@@ -7,7 +7,7 @@ import textwrap
 import numpy as np
 import pytest
 
-from geomcheck import plots
+from geomcheck.reporting import plots
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import GeometryReport
 from geomcheck.models.embedder import EmbeddedDataset

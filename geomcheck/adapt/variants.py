@@ -30,7 +30,6 @@ __all__ = ["build_variants", "save_with_adapter", "variant_methods", "merges_che
            "DEFAULT_METHODS"]
 
 DEFAULT_METHODS: tuple[str, ...] = ("soup", "slerp", "slerp_ckpt")
-_TASK_VECTOR = {"task_arithmetic", "ties", "dare_linear", "dare_ties", "model_stock"}
 
 
 def variant_methods() -> tuple[str, ...]:
@@ -155,9 +154,9 @@ def build_variants(
             merged("slerp_ckpt", "slerp", [ck_dirs[0], ck_dirs[-1]], t=t)
             info["slerp_ckpt"] = (old.get("slerp_ckpt")
                                   or _fallback_summary(merge_diagnostics(str(ck_dirs[0]), str(ck_dirs[-1]))))
-        elif m in _TASK_VECTOR:
+        elif METHODS[m].uses_task_vectors:
             merged(m, m, ck_dirs, dirs["base"])
-        elif METHODS[m].max_models is not None and METHODS[m].max_models < len(ck_dirs):
+        elif not METHODS[m].accepts(len(ck_dirs)):
             merged(m, m, [ck_dirs[0], ck_dirs[-1]])  # two-model methods (nuslerp): first and last checkpoint
         else:
             merged(m, m, ck_dirs)

@@ -155,11 +155,11 @@ class Baseline:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write pretty JSON (sorted keys, trailing newline) atomically; return the path."""
-        from geomcheck.cache import _atomic_write
+        from geomcheck.cache import atomic_write
 
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(p, (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        atomic_write(p, (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
         p.chmod(0o644)  # mkstemp creates 0600; a committed file is read by others
         return p
 

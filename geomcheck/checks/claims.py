@@ -72,7 +72,7 @@ def claim_slerp_beats_soup(slerp: Any, soup: Any, *, seed: int = 0) -> ClaimResu
     """
     import numpy as np
 
-    from geomcheck.checks.baseline import paired_interval
+    from geomcheck.checks.comparison import paired_interval
     from geomcheck.metrics import silhouette_samples
 
     if len(slerp.X) != len(soup.X) or not np.array_equal(slerp.labels, soup.labels):

@@ -7,9 +7,9 @@ import sys
 from collections.abc import Sequence
 
 from geomcheck import __version__
-from geomcheck.cli import baseline, dataset, families, models, table
+from geomcheck.cli import baseline, dataset, families, merge, models, table
 from geomcheck.errors import GeomcheckError
-from geomcheck.merge import _cli as merge_cli
+
 
 __all__ = ["build_parser", "main"]
 
@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geomcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (families, models, dataset, table, baseline, merge_cli):
+    for module in (families, models, dataset, table, baseline, merge):
         module.add_parser(sub)
     return parser
 

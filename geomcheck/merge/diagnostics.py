@@ -32,6 +32,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from geomcheck._json import jsonable
 from geomcheck.errors import MergeError
 from geomcheck.merge._base import check_fraction
 from geomcheck.merge._tensor import flat_dot
@@ -39,12 +40,6 @@ from geomcheck.merge.core import check_compatible
 
 __all__ = ["TensorDiagnostics", "MergeDiagnostics", "AdapterShare", "TensorAdapterShare", "merge_diagnostics",
            "adapter_share"]
-
-
-def _finite_or_none(x: Any) -> Any:
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
 
 
 def _ratio(num: float, den: float) -> float:
@@ -69,7 +64,7 @@ class TensorDiagnostics:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values (NaN/inf → None)."""
-        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
+        return {k: jsonable(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -117,7 +112,7 @@ class MergeDiagnostics:
             "task_cos": self.global_task_cos,
             "skipped": list(self.skipped),
         }
-        return {k: _finite_or_none(v) for k, v in out.items()}
+        return {k: jsonable(v) for k, v in out.items()}
 
     def to_dict(self) -> dict[str, Any]:
         return {"summary": self.summary(), "tensors": [t.to_dict() for t in self.tensors]}
@@ -131,7 +126,7 @@ class TensorAdapterShare:
     residual: float
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: _finite_or_none(v) for k, v in asdict(self).items()}
+        return {k: jsonable(v) for k, v in asdict(self).items()}
 
 
 @dataclass(frozen=True)
@@ -146,7 +141,7 @@ class AdapterShare:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "share": _finite_or_none(self.share), "residual": _finite_or_none(self.residual),
+            "share": jsonable(self.share), "residual": jsonable(self.residual),
             "merged_delta_norm": self.merged_delta_norm, "adapter_delta_norm": self.adapter_delta_norm,
             "tensors": [t.to_dict() for t in self.tensors],
         }
