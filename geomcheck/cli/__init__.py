@@ -10,7 +10,6 @@ from geomcheck import __version__
 from geomcheck.cli import baseline, dataset, families, merge, models, table
 from geomcheck.errors import GeomcheckError
 
-
 __all__ = ["build_parser", "main"]
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from geomcheck.cli._output import print_rows
 
 __all__ = ["add_parser", "run"]
 
@@ -22,17 +23,7 @@ def run(args: argparse.Namespace) -> int:
          "description": f.description}
         for f in FAMILIES.values()
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} sequence families (0-based terms)")
-    for col in ("name", "OEIS", "set", "first terms"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(r["name"], r["oeis"], "paper" if r["paper"] else "held-out",
-                      ", ".join(map(str, r["first_terms"])) + ", …")
-    Console().print(table)
-    return 0
+    return print_rows(rows, as_json=args.json, title=f"{len(rows)} sequence families (0-based terms)",
+                      columns=("name", "OEIS", "set", "first terms"),
+                      cells=lambda r: (r["name"], r["oeis"], "paper" if r["paper"] else "held-out",
+                                       ", ".join(map(str, r["first_terms"])) + ", …"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
+
+from geomcheck.cli._output import print_rows
 
 __all__ = ["add_parser", "run"]
 
@@ -23,18 +24,8 @@ def run(args: argparse.Namespace) -> int:
          "params": s.params, "available": availability(s)}
         for s in REGISTRY.values()
     ]
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"{len(rows)} registered models (`pytest suites/ --model ALIAS`)")
-    for col in ("alias", "Hugging Face id", "kind", "pooling", "dim", "params", "available here"):
-        table.add_column(col)
     style = {"packaged": "green", "hf-cache": "green", "not available": "dim"}
-    for r in rows:
-        table.add_row(r["alias"], r["hf_id"], r["kind"], r["pooling"], str(r["dim"]), r["params"],
-                      f"[{style[r['available']]}]{r['available']}[/]")
-    Console().print(table)
-    return 0
+    return print_rows(rows, as_json=args.json, title=f"{len(rows)} registered models (`pytest suites/ --model ALIAS`)",
+                      columns=("alias", "Hugging Face id", "kind", "pooling", "dim", "params", "available here"),
+                      cells=lambda r: (r["alias"], r["hf_id"], r["kind"], r["pooling"], str(r["dim"]), r["params"],
+                                       f"[{style[r['available']]}]{r['available']}[/]"))
