@@ -56,13 +56,15 @@ def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
     assert r.silhouette_true == pytest.approx(spec.paper.silhouette_true, abs=0.05)
 
 
-def test_matches_baseline(geomcheck_baseline, embed, named_dataset, geomcheck_record, embedder, geomcheck_settings):
+def test_matches_baseline(geomcheck_baseline, geomcheck_baseline_path, embed, named_dataset, geomcheck_record, embedder,
+                          geomcheck_settings):
     """Paired comparison with the committed baseline: per-text silhouettes, DB, KMeans metrics, each
     family, and CKA / mutual k-NN to the baseline's own embeddings of the same texts."""
     from geomcheck.checks import compare
 
     if geomcheck_baseline is None:
-        pytest.skip(f"no baseline for {embedder.name}; write one with --geomcheck-update-baseline")
+        pytest.skip(f"no baseline for {embedder.name} at {geomcheck_baseline_path}; "
+                    f"--geomcheck-update-baseline writes it there")
     name, ds = named_dataset
     if name not in geomcheck_baseline.datasets:
         pytest.fail(f"the baseline of {geomcheck_baseline.model} has no {name!r} dataset (it has "

@@ -20,6 +20,12 @@ from geomcheck.data import FAMILIES, PAPER_FAMILIES, render
 from geomcheck.metrics import davies_bouldin, silhouette, silhouette_samples
 
 
+# The data properties compute far terms (sympy's prime counting, big sieves): a first call can
+# take a second, so no deadline, whatever Hypothesis profile the project running the suites loads.
+DATA = settings(deadline=None)
+
+
+@DATA
 @given(gst.sequences(max_length=60, max_start=5_000))
 def test_window_is_a_contiguous_run_of_its_family(w):
     fam = FAMILIES[w.family]
@@ -30,12 +36,14 @@ def test_window_is_a_contiguous_run_of_its_family(w):
         assert all(a < b for a, b in zip(w.terms, w.terms[1:]))
 
 
+@DATA
 @given(gst.sequence_texts(max_chars=200, max_start=5_000))
 def test_text_is_the_terms_joined_and_fits(text):
     assert 0 < len(text) <= 200
     assert all(part.isdigit() and (part == "0" or not part.startswith("0")) for part in text.split(", "))
 
 
+@DATA
 @given(gst.datasets(max_chars=500))
 def test_dataset_texts_render_their_sequences(ds):
     assert len(ds.texts) == len(ds.labels) == len(ds.sequences)
@@ -45,6 +53,7 @@ def test_dataset_texts_render_their_sequences(ds):
         assert list(seq) == ds.families[label].terms(start, len(seq))
 
 
+@DATA
 @given(gst.datasets())
 def test_windows_of_a_family_tile_without_overlap(ds):
     for label in range(len(ds.label_names)):

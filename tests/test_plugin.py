@@ -46,9 +46,9 @@ def test_help_does_not_import_torch(pytester):
 
 def test_model_option_bad_name_is_a_usage_error(pytester):
     pytester.makepyfile("def test_x(embedder):\n    pass\n")
-    result = pytester.runpytest_subprocess("--model", "minilmm")
+    result = pytester.runpytest_subprocess("--geomcheck-model", "minilmm")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*--model: unknown model 'minilmm'; did you mean 'minilm'*"])
+    result.stderr.fnmatch_lines(["*--geomcheck-model: unknown model 'minilmm'; did you mean 'minilm'*"])
 
 
 def test_model_option_loads_the_model_once_for_embed_and_geometry(pytester, tmp_path):
@@ -68,13 +68,13 @@ def test_model_option_loads_the_model_once_for_embed_and_geometry(pytester, tmp_
             assert abs(r.silhouette_true - silhouette_score(embed(paper_dataset).X, paper_dataset.labels)) < 1e-6
         """
     )
-    result = pytester.runpytest_subprocess("--model", str(path), "--device", "cpu")
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu")
     result.stdout.fnmatch_lines([f"*model under test: {path}*", "*2 passed*"])
 
 
 def test_help_lists_the_options(pytester):
     result = pytester.runpytest_subprocess("--help")
-    result.stdout.fnmatch_lines(["*geometry of embedding models*", "*--model=NAME*"])
+    result.stdout.fnmatch_lines(["*geometry of embedding models*", "*--geomcheck-model=NAME*"])
 
 
 def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
@@ -87,7 +87,7 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
         """
     )
     xml = tmp_path / "junit.xml"
-    result = pytester.runpytest_subprocess("--model", str(path), "--device", "cpu", f"--junitxml={xml}",
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu", f"--junitxml={xml}",
                                            "-o", "junit_family=xunit1")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*= geomcheck =*", "*Cluster geometry*", "*paper.silhouette_true = *"])
@@ -97,17 +97,17 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--families", "prime,primes"], "*unknown family 'primes'*did you mean*prime*"),
-        (["--families", "prime"], "*--families: the cluster metrics need at least 2 families*"),
-        (["--per-family", "1"], "*error: argument --per-family: must be >= 2 (silhouette needs 2 texts*, got 1"),
-        (["--seq-length", "0"], "*error: argument --seq-length: must be >= 1, got 0"),
-        (["--merge", "slurp"], "*--merge: unknown method(s) slurp; known: *slerp*"),
-        (["--dtype", "fp8"], "*error: argument --dtype: must be one of auto, float32, bfloat16, float16, got 'fp8'"),
-        (["--device", "tpu"], "*error: argument --device: the device must be 'auto', 'cpu', 'cuda', 'cuda:N' or*"),
-        (["--batch-size", "x"], "*error: argument --batch-size: expected an integer, got 'x'"),
-        (["--adapter", "/nonexistent/adapter"], "*--adapter: no directory at '/nonexistent/adapter'*"),
-        (["--checkpoint", "/nonexistent/ckpt"], "*--checkpoint: no directory at '/nonexistent/ckpt'*"),
-        (["--base-model", "qwen3-0.6"], "*--base-model: unknown model 'qwen3-0.6'*"),
+        (["--geomcheck-families", "prime,primes"], "*unknown family 'primes'*did you mean*prime*"),
+        (["--geomcheck-families", "prime"], "*--geomcheck-families: the cluster metrics need at least 2 families*"),
+        (["--geomcheck-per-family", "1"], "*error: argument --geomcheck-per-family: must be >= 2 (silhouette needs 2 texts*, got 1"),
+        (["--geomcheck-seq-length", "0"], "*error: argument --geomcheck-seq-length: must be >= 1, got 0"),
+        (["--geomcheck-merge", "slurp"], "*--geomcheck-merge: unknown method(s) slurp; known: *slerp*"),
+        (["--geomcheck-dtype", "fp8"], "*error: argument --geomcheck-dtype: must be one of auto, float32, bfloat16, float16, got 'fp8'"),
+        (["--geomcheck-device", "tpu"], "*error: argument --geomcheck-device: the device must be 'auto', 'cpu', 'cuda', 'cuda:N' or*"),
+        (["--geomcheck-batch-size", "x"], "*error: argument --geomcheck-batch-size: expected an integer, got 'x'"),
+        (["--geomcheck-adapter", "/nonexistent/adapter"], "*--geomcheck-adapter: no directory at '/nonexistent/adapter'*"),
+        (["--geomcheck-checkpoint", "/nonexistent/ckpt"], "*--geomcheck-checkpoint: no directory at '/nonexistent/ckpt'*"),
+        (["--geomcheck-base-model", "qwen3-0.6"], "*--geomcheck-base-model: unknown model 'qwen3-0.6'*"),
         (["--geomcheck-baseline", "/nonexistent/b.json"], "*--geomcheck-baseline: no file at*--geomcheck-update-baseline*"),
     ],
 )
@@ -146,7 +146,7 @@ def test_options_from_ini_reach_the_settings(pytester):
         """
     )
     pytester.runpytest_subprocess().assert_outcomes(passed=2)
-    pytester.runpytest_subprocess("--per-family", "5", "-k", "test_s").assert_outcomes(failed=1)
+    pytester.runpytest_subprocess("--geomcheck-per-family", "5", "-k", "test_s").assert_outcomes(failed=1)
 
 
 def _tiny(tmp_path, kind, name, seed=0):
@@ -203,7 +203,7 @@ def test_repeated_model_parametrises_model_tests_once_per_model(pytester, tmp_pa
             pass
         """
     )
-    result = pytester.runpytest_subprocess("--model", str(enc), "--model", str(dec), "--device", "cpu", "-v", "-s", "-rs")
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(enc), "--geomcheck-model", str(dec), "--geomcheck-device", "cpu", "-v", "-s", "-rs")
     result.stdout.fnmatch_lines_random([
         "*test_a[[]enc[]] PASSED*", "*test_a[[]dec[]] PASSED*", "*test_b[[]enc[]] PASSED*",
         "*test_no_model PASSED*", "*test_llm_only[[]enc[]] SKIPPED*", "*test_encoder_only[[]dec[]] SKIPPED*",
@@ -239,7 +239,7 @@ def test_a_user_test_file_with_the_documented_fixtures_and_hypothesis(pytester, 
             assert embed(ds).X.shape[0] == 6
         """
     )
-    result = pytester.runpytest_subprocess("--model", str(model), "--device", "cpu")
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(model), "--geomcheck-device", "cpu")
     result.assert_outcomes(passed=3)
     result.stdout.fnmatch_lines(["*= geomcheck =*", "*tiny*sil = *"])
 
@@ -254,7 +254,7 @@ def test_the_readme_examples_run_as_user_test_files(pytester):
     assert len(blocks) >= 3
     for i, code in enumerate(blocks):
         pytester.makepyfile(**{f"test_readme_{i}": code})
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--merge", "soup", "--merge", "slerp")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-merge", "soup", "--geomcheck-merge", "slerp")
     outcomes = result.parseoutcomes()
     assert result.ret == 0 and outcomes.get("passed", 0) >= 4 and "failed" not in outcomes, result.stdout.str()[-3000:]
 
@@ -289,6 +289,41 @@ def test_dtype_and_batch_size_reach_the_model(pytester, tmp_path):
             assert embedder.last_batch_size == 5
         """
     )
-    result = pytester.runpytest_subprocess("--model", str(model), "--device", "cpu", "--dtype", "bfloat16",
-                                           "--batch-size", "5")
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(model), "--geomcheck-device", "cpu", "--geomcheck-dtype", "bfloat16",
+                                           "--geomcheck-batch-size", "5")
     result.assert_outcomes(passed=1)
+
+
+def test_a_project_with_its_own_short_options_runs_unchanged(pytester):
+    """The plugin registers only --geomcheck-* options: a project's own --device, --model, … keep working."""
+    names = ("device", "model", "dtype", "batch-size", "checkpoint", "adapter", "merge", "families")
+    pytester.makeconftest(
+        "def pytest_addoption(parser):\n"
+        + "".join(f"    parser.addoption('--{n}', default='own-{n}')\n" for n in names)
+    )
+    pytester.makepyfile(
+        """
+        def test_own(pytestconfig):
+            assert pytestconfig.getoption("--device") == "cuda:7"
+            assert pytestconfig.getoption("--model") == "own-model"
+            assert pytestconfig.getoption("--merge") == "mine"
+
+        def test_geomcheck_beside_it(geomcheck_settings):
+            assert geomcheck_settings.device == "cpu" and geomcheck_settings.models == ("minilm",)
+        """
+    )
+    result = pytester.runpytest_subprocess("--device", "cuda:7", "--merge", "mine", "--geomcheck-device", "cpu")
+    result.assert_outcomes(passed=2)
+
+
+def test_short_forms_exist_only_where_a_conftest_adds_them(pytester):
+    pytester.makepyfile("def test_s(geomcheck_settings):\n    assert geomcheck_settings.merges == ('ties',)\n")
+    plain = pytester.runpytest_subprocess("--merge", "ties")
+    assert plain.ret == pytest.ExitCode.USAGE_ERROR
+    plain.stderr.fnmatch_lines(["*unrecognized arguments: --merge*"])
+    pytester.makeconftest(
+        "from pytest_geomcheck import add_short_options\n\n"
+        "def pytest_addoption(parser):\n    add_short_options(parser)\n"
+    )
+    pytester.runpytest_subprocess("--merge", "ties").assert_outcomes(passed=1)
+    pytester.runpytest_subprocess("--geomcheck-merge", "ties").assert_outcomes(passed=1)

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from geomcheck import __version__
-from geomcheck.cli import baseline, dataset, families, merge, models, table
+from geomcheck.cli import baseline, check, dataset, families, merge, models, table
 from geomcheck.errors import GeomcheckError
 
 __all__ = ["build_parser", "main"]
@@ -18,17 +18,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="geomcheck",
         description="Test the geometry of text-embedding models: do sequence families separate, "
         "does a LoRA fine-tune or a merge keep its base model's geometry? "
-        "The tests themselves run under pytest: `pytest suites/ --model NAME`.",
+        "The shipped suites run with `geomcheck check --model NAME` (pytest --pyargs geomcheck.suites).",
     )
     parser.add_argument("--version", action="version", version=f"geomcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (families, models, dataset, table, baseline, merge):
+    for module in (check, families, models, dataset, table, baseline, merge):
         module.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:  # the rest is pytest's: argparse would reject its options
+        return check.run_check(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -17,7 +17,7 @@ from pytest_geomcheck.session import GeomcheckSession
 __all__ = [
     "geomcheck_settings", "geomcheck_model_name", "embedder", "base_embedder", "embed", "geometry",
     "geomcheck_record", "dataset_factory", "paper_dataset", "heldout_dataset", "suite_dataset", "lora_run",
-    "merged_variants", "geomcheck_baseline", "Recorder",
+    "merged_variants", "geomcheck_baseline_path", "geomcheck_baseline", "Recorder",
 ]
 
 
@@ -217,20 +217,29 @@ def merged_variants(base_embedder, lora_run, pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
-def geomcheck_baseline(geomcheck_model_name: str, embedder, embed, suite_dataset, heldout_dataset,
-                       pytestconfig: pytest.Config):
-    """The committed baseline of the model under test (``geomcheck.checks.baseline.Baseline``), or None.
+def geomcheck_baseline_path(geomcheck_model_name: str, pytestconfig: pytest.Config):
+    """Where the baseline of the model under test is read from (or written to, with
+    ``--geomcheck-update-baseline``): ``--geomcheck-baseline``, else the project's own
+    ``<rootdir>/<geomcheck_baselines>/<model id>.json`` (default ``geomcheck-baselines/``), else
+    the one shipped with geomcheck."""
+    from geomcheck.models import model_id
 
-    Path: ``--geomcheck-baseline``, else ``<geomcheck_baselines>/<model id>.json``. With
-    ``--geomcheck-update-baseline`` the file is (re)written from this run first.
-    """
+    return GeomcheckSession.of(pytestconfig).baseline_path(model_id(geomcheck_model_name))
+
+
+@pytest.fixture(scope="session")
+def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embedder, embed, suite_dataset,
+                       heldout_dataset, pytestconfig: pytest.Config):
+    """The baseline of the model under test (``geomcheck.checks.baseline.Baseline``) at
+    ``geomcheck_baseline_path``, or None. With ``--geomcheck-update-baseline`` the file is
+    (re)written from this run first."""
     from geomcheck.checks.baseline import Baseline, rewrite_baseline
     from geomcheck.models import model_id
 
     session = GeomcheckSession.of(pytestconfig)
     s = session.settings
     model = model_id(geomcheck_model_name)
-    path = session.baseline_path(model)
+    path = geomcheck_baseline_path
     if s.update_baseline:
         from filelock import FileLock
 

@@ -1,5 +1,11 @@
 """The plugin's options and ini keys in one table, their typed parsers, and the validated settings.
 
+The plugin loads in every pytest run of an environment, so every option it registers is
+namespaced (``--geomcheck-model``, ``--geomcheck-device``, …): a project's own ``--device``
+never collides. The short forms the shipped suites promise (``--model``, ``--merge``,
+``--device``, …) are aliases of the same settings that ``add_short_options`` adds; the suites'
+``conftest.py`` calls it, and so may a project that wants them for its own tests.
+
 Each command-line option and its ``geomcheck_*`` ini key share one parser: on the command
 line it is argparse's ``type=`` (a bad value is pytest's usage error naming the option), in
 an ini file it runs when the settings are built. ``SuiteSettings.validate`` then checks what
@@ -19,7 +25,8 @@ import pytest
 
 from geomcheck.errors import GeomcheckError, InvalidInputError
 
-__all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "settings_from_config", "DEFAULT_MERGES"]
+__all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "add_short_options", "settings_from_config",
+           "DEFAULT_MERGES"]
 
 DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 DEFAULT_MIN_GAIN_SHARE = 0.25
@@ -112,46 +119,49 @@ class Option:
     repeat: bool = False  # the flag may be given several times (a list)
     switch: bool = False  # a flag without value
     metavar: str | None = None
+    short: str | None = None  # the shipped suites' alias (``--model``), see ``add_short_options``
 
-    def add_to(self, group: Any) -> None:
-        if self.flag is None:
+    def add_to(self, group: Any, flag: str | None = None, help: str | None = None) -> None:
+        flag = flag or self.flag
+        if flag is None:
             return
-        kw: dict[str, Any] = {"dest": f"geomcheck_{self.dest}", "help": self.help}
+        kw: dict[str, Any] = {"dest": f"geomcheck_{self.dest}", "help": help or self.help}
         if self.switch:
             kw.update(action="store_true", default=None)
         else:
             kw.update(action="append" if self.repeat else "store", default=None, metavar=self.metavar)
             if self.parse is not None:
                 kw["type"] = _argparse_type(self.parse)
-        group.addoption(self.flag, **kw)
+        group.addoption(flag, **kw)
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("models", "--model", "model under test: a registry alias (geomcheck models), a local directory or a "
+    Option("models", "--geomcheck-model", "model under test: a registry alias (geomcheck models), a local directory or a "
            "Hugging Face id; repeat to run the suites once per model. Default: ini geomcheck_model, else minilm",
-           ini="geomcheck_model", ini_type="args", repeat=True, metavar="NAME"),
-    Option("base_model", "--base-model", "base model for LoRA and merges (default: the model under test)",
-           ini="geomcheck_base_model", metavar="NAME"),
-    Option("adapter", "--adapter", "an existing peft LoRA adapter of the base model (no training)", metavar="DIR"),
-    Option("checkpoints", "--checkpoint", "a fine-tuned checkpoint to merge (peft adapter or model dir); repeatable",
-           repeat=True, metavar="DIR"),
-    Option("merges", "--merge", "merge variant to build and check (soup, slerp, slerp_ckpt, ties, …); repeatable; "
-           "default soup, slerp", ini="geomcheck_merge", ini_type="args", repeat=True, metavar="METHOD"),
-    Option("device", "--device", "auto (CUDA when available), cpu, cuda, cuda:N, mps", ini="geomcheck_device",
-           parse=_device),
-    Option("dtype", "--dtype", "auto (bf16 for LLMs on CUDA, else float32), float32, bfloat16, float16",
-           ini="geomcheck_dtype", parse=_dtype),
-    Option("batch_size", "--batch-size", "encode batch size (halved on CUDA OOM)", ini="geomcheck_batch_size",
-           parse=_int_at_least(1), metavar="N"),
-    Option("families", "--families", "families of the suite dataset (default: the paper's six)",
-           ini="geomcheck_families", ini_type="args", parse=_families, metavar="A,B,…"),
-    Option("per_family", "--per-family", "texts per family in the suite dataset (default 4)",
+           ini="geomcheck_model", ini_type="args", repeat=True, metavar="NAME", short="--model"),
+    Option("base_model", "--geomcheck-base-model", "base model for LoRA and merges (default: the model under test)",
+           ini="geomcheck_base_model", metavar="NAME", short="--base-model"),
+    Option("adapter", "--geomcheck-adapter", "an existing peft LoRA adapter of the base model (no training)",
+           metavar="DIR", short="--adapter"),
+    Option("checkpoints", "--geomcheck-checkpoint", "a fine-tuned checkpoint to merge (peft adapter or model dir); repeatable",
+           repeat=True, metavar="DIR", short="--checkpoint"),
+    Option("merges", "--geomcheck-merge", "merge variant to build and check (soup, slerp, slerp_ckpt, ties, …); repeatable; "
+           "default soup, slerp", ini="geomcheck_merge", ini_type="args", repeat=True, metavar="METHOD", short="--merge"),
+    Option("device", "--geomcheck-device", "auto (CUDA when available), cpu, cuda, cuda:N, mps", ini="geomcheck_device",
+           parse=_device, short="--device"),
+    Option("dtype", "--geomcheck-dtype", "auto (bf16 for LLMs on CUDA, else float32), float32, bfloat16, float16",
+           ini="geomcheck_dtype", parse=_dtype, short="--dtype"),
+    Option("batch_size", "--geomcheck-batch-size", "encode batch size (halved on CUDA OOM)", ini="geomcheck_batch_size",
+           parse=_int_at_least(1), metavar="N", short="--batch-size"),
+    Option("families", "--geomcheck-families", "families of the suite dataset (default: the paper's six)",
+           ini="geomcheck_families", ini_type="args", parse=_families, metavar="A,B,…", short="--families"),
+    Option("per_family", "--geomcheck-per-family", "texts per family in the suite dataset (default 4)",
            ini="geomcheck_per_family", parse=_int_at_least(2, " (silhouette needs 2 texts per family)"),
-           metavar="N"),
-    Option("seq_length", "--seq-length", "terms per text in the suite dataset (default 50)",
-           ini="geomcheck_seq_length", parse=_int_at_least(1), metavar="N"),
+           metavar="N", short="--per-family"),
+    Option("seq_length", "--geomcheck-seq-length", "terms per text in the suite dataset (default 50)",
+           ini="geomcheck_seq_length", parse=_int_at_least(1), metavar="N", short="--seq-length"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
-           "model/variant to DIR", metavar="DIR"),
+           "model/variant to DIR", metavar="DIR", short="--report"),
     Option("baseline", "--geomcheck-baseline", "baseline to compare with (default: <geomcheck_baselines>/<model>.json)",
            metavar="PATH"),
     Option("update_baseline", "--geomcheck-update-baseline", "write the baseline(s) from this run instead of "
@@ -160,13 +170,27 @@ OPTIONS: tuple[Option, ...] = (
            switch=True),
     Option("paper_claims", "--geomcheck-paper-claims", "gate on the paper's merge claims (measured and shown on "
            "every run; not gated by default)", ini="geomcheck_paper_claims", ini_type="bool", switch=True),
-    Option("baselines_dir", None, "directory of <model>.json baselines (default suites/baselines, relative to the "
-           "rootdir)", ini="geomcheck_baselines"),
+    Option("baselines_dir", None, "directory of your own <model>.json baselines, relative to the rootdir (default "
+           "geomcheck-baselines; the shipped ones are found in the installed package)", ini="geomcheck_baselines"),
     Option("tolerances", None, "baseline tolerance overrides, one NAME=VALUE per line", ini="geomcheck_tolerances",
            ini_type="linelist", parse=_tolerances),
     Option("min_gain_share", None, f"share of the LoRA task gain a merge must keep (default {DEFAULT_MIN_GAIN_SHARE})",
            ini="geomcheck_min_gain_share", parse=_fraction),
 )
+
+
+def add_short_options(parser: pytest.Parser) -> None:
+    """Add the short forms (``--model`` for ``--geomcheck-model``, …) as aliases of the same settings.
+
+    The shipped suites' ``conftest.py`` calls this, so the short forms exist exactly when the
+    suites run; a project whose own options do not collide with them may call it too. Calling
+    it twice adds nothing.
+    """
+    group = parser.getgroup("geomcheck-suites", "geomcheck's shipped suites: short forms of the geomcheck options")
+    present = {name for option in group.options for name in option.names()}
+    for opt in OPTIONS:
+        if opt.short is not None and opt.short not in present:
+            opt.add_to(group, opt.short, f"{opt.flag} (the same setting)")
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -201,7 +225,7 @@ class SuiteSettings:
     cache: bool = True
     paper_claims: bool = False
     tolerances: dict[str, float] = field(default_factory=dict)
-    baselines_dir: str = "suites/baselines"
+    baselines_dir: str = "geomcheck-baselines"
     min_gain_share: float = DEFAULT_MIN_GAIN_SHARE
 
     def validate(self) -> SuiteSettings:
@@ -212,8 +236,9 @@ class SuiteSettings:
         from geomcheck.models import resolve
 
         if not self.models:
-            raise InvalidInputError("--model: give at least one model")
-        for option, name in [("--model", m) for m in self.models] + [("--base-model", self.base_model)]:
+            raise InvalidInputError("--geomcheck-model: give at least one model")
+        for option, name in [("--geomcheck-model", m) for m in self.models] + [("--geomcheck-base-model",
+                                                                                  self.base_model)]:
             if name is None:
                 continue
             try:
@@ -221,22 +246,22 @@ class SuiteSettings:
             except GeomcheckError as exc:
                 raise type(exc)(f"{option}: {exc}") from None
         if self.adapter is not None:
-            adapter_dir(self.adapter, "--adapter")
+            adapter_dir(self.adapter, "--geomcheck-adapter")
         for c in self.checkpoints:
             p = Path(c).expanduser()
             if not p.is_dir():
-                raise InvalidInputError(f"--checkpoint: no directory at {c!r}")
+                raise InvalidInputError(f"--geomcheck-checkpoint: no directory at {c!r}")
             if not any((p / f).is_file() for f in ("adapter_config.json", "config.json", "modules.json")):
-                raise InvalidInputError(f"--checkpoint: {c!r} is neither a peft adapter (adapter_config.json) "
+                raise InvalidInputError(f"--geomcheck-checkpoint: {c!r} is neither a peft adapter (adapter_config.json) "
                                         f"nor a model directory (config.json / modules.json)")
         known = variant_methods()
         bad = [m for m in self.merges if m not in known]
         if bad:
-            raise InvalidInputError(f"--merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            raise InvalidInputError(f"--geomcheck-merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
         for f in self.families or ():
             get_family(f)
         if self.families is not None and len(set(self.families)) < 2:
-            raise InvalidInputError(f"--families: the cluster metrics need at least 2 families, got {self.families}")
+            raise InvalidInputError(f"--geomcheck-families: the cluster metrics need at least 2 families, got {self.families}")
         if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
             raise InvalidInputError(f"--geomcheck-baseline: no file at {self.baseline!r} "
                                     f"(write one with --geomcheck-update-baseline)")
@@ -245,7 +270,7 @@ class SuiteSettings:
         return self
 
     def dataset(self) -> Any:
-        """The suites' main dataset: the paper's protocol, or ``--families/--per-family/--seq-length``."""
+        """The suites' main dataset: the paper's protocol, or ``--geomcheck-families/-per-family/-seq-length``."""
         from geomcheck.data import PAPER_FAMILIES, make_dataset
 
         return make_dataset(self.families or PAPER_FAMILIES, self.per_family, self.seq_length)

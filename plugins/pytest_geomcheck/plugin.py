@@ -15,7 +15,8 @@ import pytest
 
 import geomcheck
 from pytest_geomcheck import fixtures
-from pytest_geomcheck.options import add_options
+from geomcheck.cli.check import SUITES_PACKAGE
+from pytest_geomcheck.options import add_options, add_short_options
 from pytest_geomcheck.session import MODEL_PARAM, VARIANT_PARAM, GeomcheckSession
 
 MARKERS = (
@@ -27,6 +28,15 @@ MARKERS = (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+
+
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """``pytest --pyargs geomcheck.suites …`` (what ``geomcheck check`` runs): the suites' conftest is
+    not an initial one there, so their short options are added here, before the command line is read."""
+    ns = early_config.known_args_namespace
+    targets = [str(a).split("::")[0] for a in getattr(ns, "file_or_dir", None) or ()]
+    if getattr(ns, "pyargs", False) and any(t == SUITES_PACKAGE or t.startswith(SUITES_PACKAGE + ".") for t in targets):
+        add_short_options(parser)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -17,11 +17,19 @@ import pytest
 
 from pytest_geomcheck.options import SuiteSettings, settings_from_config
 
-__all__ = ["GeomcheckSession", "MODEL_PARAM", "VARIANT_PARAM"]
+__all__ = ["GeomcheckSession", "MODEL_PARAM", "VARIANT_PARAM", "shipped_baselines_dir"]
 
 MODEL_PARAM = "geomcheck_model_name"  # the session-scoped parameter every model fixture hangs on
 VARIANT_PARAM = "geomcheck_variant"
 _KEY = pytest.StashKey["GeomcheckSession"]()
+
+
+def shipped_baselines_dir() -> Path:
+    """The baselines that ship with the suites (``geomcheck/suites/baselines`` in the installed package)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("geomcheck.suites")
+    return Path(next(iter(spec.submodule_search_locations))) / "baselines" if spec else Path("/nonexistent")
 
 
 class GeomcheckSession:
@@ -100,11 +108,20 @@ class GeomcheckSession:
         return model_id(model), params.get(VARIANT_PARAM)
 
     def baseline_path(self, model: str) -> Path:
-        """``--geomcheck-baseline``, else ``<rootdir>/<geomcheck_baselines>/<model id>.json``."""
+        """Where the baseline of ``model`` (its id) is read from, or written to with ``--geomcheck-update-baseline``.
+
+        ``--geomcheck-baseline``, else the project's own ``<rootdir>/<geomcheck_baselines>/<id>.json``
+        (default ``geomcheck-baselines/``), else, for reading, the one shipped with geomcheck.
+        Writes never go into the installed package.
+        """
         s = self.settings
         if s.baseline:
-            return Path(s.baseline)
-        return (self.config.rootpath / s.baselines_dir / f"{model}.json").resolve()
+            return Path(s.baseline).resolve()
+        own = (self.config.rootpath / s.baselines_dir / f"{model}.json").resolve()
+        if s.update_baseline or own.is_file():
+            return own
+        shipped = shipped_baselines_dir() / f"{model}.json"
+        return shipped if shipped.is_file() else own
 
     # --- outcomes and the end of the run -------------------------------------------------
     def add_outcome(self, item: pytest.Item, report: pytest.TestReport) -> None:
