@@ -86,12 +86,26 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
             geomcheck_record("paper.silhouette_true", r.silhouette_true)
         """
     )
-    xml = tmp_path / "junit.xml"
-    result = pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu", f"--junitxml={xml}",
-                                           "-o", "junit_family=xunit1")
-    result.assert_outcomes(passed=1)
+    import xml.etree.ElementTree as ET
+
+    def run(*family):
+        xml = tmp_path / f"junit-{'-'.join(family) or 'default'}.xml"
+        result = pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu",
+                                               f"--junitxml={xml}", "-W", "error::pytest.PytestWarning", *family)
+        result.assert_outcomes(passed=1)
+        suite = ET.parse(xml).getroot().find("testsuite")
+        return result, {p.get("name"): p.get("value") for p in suite.findall("./properties/property")}, \
+            {p.get("name"): p.get("value") for p in suite.findall("./testcase/properties/property")}
+
+    # pytest's default (xunit2): the values are test-suite properties, and nothing warns
+    result, suite_props, case_props = run()
     result.stdout.fnmatch_lines(["*= geomcheck =*", "*Cluster geometry*", "*paper.silhouette_true = *"])
-    assert 'property name="geomcheck.paper.silhouette_true"' in xml.read_text()
+    value = float(suite_props["geomcheck.tiny.paper.silhouette_true"])
+    assert -1 <= value <= 1 and case_props == {}
+    # xunit1 also has per-test properties: the same value on the test case
+    _, suite_props, case_props = run("-o", "junit_family=xunit1")
+    assert float(case_props["geomcheck.paper.silhouette_true"]) == value
+    assert float(suite_props["geomcheck.tiny.paper.silhouette_true"]) == value
 
 
 @pytest.mark.parametrize(

@@ -66,7 +66,7 @@ def test_default_suites_pass_serially_and_with_xdist_with_the_same_report(pytest
     assert (serial / "grid-paper.png").stat().st_size > 10_000
     assert {p.name for p in serial.glob("tsne-paper-*.png")} >= {"tsne-paper-minilm.png", "tsne-paper-minilm-lora.png"}
     assert "| minilm · soup |" in (serial / "report.md").read_text()
-    assert 'property name="geomcheck.paper.silhouette_true"' in xml.read_text()
+    assert 'property name="geomcheck.minilm.paper.silhouette_true"' in xml.read_text()  # junit_family xunit2
 
     result = _run(pytester, "-n", "2", "--geomcheck-report", str(parallel))  # warm: LoRA and merges are cached
     assert result.ret == 0, result.stdout.str()[-4000:]

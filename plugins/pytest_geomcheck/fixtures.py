@@ -99,12 +99,14 @@ class Recorder:
     ``.baseline(dataset, comparison)`` and ``.claim(result, gated=)`` keep a baseline verdict and a paper
     claim. All under the model (and variant) the test runs for."""
 
-    def __init__(self, session: GeomcheckSession, item: pytest.Item, record_property: Any):
-        model, self._variant = session.model_of(item)
+    def __init__(self, session: GeomcheckSession, request: pytest.FixtureRequest):
+        model, self._variant = session.model_of(request.node)
         self._model = model or ", ".join(session.settings.models)
         self._record = session.record
-        # JUnit properties exist in pytest's xunit1/legacy XML only; xunit2 would warn on every call.
-        self._property = record_property if session.config.getini("junit_family") != "xunit2" else None
+        # Per-test JUnit properties exist in xunit1/legacy XML only (pytest's record_property warns under
+        # xunit2, its default); every family gets the values as test-suite properties (session.py).
+        per_test = session.config.getini("junit_family") in ("xunit1", "legacy")
+        self._property = request.getfixturevalue("record_property") if per_test else None
 
     def __call__(self, name: str, value: Any, variant: str | None = None) -> None:
         v = variant if variant is not None else self._variant
@@ -126,9 +128,9 @@ class Recorder:
 
 
 @pytest.fixture
-def geomcheck_record(request: pytest.FixtureRequest, record_property, pytestconfig: pytest.Config) -> Recorder:
+def geomcheck_record(request: pytest.FixtureRequest, pytestconfig: pytest.Config) -> Recorder:
     """``geomcheck_record(name, value, variant=None)``: keep a value for the summary, report and JUnit XML."""
-    return Recorder(GeomcheckSession.of(pytestconfig), request.node, record_property)
+    return Recorder(GeomcheckSession.of(pytestconfig), request)
 
 
 @pytest.fixture(scope="session")

@@ -183,14 +183,18 @@ def add_short_options(parser: pytest.Parser) -> None:
     """Add the short forms (``--model`` for ``--geomcheck-model``, …) as aliases of the same settings.
 
     The shipped suites' ``conftest.py`` calls this, so the short forms exist exactly when the
-    suites run; a project whose own options do not collide with them may call it too. Calling
-    it twice adds nothing.
+    suites run; a project may call it too. A short name the project already uses for an option
+    of its own stays the project's (the ``--geomcheck-*`` form still works); calling this twice
+    adds nothing.
     """
     group = parser.getgroup("geomcheck-suites", "geomcheck's shipped suites: short forms of the geomcheck options")
     present = {name for option in group.options for name in option.names()}
     for opt in OPTIONS:
         if opt.short is not None and opt.short not in present:
-            opt.add_to(group, opt.short, f"{opt.flag} (the same setting)")
+            try:
+                opt.add_to(group, opt.short, f"{opt.flag} (the same setting)")
+            except (ValueError, argparse.ArgumentError):  # the project's own option of that name
+                continue
 
 
 def add_options(parser: pytest.Parser) -> None:

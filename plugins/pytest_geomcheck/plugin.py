@@ -30,13 +30,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+@pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, parser: pytest.Parser, args: list[str]):
     """``pytest --pyargs geomcheck.suites …`` (what ``geomcheck check`` runs): the suites' conftest is
-    not an initial one there, so their short options are added here, before the command line is read."""
+    not an initial one there, so their short options are added here, before the command line is read,
+    and after the project's own conftests (whose options of the same name win)."""
+    result = yield
     ns = early_config.known_args_namespace
     targets = [str(a).split("::")[0] for a in getattr(ns, "file_or_dir", None) or ()]
     if getattr(ns, "pyargs", False) and any(t == SUITES_PACKAGE or t.startswith(SUITES_PACKAGE + ".") for t in targets):
         add_short_options(parser)
+    return result
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -103,6 +107,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
     return report
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     GeomcheckSession.of(session.config).finish()
 

@@ -142,6 +142,21 @@ class GeomcheckSession:
                                                    "tsne": 0}}
         if self.settings.report_dir and self.record:
             self.report_files = self.record.write_dir(self.settings.report_dir)
+        self._junit_suite_properties()
+
+    def _junit_suite_properties(self) -> None:
+        """Every recorded value as a ``<property>`` of the JUnit test suite (``--junitxml``), named
+        ``geomcheck.<model>[.<variant>].<name>``: those exist in every junit_family, xunit2 included,
+        and hold the values of all xdist workers (per-test properties exist in xunit1 only)."""
+        xml = next((p for p in self.config.pluginmanager.get_plugins() if hasattr(p, "add_global_property")
+                    and hasattr(p, "logfile")), None)
+        if xml is None or self._record is None:
+            return
+        for r in self.record.state["values"]:
+            if isinstance(r["value"], (dict, list)):
+                continue  # structured values (LoRA settings) stay in report.json
+            parts = [r["model"], r["variant"], r["name"]]
+            xml.add_global_property("geomcheck." + ".".join(p for p in parts if p), r["value"])
 
     def summary(self, width: int) -> str:
         """The terminal summary: the Table 2 tables, baseline verdicts, claims and values."""

@@ -1,0 +1,84 @@
+"""geomcheck as a team installs it: the wheel, not this checkout, run from another project's directory.
+
+The wheel is built from this checkout and installed with ``pip install --no-deps --target``;
+child processes put that directory first on ``sys.path`` (torch and the other dependencies
+come from this environment), so ``geomcheck``, the plugin and ``geomcheck.suites`` with their
+baselines all come from the installed files. The project directory has its own conftest with
+options named like the suites' short forms.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """(site dir with the installed wheel, environment for child processes)."""
+    tmp = tmp_path_factory.mktemp("installed")
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp / "dist"), str(ROOT)], check=True, capture_output=True)
+    wheel = next((tmp / "dist").glob("geomcheck-*.whl"))
+    site = tmp / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
+                   check=True, capture_output=True)
+    env = {**os.environ, "PYTHONPATH": str(site), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    return site, env
+
+
+def _project(tmp_path: Path, conftest: str = "") -> Path:
+    project = tmp_path / "team-project"
+    project.mkdir()
+    (project / "conftest.py").write_text(conftest)
+    return project
+
+
+def _run(args, cwd, env, timeout=900):
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_the_wheel_carries_the_suites_and_their_baselines(installed, tmp_path):
+    site, env = installed
+    out = _run(["-c", "import json, geomcheck.suites, pytest_geomcheck.plugin as p; from pathlib import Path; "
+                      "d = Path(geomcheck.suites.__file__).parent; "
+                      "print(json.dumps([str(d), str(Path(p.__file__)), sorted(f.name for f in (d / 'baselines').glob('*.json'))]))"],
+               tmp_path, env)
+    suites, plugin, baselines = json.loads(out.stdout)
+    assert suites.startswith(str(site)) and plugin.startswith(str(site)), out
+    assert baselines == ["minilm.json", "smollm2-135m.json"]
+
+
+def test_geomcheck_check_runs_the_installed_suites_against_the_shipped_baseline(installed, tmp_path):
+    _, env = installed
+    own_device = "def pytest_addoption(parser):\n    parser.addoption('--device', default='own')\n"
+    project = _project(tmp_path, own_device)
+    env = {**env, "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    result = _run(["-m", "geomcheck", "check", "--model", "minilm", "-m", "not geomcheck_slow", "-p", "no:cacheprovider",
+                   "--device", "x"], project, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "minilm vs baseline on paper: passed" in result.stdout
+    assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]
+    assert not (project / "geomcheck-baselines").exists()  # read from the package, nothing written
+
+    # the same through pytest itself; --geomcheck-update-baseline writes into the project, never into the package
+    result = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--model", "minilm", "-k", "baseline",
+                   "-m", "not geomcheck_slow", "-p", "no:cacheprovider", "--geomcheck-update-baseline"], project, env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    written = project / "geomcheck-baselines" / "minilm.json"
+    assert json.loads(written.read_text())["model"] == "minilm"
+    assert f"baseline written: {written}" in result.stdout
+
+
+def test_a_bad_short_option_value_is_a_usage_error_naming_it(installed, tmp_path):
+    _, env = installed
+    result = _run(["-m", "geomcheck", "check", "--per-family", "1"], _project(tmp_path), env)
+    assert result.returncode == pytest.ExitCode.USAGE_ERROR
+    assert "argument --per-family: must be >= 2" in result.stderr
