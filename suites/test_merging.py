@@ -44,6 +44,7 @@ def gains(merged_variants, embed, task_dataset):
 
 
 def _variant(merged_variants, name: str):
+    __tracebackhide__ = True
     if name not in merged_variants:
         pytest.skip(f"{name} merges checkpoints, and the LoRA run has {merged_variants.n_checkpoints} "
                     f"(give --checkpoint at least twice)")
@@ -52,6 +53,7 @@ def _variant(merged_variants, name: str):
 
 def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *, slack: float) -> None:
     """Each family's mean silhouette in ``variant`` >= the lowest of its ``parents``' - ``slack``."""
+    __tracebackhide__ = True
     from geomcheck.metrics import silhouette_samples
 
     worst = []

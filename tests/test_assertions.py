@@ -171,3 +171,20 @@ def test_uncalibrated_intervals_are_refused():
         assert_davies_bouldin_below(X, y, 5.0, confidence=0.95)  # no such option: DB intervals undercover
     with pytest.raises(InvalidInputError, match="euclidean silhouette only"):
         assert_silhouette_above(X, y, 0.1, metric="cosine", confidence=0.9)
+
+
+@pytest.mark.parametrize("call", [
+    lambda X, y, Y: assert_silhouette_above(X, y, float("nan")),
+    lambda X, y, Y: assert_davies_bouldin_below(X, y, float("inf")),
+    lambda X, y, Y: assert_clusters_by_family(X, y, margin=float("nan")),
+    lambda X, y, Y: assert_merge_preserves_base(X, Y, min_cka=float("nan")),
+    lambda X, y, Y: assert_merge_preserves_base(X, Y, min_cka=None, min_mutual_knn=float("nan")),
+    lambda X, y, Y: assert_no_adapter_dominance(X, Y, Y, margin=float("nan")),
+    lambda X, y, Y: assert_silhouette_above(X, y, 0.0, confidence=float("nan")),
+    lambda X, y, Y: assert_silhouette_above(X, y, "high"),
+])
+def test_a_non_finite_threshold_is_an_input_error_not_a_pass(call):
+    rng = np.random.default_rng(0)
+    X, Y, y = rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), np.repeat([0, 1, 2], 4)
+    with pytest.raises(InvalidInputError, match="must be a finite number|must lie in"):
+        call(X, y, Y)

@@ -341,3 +341,23 @@ def test_short_forms_exist_only_where_a_conftest_adds_them(pytester):
     )
     pytester.runpytest_subprocess("--merge", "ties").assert_outcomes(passed=1)
     pytester.runpytest_subprocess("--geomcheck-merge", "ties").assert_outcomes(passed=1)
+
+
+def test_a_failing_geometry_assertion_reads_as_its_verdict(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")  # room for the -ra line's message
+    pytester.makepyfile(
+        """
+        import numpy as np
+        from geomcheck.assertions import assert_silhouette_above
+
+        def test_random_space_does_not_separate():
+            X = np.random.default_rng(0).normal(size=(24, 8))
+            assert_silhouette_above(X, np.repeat(np.arange(6), 4), 0.5)
+        """
+    )
+    result = pytester.runpytest_subprocess("-ra", "-p", "no:cacheprovider")
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "def assert_silhouette_above" not in out and "raise GeometryAssertionError" not in out  # no library source
+    result.stdout.fnmatch_lines(["E  *geomcheck.errors.GeometryAssertionError: silhouette -0.1183 <= +0.5000 (*",
+                                 "FAILED *::test_random_space_does_not_separate - silhouette -0.1183 <= +0.5000 (*"])

@@ -98,6 +98,12 @@ def test_noisy_minilm_fails_the_shipped_baseline_and_an_unchanged_copy_passes(py
     assert "cka_to_baseline: baseline 1.0000, now 0.9" in out, out[-3000:]
     assert "minimum 0.97" in out
     bad.stdout.fnmatch_lines(["*minilm-noisy vs baseline on paper: FAILED*"])
+    # the failure is the comparison table, its verdict first, with the file it would rewrite; no assert dump,
+    # no library source
+    bad.stdout.fnmatch_lines(["E  *GeometryAssertionError: * (*minilm-noisy, paper)",
+                              "E  *minilm-noisy vs the minilm baseline on the paper dataset: 4 of 7 checks failed*",
+                              f"E  *If the change is intended, rewrite the baseline at {MINILM_BASELINE} from *"])
+    assert "where False" not in out and "def check(self)" not in out and "assert False" not in out
 
 
 def test_paper_claims_become_gates_on_request(pytester):
@@ -137,7 +143,8 @@ def test_no_baseline_skips_with_the_way_to_write_one(pytester, tiny_models):
     result = _run(pytester, "--model", str(tiny_models / "bert"), "-m", "not geomcheck_slow", "-k", "baseline",
                   "--device", "cpu")
     result.assert_outcomes(skipped=2)
-    result.stdout.fnmatch_lines(["*no baseline for *bert*; write one with --geomcheck-update-baseline*"])
+    result.stdout.fnmatch_lines(["*no baseline for *bert at */suites/baselines/bert.json; "
+                                 "--geomcheck-update-baseline writes it there*"])
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,8 @@ threshold, the model, the worst families and what to look at next.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,6 +46,7 @@ DEFAULT_TOLERANCES: dict[str, float] = {
 
 def _split(fn: str, data: Any, args: tuple, names: tuple[str, ...]) -> tuple[Any, Any, list]:
     """``(data, labels, rest)`` for the ``(emb, *names)`` and ``(X, labels, *names)`` call forms."""
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     if hasattr(data, "X") and hasattr(data, "labels"):
         if len(args) != len(names):
             raise InvalidInputError(
@@ -68,6 +71,7 @@ def _model_name(obj: Any) -> str:
 
 
 def _xy(data: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics._validation import as_xy
 
     return as_xy(data, labels)
@@ -75,6 +79,7 @@ def _xy(data: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]
 
 def _space(obj: Any, dataset: Any, role: str) -> tuple[np.ndarray, str]:
     """Embeddings of ``dataset``'s texts from an Embedder, or the rows of an EmbeddedDataset / array."""
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     if hasattr(obj, "encode") and hasattr(obj, "fingerprint"):
         if dataset is None:
             raise InvalidInputError(f"{role} is an Embedder: pass the dataset whose texts it should embed")
@@ -121,8 +126,21 @@ def _interval(X, labels, metric_name: str, level: float, n_boot: int, seed: int)
 
 
 def _check_confidence(confidence: float | None) -> None:
-    if confidence is not None and not 0 < confidence < 1:
+    __tracebackhide__ = True
+    if confidence is not None and not (_finite(confidence, "confidence") and 0 < confidence < 1):
         raise InvalidInputError(f"confidence must lie in (0, 1), e.g. 0.95, got {confidence!r}")
+
+
+def _finite(value: Any, what: str) -> float:
+    """``value`` as a finite float, else an ``InvalidInputError``: a NaN threshold would pass every check."""
+    __tracebackhide__ = True
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"{what} must be a finite number, got {value!r}") from None
+    if not math.isfinite(v) or isinstance(value, bool):
+        raise InvalidInputError(f"{what} must be a finite number, got {value!r}")
+    return v
 
 
 # --- single-space checks -----------------------------------------------------------------
@@ -135,9 +153,11 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
     Call as ``(emb, threshold)`` or ``(X, labels, threshold)``. With ``confidence=0.95`` the
     lower bound of the interval (``geomcheck.metrics.bootstrap_ci``) must clear it. Returns the value.
     """
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import silhouette_samples
 
     data, labels, (threshold,) = _split("assert_silhouette_above", data, args, ("threshold",))
+    threshold = _finite(threshold, "threshold")
     _check_confidence(confidence)
     if confidence and metric != "euclidean":
         raise InvalidInputError("confidence intervals are implemented for the euclidean silhouette only; "
@@ -150,6 +170,7 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
     if not judged > threshold:
         model = _model_name(data)
         raise GeometryAssertionError(
+            f"silhouette {judged:+.4f}{' (lower bound)' if iv else ''} <= {threshold:+.4f} ({model}, {len(y)} texts)\n"
             f"silhouette ({metric}, true family labels) of {model} on {len(y)} texts / "
             f"{len(np.unique(y))} families = {value:+.4f}{_fmt_interval(iv, confidence)}; "
             f"{'its lower bound is' if iv else 'it is'} not above the threshold {threshold:+.4f}. "
@@ -169,14 +190,17 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
     nominal coverage on few points (6–60 % for a nominal 90 % in geomcheck's tests), so a
     gate with uncertainty should use the silhouette.
     """
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import davies_bouldin, silhouette_samples
 
     data, labels, (threshold,) = _split("assert_davies_bouldin_below", data, args, ("threshold",))
+    threshold = _finite(threshold, "threshold")
     X, y, names = _xy(data, labels)
     value = davies_bouldin(X, y)
     if not value < threshold:
         model = _model_name(data)
         raise GeometryAssertionError(
+            f"Davies-Bouldin {value:.4f} >= {threshold:.4f} ({model}, {len(y)} texts)\n"
             f"Davies–Bouldin (true family labels) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
             f"threshold {threshold:.4f} (lower is better: clusters are wide relative to their separation). "
             f"Worst families by silhouette: {_worst(silhouette_samples(X, y), y, names)}. Look at which families "
@@ -192,15 +216,18 @@ def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed:
     The paper's sign that a model clusters by something other than the family: KMeans
     finds tighter groups than the families themselves. Returns the ``GeometryReport``.
     """
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import cluster_report
 
     data, labels, _ = _split("assert_clusters_by_family", data, args, ())
+    margin = _finite(margin, "margin")
     X, y, names = _xy(data, labels)
     rep = cluster_report(X, y, seed=seed, label_names=names)
     gap = rep.silhouette_kmeans - rep.silhouette_true
     if gap > margin:
         model = _model_name(data)
         raise GeometryAssertionError(
+            f"KMeans beats the families by {gap:.4f} > margin {margin:.4f} ({model}, {len(y)} texts)\n"
             f"{model} clusters by something other than the family: KMeans silhouette "
             f"{rep.silhouette_kmeans:+.4f} exceeds the true-label silhouette {rep.silhouette_true:+.4f} by "
             f"{gap:.4f} > margin {margin:.4f} (KMeans vs families: ARI {rep.ari:.3f}, NMI {rep.nmi:.3f}). "
@@ -223,8 +250,12 @@ def assert_merge_preserves_base(merged: Any, base: Any, dataset: Any = None, *, 
     silhouette(base) - silhouette(merged) <= ``max_silhouette_drop`` (labels from the
     dataset). Returns the measured values.
     """
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import linear_cka, mutual_knn, silhouette
 
+    min_cka, min_mutual_knn, max_silhouette_drop = (
+        None if v is None else _finite(v, what) for v, what in
+        ((min_cka, "min_cka"), (min_mutual_knn, "min_mutual_knn"), (max_silhouette_drop, "max_silhouette_drop")))
     Xm, m_name = _space(merged, dataset, "merged")
     Xb, b_name = _space(base, dataset, "base")
     if Xm.shape[0] != Xb.shape[0]:
@@ -248,6 +279,7 @@ def assert_merge_preserves_base(merged: Any, base: Any, dataset: Any = None, *, 
             fails.append(f"silhouette dropped by {values['silhouette_drop']:.4f} > {max_silhouette_drop:.4f}")
     if fails:
         raise GeometryAssertionError(
+            f"{'; '.join(fails)} ({m_name} vs {b_name}, {Xm.shape[0]} texts)\n"
             f"{m_name} does not keep the geometry of {b_name} on {Xm.shape[0]} texts: {'; '.join(fails)}. "
             f"Look at a side-by-side plot (geomcheck.reporting.plots.grid_plot) and at the merge weight: the adapter or "
             f"fine-tuned checkpoint may dominate the merge.",
@@ -266,8 +298,10 @@ def assert_no_adapter_dominance(merged: Any, base: Any, adapter: Any, dataset: A
     (soup of base and adapter: 0.5; SLERP: t) should land near r = weight; it is
     adapter-dominated when r > weight + margin. Returns r.
     """
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import linear_cka
 
+    weight, margin = _finite(weight, "weight"), _finite(margin, "margin")
     if not 0 <= weight <= 1:
         raise InvalidInputError(f"weight (the merge weight on the adapter) must lie in [0, 1], got {weight}")
     Xm, m_name = _space(merged, dataset, "merged")
@@ -282,6 +316,7 @@ def assert_no_adapter_dominance(merged: Any, base: Any, adapter: Any, dataset: A
     r = d_base / (d_base + d_adapter)
     if r > weight + margin:
         raise GeometryAssertionError(
+            f"adapter position r {r:.3f} > {weight + margin:.3f} ({m_name}: {a_name} dominates)\n"
             f"{a_name} dominates {m_name}: on the way from {b_name} (r=0) to {a_name} (r=1) the merged space "
             f"sits at r = {r:.3f} (CKA distance to base {d_base:.4f}, to adapter {d_adapter:.4f}), beyond the "
             f"merge weight {weight:.2f} + margin {margin:.2f}. Look at the merge method and weight: SLERP or a "
@@ -298,7 +333,9 @@ def assert_no_regression(report: Any, baseline: Any, *, tolerances: Mapping[str,
     ``DEFAULT_TOLERANCES``); higher is better for silhouettes, CH, ARI, NMI, V-measure,
     lower for Davies–Bouldin.
     """
-    tol = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
+    __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
+    tol = {k: _finite(v, f"tolerances[{k!r}]") for k, v in (DEFAULT_TOLERANCES if tolerances is None
+                                                              else tolerances).items()}
     unknown = sorted(set(tol) - set(HIGHER_IS_BETTER))
     if unknown:
         raise InvalidInputError(f"unknown fields in tolerances: {unknown}; known: {sorted(HIGHER_IS_BETTER)}")
@@ -310,7 +347,8 @@ def assert_no_regression(report: Any, baseline: Any, *, tolerances: Mapping[str,
             worse.append(f"{name} {then:.4f} -> {now:.4f} (worse by {-delta:.4f} > tolerance {slack:.4f})")
     if worse:
         raise GeometryAssertionError(
+            f"{worse[0]}{f' (+{len(worse) - 1} more)' if len(worse) > 1 else ''}\n"
             f"geometry regressed against the baseline on {len(worse)} metric(s): {'; '.join(worse)}. "
-            f"If the change is intended, update the baseline (pytest --geomcheck-update-baseline).",
+            f"If the change is intended, write a new baseline (pytest --geomcheck-update-baseline).",
             metric=", ".join(w.split()[0] for w in worse), model=str(getattr(report, "model", "")),
         )

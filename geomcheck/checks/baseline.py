@@ -29,12 +29,19 @@ from geomcheck.metrics.geometry import GeometryReport
 
 __all__ = [
     "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "MINIMUM_TOLERANCES", "KNN_K", "UPDATE_HINT", "Baseline",
-    "BaselineEntry", "make_baseline", "per_text_silhouettes", "resolve_tolerances", "rewrite_baseline",
+    "BaselineEntry", "make_baseline", "regenerate_hint", "per_text_silhouettes", "resolve_tolerances", "rewrite_baseline",
 ]
 
 FORMAT_VERSION = 1
 DATASETS = ("paper", "heldout")
 UPDATE_HINT = "pytest suites/ --geomcheck-update-baseline"
+
+
+def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME") -> str:
+    """How to (re)write the baseline at ``path`` from ``model``: the suites' flag, or the CLI."""
+    if path is None:
+        return f"`{UPDATE_HINT}`"
+    return f"rerun with --geomcheck-update-baseline, or run `geomcheck baseline --model {model} --out {path}`"
 KMEANS_MARGIN = 0.05  # as assert_clusters_by_family: KMeans silhouette - true silhouette <= margin
 
 # Chosen from bench/baseline_tolerances.py on all-MiniLM-L6-v2, CPU, paper + heldout datasets
@@ -146,6 +153,7 @@ class Baseline:
     tolerance_basis: Any = None
     expect: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
+    path: Path | None = field(default=None, compare=False)  # the file it was read from
 
     def to_dict(self) -> dict[str, Any]:
         return {"format_version": self.format_version, "model": self.model, "fingerprint": self.fingerprint,
@@ -168,8 +176,7 @@ class Baseline:
         """Read a file written by ``save``; InvalidInputError says what is wrong and how to regenerate."""
         p = Path(path)
         if not p.is_file():
-            raise InvalidInputError(f"no baseline file at {str(p)!r}; create it with `{UPDATE_HINT}` "
-                                    f"(or `python -m geomcheck.checks.baseline --model NAME --out {p}`)")
+            raise InvalidInputError(f"no baseline file at {str(p)!r}; create it with {regenerate_hint(p)}")
         try:
             d = json.loads(p.read_text(encoding="utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -194,6 +201,7 @@ class Baseline:
             raise InvalidInputError(f"baseline {str(p)!r}: missing or malformed field ({exc}); "
                                     f"regenerate it with `{UPDATE_HINT}`") from None
         resolve_tolerances(None, b.tolerances, where=f"baseline {str(p)!r}")
+        b.path = p.resolve()
         return b
 
 

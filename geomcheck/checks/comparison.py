@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,7 @@ import numpy as np
 from geomcheck.checks.baseline import (
     KNN_K,
     UPDATE_HINT,
+    regenerate_hint,
     Baseline,
     BaselineEntry,
     per_text_silhouettes,
@@ -44,6 +46,14 @@ class Check:
     detail: str = ""
     rule: str = "minimum"
 
+    def verdict(self) -> str:
+        """One line: what failed by how much, e.g. ``cka_to_baseline 0.9129 < 0.97``."""
+        if self.rule == "minimum":
+            return f"{self.metric} {self.value:.4f} < {self.tolerance:.4g}"
+        change = self.baseline - self.value if self.rule == "max drop" else self.value - self.baseline
+        verb = "dropped" if self.rule == "max drop" else "rose"
+        return f"{self.metric} {verb} by {change:.4f} > {self.tolerance:.4g} ({self.baseline:.4f} -> {self.value:.4f})"
+
     def line(self) -> str:
         kind = "minimum" if self.rule == "minimum" else f"{self.rule} tolerance"
         return (f"{self.metric}: baseline {self.baseline:.4f}, now {self.value:.4f}, {kind} {self.tolerance:.4g}"
@@ -62,6 +72,7 @@ class Comparison:
     interval: tuple[float, float]
     confidence: float
     tolerances: dict[str, float]
+    baseline_path: Path | None = None
 
     @property
     def passed(self) -> bool:
@@ -86,12 +97,28 @@ class Comparison:
                             "rule": c.rule, "passed": c.passed, "detail": c.detail} for c in self.checks]}
 
     def message(self) -> str:
-        lines = [f"{self.model} vs the {self.baseline_model} baseline on the {self.dataset} dataset: {self.summary()}"]
+        """First line the verdict (the first failing check, model, dataset), then every check, then the advice."""
+        f = self.failures
+        head = (f"{f[0].verdict()}{f' (+{len(f) - 1} more)' if len(f) > 1 else ''} ({self.model}, {self.dataset})"
+                if f else f"{self.model} matches the {self.baseline_model} baseline on {self.dataset}")
+        lines = [head, f"{self.model} vs the {self.baseline_model} baseline on the {self.dataset} dataset: "
+                       f"{self.summary()}"]
         lines += [("  FAIL " if not c.passed else "  ok   ") + c.line() for c in self.checks]
-        if not self.passed:
-            lines.append(f"If the change is intended, update the baseline: {UPDATE_HINT} "
-                         f"(--geomcheck-update-baseline).")
+        if f:
+            where = f" at {self.baseline_path}" if self.baseline_path else ""
+            lines.append(f"If the change is intended, rewrite the baseline{where} from {self.model}: "
+                         f"{regenerate_hint(self.baseline_path, self.model)}.")
         return "\n".join(lines)
+
+    def check(self) -> Comparison:
+        """Raise ``GeometryAssertionError`` with ``message()`` when a check failed; else return self."""
+        __tracebackhide__ = True
+        if not self.passed:
+            first = self.failures[0]
+            raise GeometryAssertionError(self.message(), metric=", ".join(c.metric for c in self.failures),
+                                         value=first.value, threshold=first.tolerance, interval=self.interval,
+                                         model=self.model)
+        return self
 
 
 def _check_same_texts(entry: BaselineEntry, texts: Sequence[str], dataset: str) -> None:
@@ -181,18 +208,13 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     checks.append(Check("mutual_knn_to_baseline", 1.0, knn, tol["mutual_knn_to_baseline"],
                         knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"))
     return Comparison(str(getattr(embedded, "model", "")), baseline.model, dataset_name, tuple(checks), mean_d,
-                      (lo, hi), float(confidence), tol)
+                      (lo, hi), float(confidence), tol, baseline.path)
 
 
 def assert_matches_baseline(baseline: Baseline, dataset_name: str, embedded: Any, **kw: Any) -> Comparison:
     """``compare`` and raise ``GeometryAssertionError`` naming every failing check; returns the Comparison."""
-    comp = compare(baseline, dataset_name, embedded, **kw)
-    if not comp.passed:
-        first = comp.failures[0]
-        raise GeometryAssertionError(comp.message(), metric=", ".join(c.metric for c in comp.failures),
-                                     value=first.value, threshold=first.tolerance, interval=comp.interval,
-                                     model=comp.model)
-    return comp
+    __tracebackhide__ = True
+    return compare(baseline, dataset_name, embedded, **kw).check()
 
 
 # --- (re)writing --------------------------------------------------------------------------------

@@ -103,7 +103,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call):
     report = yield
-    GeomcheckSession.of(item.config).add_outcome(item, report)
+    GeomcheckSession.of(item.config).on_report(item, call, report)
     return report
 
 

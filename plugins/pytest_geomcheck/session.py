@@ -124,6 +124,21 @@ class GeomcheckSession:
         return shipped if shipped.is_file() else own
 
     # --- outcomes and the end of the run -------------------------------------------------
+    def on_report(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
+        """A test phase ended: its outcome goes to the record, a geometry failure gets a short summary line."""
+        self.add_outcome(item, report)
+        self.shorten_geometry_failure(call, report)
+
+    @staticmethod
+    def shorten_geometry_failure(call: pytest.CallInfo, report: pytest.TestReport) -> None:
+        """``-ra`` shows the verdict (the first line of a ``GeometryAssertionError``: metric, value,
+        threshold, model), not ``geomcheck.errors.GeometryAssertionError: …`` cut after a few words."""
+        from geomcheck.errors import GeometryAssertionError
+
+        crash = getattr(report.longrepr, "reprcrash", None)
+        if call.excinfo is not None and isinstance(call.excinfo.value, GeometryAssertionError) and crash is not None:
+            crash.message = str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else crash.message
+
     def add_outcome(self, item: pytest.Item, report: pytest.TestReport) -> None:
         model, variant = self.model_of(item)
         if model is not None and (report.when == "call" or report.outcome != "passed"):
