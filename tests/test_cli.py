@@ -78,3 +78,25 @@ def test_merge_subcommand_is_wired(capsys):
         main(["merge", "--help"])
     assert info.value.code == 0
     assert "--method" in capsys.readouterr().out
+
+
+def test_a_closed_pipe_ends_quietly():
+    out = subprocess.run(f"{sys.executable} -m geomcheck models --json | head -1", shell=True, capture_output=True,
+                         text=True, check=True)
+    assert out.stdout == "[\n" and "Traceback" not in out.stderr and "BrokenPipe" not in out.stderr, out.stderr
+
+
+def test_the_models_table_keeps_every_alias_whole_at_80_columns():
+    from geomcheck.models import REGISTRY
+
+    out = subprocess.run([sys.executable, "-m", "geomcheck", "models"], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "COLUMNS": "80"}).stdout
+    cells = {c.strip() for line in out.splitlines() for c in line.split("│")}
+    assert set(REGISTRY) <= cells, sorted(set(REGISTRY) - cells)
+
+
+def test_check_hands_everything_after_it_to_pytest(capsys):
+    out = subprocess.run([sys.executable, "-m", "geomcheck", "check", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--geomcheck-model" in out.stdout and "--model=NAME" in out.stdout  # short forms too
+    assert "geomcheck check" in subprocess.run([sys.executable, "-m", "geomcheck", "--help"], capture_output=True,
+                                               text=True).stdout

@@ -101,8 +101,8 @@ def test_paper_rows_match_table_2(json_run):
 
 def test_plot_writes_a_tsne_png_per_model(json_run):
     proc, plot_dir = json_run
-    assert sorted(p.name for p in plot_dir.iterdir()) == ["minilm-paper-tsne.png"]
-    png = plot_dir / "minilm-paper-tsne.png"
+    assert sorted(p.name for p in plot_dir.iterdir()) == ["tsne-paper-minilm.png"]
+    png = plot_dir / "tsne-paper-minilm.png"
     assert png.read_bytes()[:8] == PNG_SIGNATURE
     from PIL import Image
 
@@ -141,3 +141,8 @@ def test_unknown_model_is_a_user_error(offline, capsys):
     assert main(["table", "--model", "minilmm"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("geomcheck: error: unknown model 'minilmm'; did you mean 'minilm'")
+
+
+def test_no_progress_bars_in_the_table_output(json_run):
+    proc, _ = json_run
+    assert "Loading weights" not in proc.stderr and "Writing model shards" not in proc.stderr, proc.stderr

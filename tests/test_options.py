@@ -36,3 +36,11 @@ def test_bad_settings_raise(kw, error, match):
 def test_settings_name_the_suite_dataset():
     assert SuiteSettings().suite_dataset_name == "paper"
     assert SuiteSettings(per_family=3).suite_dataset_name == "suite"
+
+
+def test_model_ids_are_unique_within_a_run():
+    from geomcheck.models import model_ids
+
+    assert model_ids(["/a/ckpt", "/b/ckpt/", "minilm"]) == ["a-ckpt", "b-ckpt", "minilm"]
+    assert model_ids(["/x/a/ckpt", "/y/a/ckpt"]) == ["x-a-ckpt", "y-a-ckpt"]
+    assert model_ids(["minilm", "Qwen/Qwen3-Embedding-0.6B"]) == ["minilm", "Qwen3-Embedding-0.6B"]

@@ -361,3 +361,55 @@ def test_a_failing_geometry_assertion_reads_as_its_verdict(pytester, monkeypatch
     assert "def assert_silhouette_above" not in out and "raise GeometryAssertionError" not in out  # no library source
     result.stdout.fnmatch_lines(["E  *geomcheck.errors.GeometryAssertionError: silhouette -0.1183 <= +0.5000 (*",
                                  "FAILED *::test_random_space_does_not_separate - silhouette -0.1183 <= +0.5000 (*"])
+
+
+def test_a_test_may_parametrise_the_variant_itself(pytester):
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("x, geomcheck_variant", [(1, "soup"), (2, "ties")])
+        def test_v(x, geomcheck_variant):
+            assert geomcheck_variant in ("soup", "ties")
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=2)
+
+
+def test_two_checkpoints_of_the_same_name_get_their_own_ids(pytester, tmp_path):
+    for parent in ("a", "b"):
+        (tmp_path / parent / "ckpt").mkdir(parents=True)
+        (tmp_path / parent / "ckpt" / "config.json").write_text("{}")
+    pytester.makepyfile("def test_m(geomcheck_model_name, geomcheck_baseline_path):\n    pass\n")
+    result = pytester.runpytest_subprocess("--collect-only", "-q", "--geomcheck-model", str(tmp_path / "a" / "ckpt"),
+                                           "--geomcheck-model", str(tmp_path / "b" / "ckpt"))
+    result.stdout.fnmatch_lines(["*test_m[[]a-ckpt[]]", "*test_m[[]b-ckpt[]]"])
+
+
+def test_embed_keeps_each_datasets_own_labels(pytester, tmp_path):
+    path = _tiny(tmp_path, "bert", "tiny")
+    pytester.makepyfile(
+        """
+        from dataclasses import replace
+
+        import numpy as np
+
+        def test_relabelled(embed, paper_dataset):
+            other = replace(paper_dataset, labels=np.arange(24) % 2, label_names=("a", "b"))
+            a, b = embed(paper_dataset), embed(other)
+            assert np.array_equal(a.X, b.X)
+            assert list(b.labels) == list(np.arange(24) % 2) and b.label_names == ("a", "b")
+            assert list(a.labels) == list(paper_dataset.labels)
+        """
+    )
+    pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu").assert_outcomes(passed=1)
+
+
+def test_markers_are_registered_once_and_the_gain_share_is_checked(pytester):
+    markers = pytester.runpytest_subprocess("--markers").stdout.str()
+    assert markers.count("@pytest.mark.geomcheck_slow") == 1, markers
+    pytester.makeini("[pytest]\ngeomcheck_min_gain_share = most\n")
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*geomcheck_min_gain_share: expected a number in [[]0, 1[]], got 'most'*"])

@@ -66,3 +66,20 @@ def test_bad_arguments(built):
         build_variants(str(base), run, methods=("soupp",), out_dir=root / "x")
     with pytest.raises(InvalidInputError, match="t must lie"):
         build_variants(str(base), run, t=1.5, out_dir=root / "x")
+
+
+def test_a_save_killed_half_way_leaves_no_directory_that_looks_complete(tmp_path):
+    """Variants count as built once modules.json exists: a save must appear whole or not at all."""
+    from types import SimpleNamespace
+
+    from geomcheck.adapt.variants import _save_whole
+
+    def save(path, create_model_card=False):
+        (tmp_path / "seen").write_text(path)
+        (__import__("pathlib").Path(path) / "modules.json").write_text("[]")
+        raise KeyboardInterrupt  # the process is stopped after modules.json, before the weights
+
+    with pytest.raises(KeyboardInterrupt):
+        _save_whole(SimpleNamespace(model=SimpleNamespace(save=save)), tmp_path / "lora")
+    assert not (tmp_path / "lora").exists() and list(tmp_path.glob(".lora.tmp-*")) == []
+    assert (tmp_path / "seen").read_text() != str(tmp_path / "lora")  # it wrote elsewhere first

@@ -20,7 +20,8 @@ from typing import Any
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "adapter_dir",
+__all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "variants_cache_dir",
+           "adapter_dir",
            "LORA_DEFAULTS"]
 
 # The LoRA the suites train when no adapter is given: adapt's defaults (r=16, 17 steps of
@@ -113,17 +114,12 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
     import tempfile
 
     from geomcheck.adapt.variants import Variants, build_variants, buildable
-    from geomcheck.cache import cache_dir
-    from geomcheck.models.embedder import weights_digest_of_dir
 
     methods = tuple(buildable(methods, len(run.checkpoint_dirs)))
     if not cache:
         out = Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
     else:
-        key = _digest({"format": _FORMAT, "base": base.fingerprint, "adapter": weights_digest_of_dir(run.adapter_dir),
-                       "checkpoints": [weights_digest_of_dir(c) for c in run.checkpoint_dirs],
-                       "methods": methods, "t": t})
-        out = Path(root) if root is not None else cache_dir() / "variants" / key
+        out = Path(root) if root is not None else variants_cache_dir(base, run, methods, t=t)
     with _lock(out):
         embedders = build_variants(base, run, methods=methods, t=t, out_dir=out, device=device)
     info = json.loads((out / "variants.json").read_text())
@@ -131,6 +127,18 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
         e.name = base.name if name == "base" else f"{base.name}+{name}"  # not the cache path, in messages
         e.cache = cache
     return Variants(embedders, info, len(run.checkpoint_dirs))
+
+
+def variants_cache_dir(base: Any, run: Any, methods: Sequence[str], *, t: float = 0.5) -> Path:
+    """Where ``cached_variants`` keeps these variants (``variants.json`` once they are all built)."""
+    from geomcheck.adapt.variants import buildable
+    from geomcheck.cache import cache_dir
+    from geomcheck.models.embedder import weights_digest_of_dir
+
+    methods = tuple(buildable(methods, len(run.checkpoint_dirs)))
+    key = _digest({"format": _FORMAT, "base": base.fingerprint, "adapter": weights_digest_of_dir(run.adapter_dir),
+                   "checkpoints": [weights_digest_of_dir(c) for c in run.checkpoint_dirs], "methods": methods, "t": t})
+    return cache_dir() / "variants" / key
 
 
 def external_run(base_name: str, adapter: str | None, checkpoints: Sequence[str]) -> ExternalRun:

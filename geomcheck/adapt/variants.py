@@ -74,8 +74,27 @@ def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.P
             emb = load_adapter(base, adapter_dir)
         else:
             emb = load_model(str(adapter_dir), dtype="float32", cache=False)
-        emb.model.save(str(out), create_model_card=False)
+        _save_whole(emb, out)
     return out
+
+
+def _save_whole(emb: Any, out: Path) -> None:
+    """Save the model into a temporary sibling and rename it into place: a process killed while
+    saving leaves no directory that looks complete (``modules.json`` present) to a later run."""
+    import shutil
+
+    from geomcheck.models._pipeline import quiet_progress
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        with quiet_progress():
+            emb.model.save(str(tmp), create_model_card=False)
+        if out.exists():  # an incomplete directory of a killed run
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _resave(base: Any, out: Path) -> Path:
@@ -85,7 +104,7 @@ def _resave(base: Any, out: Path) -> Path:
 
     if not (out / "modules.json").is_file():
         emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False)
-        emb.model.save(str(out), create_model_card=False)
+        _save_whole(emb, out)
     return out
 
 

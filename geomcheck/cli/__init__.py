@@ -42,6 +42,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except GeomcheckError as exc:
         print(f"geomcheck: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `geomcheck models --json | head -1`: the reader has what it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

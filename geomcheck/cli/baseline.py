@@ -14,7 +14,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "tolerances. The same as `pytest suites/ --model NAME --geomcheck-update-baseline`.")
     bl.add_argument("--model", required=True, help="registry alias, local directory or Hugging Face id")
     bl.add_argument("--out", required=True, metavar="PATH", help="baseline JSON to (re)write")
-    bl.add_argument("--device", default="cpu", help="cpu (default), auto, cuda, cuda:N or mps")
+    bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
+                    "cuda:N or mps; the file records it")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
     bl.set_defaults(func=run)
 

@@ -26,4 +26,5 @@ def run(args: argparse.Namespace) -> int:
     return print_rows(rows, as_json=args.json, title=f"{len(rows)} sequence families (0-based terms)",
                       columns=("name", "OEIS", "set", "first terms"),
                       cells=lambda r: (r["name"], r["oeis"], "paper" if r["paper"] else "held-out",
-                                       ", ".join(map(str, r["first_terms"])) + ", …"))
+                                       ", ".join(map(str, r["first_terms"])) + ", …"),
+                      whole=("name", "OEIS"))

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
         for s in REGISTRY.values()
     ]
     style = {"packaged": "green", "hf-cache": "green", "not available": "dim"}
-    return print_rows(rows, as_json=args.json, title=f"{len(rows)} registered models (`pytest suites/ --model ALIAS`)",
-                      columns=("alias", "Hugging Face id", "kind", "pooling", "dim", "params", "available here"),
-                      cells=lambda r: (r["alias"], r["hf_id"], r["kind"], r["pooling"], str(r["dim"]), r["params"],
-                                       f"[{style[r['available']]}]{r['available']}[/]"))
+    return print_rows(rows, as_json=args.json, title=f"{len(rows)} registered models (`geomcheck check --model ALIAS`)",
+                      columns=("alias", "kind", "pooling", "dim", "params", "available here", "Hugging Face id"),
+                      cells=lambda r: (r["alias"], r["kind"], r["pooling"], str(r["dim"]), r["params"],
+                                       f"[{style[r['available']]}]{r['available']}[/]", r["hf_id"]),
+                      whole=("alias", "kind", "pooling", "dim", "params", "available here"))

@@ -67,10 +67,10 @@ def run(args: argparse.Namespace) -> int:
             if args.plot:
                 from pathlib import Path
 
-                from geomcheck.reporting.plots import tsne_plot
+                from geomcheck.models import model_id
+                from geomcheck.reporting.plots import tsne_file_name, tsne_plot
 
-                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name).strip("._") or "model"
-                path = tsne_plot(emb, Path(args.plot) / f"{safe}-{args.dataset}-tsne.png", seed=args.seed,
+                path = tsne_plot(emb, Path(args.plot) / tsne_file_name(args.dataset, model_id(name)), seed=args.seed,
                                  report=report)
                 print(f"geomcheck: {name}: wrote {path}", file=sys.stderr)
         if not rows:

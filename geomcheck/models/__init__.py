@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from geomcheck.models.loading import load_model, model_id, model_kind, resolve
+from geomcheck.models.loading import load_model, model_id, model_ids, model_kind, resolve
 from geomcheck.models.registry import REGISTRY
 from geomcheck.models.spec import ModelSpec, PaperResult
 
-__all__ = ["REGISTRY", "ModelSpec", "PaperResult", "Embedder", "EmbeddedDataset", "load_model", "model_id",
+__all__ = ["REGISTRY", "ModelSpec", "PaperResult", "Embedder", "EmbeddedDataset", "load_model", "model_id", "model_ids",
            "model_kind", "resolve"]
 
 

@@ -6,14 +6,16 @@ from encoders by their config; ``build_pipeline`` builds the modules for a local
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from geomcheck.errors import ModelLoadError
 from geomcheck.models.spec import ModelSpec
 
-__all__ = ["TEXT_ONLY", "DECODER_TYPES", "kind_of", "read_json", "build_pipeline"]
+__all__ = ["TEXT_ONLY", "DECODER_TYPES", "kind_of", "read_json", "build_pipeline", "quiet_progress"]
 
 DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
                  "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
@@ -74,3 +76,18 @@ def build_pipeline(path: Path, name: str, spec: ModelSpec | None, *, device: str
     if spec is not None and spec.normalize:
         modules.append(Normalize())
     return SentenceTransformer(modules=modules, device=device)
+
+
+@contextlib.contextmanager
+def quiet_progress() -> Iterator[None]:
+    """transformers' progress bars ("Loading weights", "Writing model shards") off while geomcheck loads
+    or saves a model: they would print into test output and CLI tables. Restored afterwards."""
+    from transformers.utils import logging as hf_logging
+
+    was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_on:
+            hf_logging.enable_progress_bar()

@@ -23,7 +23,7 @@ from geomcheck.errors import (
     UnknownModelError,
     unknown_name_message,
 )
-from geomcheck.models._pipeline import build_pipeline, kind_of, read_json
+from geomcheck.models._pipeline import build_pipeline, kind_of, quiet_progress, read_json
 from geomcheck.models.spec import POOLINGS, ModelSpec
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -172,6 +172,20 @@ def model_id(name: str | os.PathLike) -> str:
     return Path(text).name if (os.sep in text or text.startswith((".", "~")) or Path(text).exists()) else text
 
 
+def model_ids(names: list[str] | tuple[str, ...]) -> list[str]:
+    """``model_id`` of each name, made unique within the list: ``/a/ckpt`` and ``/b/ckpt`` become
+    ``a-ckpt`` and ``b-ckpt`` (more of the path until they differ), so two models never share a
+    test id, a record row or a baseline file."""
+    ids = [model_id(n) for n in names]
+    for depth in range(2, 8):
+        clash = {i for i in ids if ids.count(i) > 1}
+        if not clash:
+            return ids
+        ids = [("-".join(Path(str(n).rstrip("/\\")).parts[-depth:]).lstrip("/-") if i in clash else i)
+               for n, i in zip(names, ids)]
+    return [i if ids.count(i) == 1 else f"{i}-{k}" for k, i in enumerate(ids)]
+
+
 def _hf_id_of(path: Path) -> str | None:
     """``org/name`` for a snapshot directory inside a Hugging Face cache."""
     for part in path.resolve().parts:
@@ -257,8 +271,9 @@ def load_model(
     if r.spec and r.spec.package == SMOLLM2_PACKAGE:
         pooling = None  # the converted directory was written with the requested pooling
     try:
-        model = build_pipeline(r.path, r.name, r.spec, device=dev, torch_dtype=torch_dtype, pooling=pooling,
-                               trust=trust)
+        with quiet_progress():
+            model = build_pipeline(r.path, r.name, r.spec, device=dev, torch_dtype=torch_dtype, pooling=pooling,
+                                   trust=trust)
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
     if max_seq_length is not None:

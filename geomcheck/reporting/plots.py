@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # pragma: no cover
 log = logging.getLogger("geomcheck")
 
 __all__ = [
+    "tsne_file_name",
     "Projection",
     "Plot",
     "family_styles",
@@ -62,6 +63,14 @@ __all__ = [
 _MARKERS = ("o", "s", "^", "D", "v", "P")
 _DPI = 150
 _PNG_META = {"Software": None}  # no version string: the same inputs give byte-identical files
+
+
+def tsne_file_name(dataset: str, label: str) -> str:
+    """``tsne-<dataset>-<model[-variant]>.png``, the one name the CLI and the report directory use."""
+    import re
+
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "model"
+    return f"tsne-{dataset}-{slug}.png"
 
 
 @dataclass(eq=False)

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -221,7 +220,7 @@ class RunRecord:
 
         from geomcheck.metrics.geometry import GeometryReport
         from geomcheck.models.embedder import EmbeddedDataset
-        from geomcheck.reporting.plots import grid_plot, tsne_plot
+        from geomcheck.reporting.plots import grid_plot, tsne_file_name, tsne_plot
 
         written = []
         for ds in self.datasets():
@@ -236,13 +235,9 @@ class RunRecord:
                                               texts=(), model=label, fingerprint="")
                 reports[label] = GeometryReport.from_dict(rec["report"])
             for label, emb in embs.items():
-                written.append(tsne_plot(emb, out / f"tsne-{ds}-{_slug(label)}.png", title=f"{label} · {ds}",
+                written.append(tsne_plot(emb, out / tsne_file_name(ds, label), title=f"{label} · {ds}",
                                          report=reports[label]))
             if len(embs) > 1:
                 written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports,
                                          title=f"{len(embs)} models and variants on the {ds} dataset — t-SNE, seed 0"))
         return written
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "model"

@@ -36,11 +36,9 @@ def geomcheck_model_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def embedder(geomcheck_model_name: str, pytestconfig: pytest.Config):
     """The model under test (``--model``), loaded once per model."""
-    from geomcheck.models import model_id
-
     session = GeomcheckSession.of(pytestconfig)
     emb = session.load(geomcheck_model_name)
-    session.record.add_model(model_id(geomcheck_model_name), emb.info())
+    session.record.add_model(session.id_of(geomcheck_model_name), emb.info())
     return emb
 
 
@@ -60,7 +58,8 @@ def embed(embedder):
 
     def run(dataset, *, embedder=None):
         emb = embedder or default
-        key = (id(emb), tuple(dataset.texts))
+        # the vectors depend on the texts alone (and are disk-cached); the EmbeddedDataset carries the labels
+        key = (id(emb), tuple(dataset.texts), tuple(int(x) for x in dataset.labels), tuple(dataset.label_names))
         if key not in memo:
             memo[key] = emb.embed(dataset)
         return memo[key]
@@ -76,11 +75,10 @@ def geometry(embed, geomcheck_model_name: str, pytestconfig: pytest.Config):
     (and ``variant``, e.g. "soup"), in the table of dataset ``name``.
     """
     from geomcheck.metrics import cluster_report
-    from geomcheck.models import model_id
 
     memo: dict = {}
-    model = model_id(geomcheck_model_name)
-    record = GeomcheckSession.of(pytestconfig).record
+    session = GeomcheckSession.of(pytestconfig)
+    model, record = session.id_of(geomcheck_model_name), session.record
 
     def run(dataset, name: str | None = None, *, embedder=None, variant: str | None = None):
         e = embed(dataset, embedder=embedder)
@@ -182,7 +180,6 @@ def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Conf
         external_run,
         lora_cache_dir,
     )
-    from geomcheck.models import model_id
 
     session = GeomcheckSession.of(pytestconfig)
     s = session.settings
@@ -196,7 +193,7 @@ def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Conf
                     + (" (kept in the cache for later runs)" if s.cache else ""))
         with session.terminal():  # the progress bar reaches the terminal through pytest's capture
             run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker)
-    session.record.add_value(model_id(geomcheck_model_name), "lora", "settings",
+    session.record.add_value(session.id_of(geomcheck_model_name), "lora", "settings",
                              {k: v for k, v in run.settings.items() if k != "task"})
     return run
 
@@ -208,13 +205,17 @@ def merged_variants(base_embedder, lora_run, pytestconfig: pytest.Config):
     Methods that merge checkpoints need at least two; with fewer they are left out (their
     tests skip saying so). The merge diagnostics are in ``merged_variants.info``.
     """
-    from geomcheck.adapt.cached import cached_variants
+    from geomcheck.adapt.cached import cached_variants, variants_cache_dir
     from geomcheck.adapt.variants import buildable
 
     session = GeomcheckSession.of(pytestconfig)
     s = session.settings
     methods = buildable(s.merges, len(lora_run.checkpoint_dirs))
-    session.say(f"building variants {', '.join(['base', 'lora', *methods])} of {base_embedder.name}")
+    names = ", ".join(["base", "lora", *methods])
+    if s.cache and (variants_cache_dir(base_embedder, lora_run, methods) / "variants.json").is_file():
+        session.say(f"variants {names} of {base_embedder.name}: read from the cache")
+    else:
+        session.say(f"building variants {names} of {base_embedder.name}")
     return cached_variants(base_embedder, lora_run, methods, device=s.device, cache=s.cache)
 
 
@@ -224,9 +225,8 @@ def geomcheck_baseline_path(geomcheck_model_name: str, pytestconfig: pytest.Conf
     ``--geomcheck-update-baseline``): ``--geomcheck-baseline``, else the project's own
     ``<rootdir>/<geomcheck_baselines>/<model id>.json`` (default ``geomcheck-baselines/``), else
     the one shipped with geomcheck."""
-    from geomcheck.models import model_id
-
-    return GeomcheckSession.of(pytestconfig).baseline_path(model_id(geomcheck_model_name))
+    session = GeomcheckSession.of(pytestconfig)
+    return session.baseline_path(session.id_of(geomcheck_model_name))
 
 
 @pytest.fixture(scope="session")
@@ -236,11 +236,10 @@ def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embed
     ``geomcheck_baseline_path``, or None. With ``--geomcheck-update-baseline`` the file is
     (re)written from this run first."""
     from geomcheck.checks.baseline import Baseline, rewrite_baseline
-    from geomcheck.models import model_id
 
     session = GeomcheckSession.of(pytestconfig)
     s = session.settings
-    model = model_id(geomcheck_model_name)
+    model = session.id_of(geomcheck_model_name)
     path = geomcheck_baseline_path
     if s.update_baseline:
         from filelock import FileLock

@@ -316,6 +316,8 @@ def settings_from_config(config: pytest.Config) -> SuiteSettings:
         if value is None:
             continue
         values[opt.dest] = tuple(value) if isinstance(value, list) else value
+    if "models" in values:  # the same model twice runs once
+        values["models"] = tuple(dict.fromkeys(values["models"]))
     if "no_cache" in values:
         values["cache"] = not values.pop("no_cache")
     return SuiteSettings(**values)

@@ -61,11 +61,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    settings = GeomcheckSession.of(metafunc.config).settings
+    session = GeomcheckSession.of(metafunc.config)
+    settings = session.settings
     if MODEL_PARAM in metafunc.fixturenames:
-        from geomcheck.models import model_id
-
-        metafunc.parametrize(MODEL_PARAM, settings.models, ids=[model_id(m) for m in settings.models],
+        metafunc.parametrize(MODEL_PARAM, settings.models, ids=[session.id_of(m) for m in settings.models],
                              indirect=True, scope="session")
     if VARIANT_PARAM in metafunc.fixturenames and not _parametrized_by_test(metafunc, VARIANT_PARAM):
         metafunc.parametrize(VARIANT_PARAM, settings.merges, ids=list(settings.merges))

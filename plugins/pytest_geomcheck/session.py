@@ -40,6 +40,7 @@ class GeomcheckSession:
         self._settings: SuiteSettings | None = None
         self._record: Any = None
         self._loaded: dict[str, Any] = {}
+        self._ids: dict[str, str] | None = None
         self.report_files: list[Path] = []
 
     @classmethod
@@ -96,16 +97,23 @@ class GeomcheckSession:
     def close(self) -> None:
         self._loaded.clear()
 
-    @staticmethod
-    def model_of(item: pytest.Item) -> tuple[str | None, str | None]:
+    def id_of(self, name: str) -> str:
+        """The test id of a model (its record row and baseline file name), unique among ``--geomcheck-model``s."""
+        if self._ids is None:
+            from geomcheck.models import model_ids
+
+            self._ids = dict(zip(self.settings.models, model_ids(self.settings.models)))
+        if name not in self._ids:
+            from geomcheck.models import model_id
+
+            return model_id(name)
+        return self._ids[name]
+
+    def model_of(self, item: pytest.Item) -> tuple[str | None, str | None]:
         """(model id, variant) a test runs for, from its parameters; (None, None) for a model-less test."""
         params = getattr(getattr(item, "callspec", None), "params", {})
         model = params.get(MODEL_PARAM)
-        if model is None:
-            return None, None
-        from geomcheck.models import model_id
-
-        return model_id(model), params.get(VARIANT_PARAM)
+        return (None, None) if model is None else (self.id_of(model), params.get(VARIANT_PARAM))
 
     def baseline_path(self, model: str) -> Path:
         """Where the baseline of ``model`` (its id) is read from, or written to with ``--geomcheck-update-baseline``.
