@@ -185,10 +185,12 @@ def test_grid_plot_one_panel_per_variant_and_one_shared_legend(tmp_path):
     reports = {name: fake_report(silhouette_true=0.1 * i) for i, name in enumerate(variants)}
     out = plots.grid_plot(variants, tmp_path / "grid.png", reports=reports, max_iter=250)
     w, h = assert_png(out)
-    assert w > 2 * h
+    assert h < w < 2 * h  # four panels as 2 x 2 (plus the legend): legible at screen width
     plot = plots.grid_figure(variants, reports=reports, max_iter=250)
     axes = plot.figure.axes
     assert len(axes) == 4 and plot.panels == list(variants)
+    rows = sorted({round(ax.get_position().y0, 3) for ax in axes})
+    assert len(rows) == 2
     assert all(ax.get_legend() is None for ax in axes)
     (legend,) = plot.figure.legends
     assert [t.get_text() for t in legend.get_texts()] == list(FAMILIES)
@@ -240,3 +242,24 @@ def test_importing_and_plotting_leave_the_users_backend_alone(tmp_path):
     """)
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
     assert_png(tmp_path / "x.png")
+
+
+def test_a_shared_grid_projects_every_panel_together_on_common_axes(tmp_path):
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 6)
+    base = rng.normal(size=(18, 5)) + 4 * np.eye(5)[labels]
+    other = base + 0.3 * rng.normal(size=base.shape)
+    from sklearn.decomposition import PCA
+
+    plot = plots.grid_figure({"base": (base, labels), "other": (other, labels)}, method="pca", shared=True,
+                             metrics=False)
+    pca = PCA(n_components=2, random_state=0).fit(base)  # fitted on the first panel, applied to the others
+    np.testing.assert_allclose(plot.projections[0].coords, pca.transform(base), atol=1e-9)
+    np.testing.assert_allclose(plot.projections[1].coords, pca.transform(other), atol=1e-9)
+    axes = plot.figure.axes[:2]
+    assert axes[0].get_xlim() == axes[1].get_xlim() and axes[0].get_ylim() == axes[1].get_ylim()
+    joint = plots.grid_figure({"base": (base, labels), "other": (other, labels)}, shared=True, metrics=False)
+    assert "joint t-SNE" in joint.projections[0].description and joint.projections[1].coords.shape == (18, 2)
+    plain = plots.grid_figure({"base": (base, labels), "other": (other, labels)}, method="pca", metrics=False)
+    np.testing.assert_allclose(np.abs(plain.projections[1].coords),
+                               np.abs(PCA(n_components=2, random_state=0).fit_transform(other)), atol=1e-9)

@@ -45,7 +45,7 @@ def test_workers_records_merge_into_the_controllers(emb):
     assert ctrl.state["outcomes"]["m"] == "failed"
     rows = ctrl.rows("paper")
     assert [r.label for r in rows] == ["m", "m · soup"]
-    assert rows[1].extra == {"CKA": 0.5, "status": "failed"}
+    assert rows[1].extra == {"CKA to base": 0.5, "status": "failed"}
     assert rows[0].values()["silhouette_true"] == pytest.approx(rep.silhouette_true)
 
 
@@ -62,7 +62,34 @@ def test_report_dir_has_json_markdown_and_one_plot_per_model_and_variant(emb, tm
     doc = json.loads((tmp_path / "r" / "report.json").read_text())  # strict JSON: NaN became null
     assert doc["values"][0]["value"] is None and "X" not in doc["geometry"][0]
     md = (tmp_path / "r" / "report.md").read_text()
-    assert "| m · lora |" in md and "paper claim 'a claim': DOES NOT HOLD (r 0.98)" in md
+    assert "| m · lora |" in md and "| m | a claim | no | r 0.98 | no |" in md
+
+
+def test_report_md_says_what_ran_what_failed_and_what_the_columns_mean(emb, tmp_path):
+    rep = cluster_report(emb, label_names=emb.label_names)
+    rec = RunRecord()
+    rec.state["settings"] = {"date": "2026-12-01 12:00 UTC", "models": ["m"], "versions": {"torch": "2.13.0"}}
+    rec.add_model("m", {"source": "/models/m", "device": "cpu", "dtype": "float32", "dim": 8, "fingerprint": "abc123"})
+    rec.add_geometry("m", None, "paper", rep, emb)
+    rec.add_geometry("m", "soup", "paper", rep, emb)
+    rec.add_value("m", None, "paper.cka_to_baseline", 0.99)
+    rec.add_value("m", "soup", "cka_to_base", 0.55)
+    rec.add_value("m", "soup", "share_of_lora_gain", 0.93)
+    rec.add_failure("suites/test_x.py::test_y[m]", "m", "soup", "linear CKA 0.55 < 0.9 (m · soup vs m)")
+    rec.write_dir(tmp_path / "r")
+    md = (tmp_path / "r" / "report.md").read_text()
+    for expected in ("| date | 2026-12-01 12:00 UTC |", "| torch | 2.13.0 |",
+                     "| m | /models/m | cpu | float32 | 8 | abc123 |",
+                     "| CKA to base | CKA to baseline |",          # the two CKAs in their own columns
+                     "higher is better", "lower is better",
+                     "| suites/test_x.py::test_y[m] | m · soup | linear CKA 0.55 < 0.9 (m · soup vs m) |",
+                     "| m · soup | share_of_lora_gain | 0.93 |",            # values as a table
+                     "[grid-paper.png](grid-paper.png)", "![grid-paper](grid-paper.png)"):
+        assert expected in md, expected
+    soup_row = next(line for line in md.splitlines() if line.startswith("| m · soup | ") and "0.55" in line)
+    cells = [c.strip() for c in soup_row.strip("|").split("|")]
+    assert cells[5:7] == ["0.5500", ""]  # CKA to base filled, CKA to baseline empty for a variant
+
 
 
 def test_merge_refuses_another_format():

@@ -199,8 +199,8 @@ def test_merging_checks_fail_on_a_damaged_merge(pytester, tiny_models, tiny_lora
                   "--checkpoint", str(tiny_models / "bert2"), "--checkpoint", str(tiny_models / "bert3"),
                   "--merge", "soup", "--device", "cpu", "-k", "at_least_as_close")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*GeometryAssertionError: *bert+soup does not keep the geometry of *bert on 24 texts: "
-                                 "linear CKA 0.9* < 0.9*"])
+    result.stdout.fnmatch_lines(["*GeometryAssertionError: linear CKA 0.9* < 0.9* (*bert+soup vs *bert, 24 texts)",
+                                 "E  *bert+soup does not keep the geometry of *bert on 24 texts: linear CKA 0.9*"])
 
 
 def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
@@ -210,10 +210,13 @@ def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
 
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions-gpu.yml").read_text())
     steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
-    command = next(s["run"] for s in steps if "pytest suites/" in s.get("run", ""))
+    command = next(s["run"] for s in steps if "geomcheck check" in s.get("run", ""))
+    assert any('pip install "geomcheck[test]"' in s.get("run", "") for s in steps)  # a package, not a checkout
     options = set(re.findall(r"(--[a-z][a-z-]+)", command)) | ({"-n"} if " -n " in command else set())
-    assert {"--model", "--geomcheck-baseline", "--geomcheck-report", "-n"} <= options
-    helptext = pytester.runpytest_subprocess("--help", "-p", "xdist").stdout.str()
+    assert {"--model", "--base-model", "--geomcheck-baseline", "--report", "--junit-xml", "-n"} <= options
+    # what `geomcheck check --help` lists: pytest's options, the plugin's and the suites' short forms
+    helptext = subprocess.run([sys.executable, "-m", "geomcheck", "check", "--help", "-p", "xdist"], cwd=pytester.path,
+                              capture_output=True, text=True).stdout
     missing = [o for o in options if o != "-n" and o not in helptext]
     assert not missing, missing
     assert any("upload-artifact" in s.get("uses", "") and s.get("if") == "always()" for s in steps)

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from geomcheck.errors import GeomcheckError, InvalidInputError
-from geomcheck.reporting.projection import METHODS, Projection, project, project_pca, project_tsne, tsne_perplexity
+from geomcheck.reporting.projection import (
+    METHODS,
+    Projection,
+    joint_projections,
+    project,
+    project_pca,
+    project_tsne,
+    tsne_perplexity,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
@@ -317,7 +325,7 @@ def pca_plot(emb: EmbLike, path: str | os.PathLike, *, seed: int = 0, title: str
 def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str = "tsne",
                 perplexity: float | None = None, max_iter: int = 1000, seed: int = 0,
                 title: str | None = None, reports: Mapping[str, GeometryReport] | None = None,
-                metrics: bool = True, ncols: int | None = None) -> Plot:
+                metrics: bool = True, ncols: int | None = None, shared: bool = False) -> Plot:
     """Draw one panel per variant, side by side, with one legend shared by all panels (see ``grid_plot``)."""
     if isinstance(embs, Mapping):
         items = [(str(k), v) for k, v in embs.items()]
@@ -341,8 +349,8 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
     unknown = sorted(set(reports) - {n for n, _ in items})
     if unknown:
         raise InvalidInputError(f"reports given for {unknown}, which are not panels: {[n for n, _ in items]}")
-    if ncols is None:
-        ncols = min(len(items), 4)
+    if ncols is None:  # 2 x 2 for the usual base / lora / soup / slerp: legible at screen width
+        ncols = len(items) if len(items) <= 2 else 2 if len(items) <= 4 else 3
     if not isinstance(ncols, int) or ncols < 1:
         raise InvalidInputError(f"ncols must be a positive integer, got {ncols!r}")
     nrows = math.ceil(len(items) / ncols)
@@ -351,10 +359,13 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
     all_names = list(dict.fromkeys(n for _, p in points for n in p.names))
     styles = family_styles(all_names)  # one colour per family name across all panels
     fig = _new_figure(4.3 * ncols + 1.8, 4.4 * nrows + 0.9)
-    projections, reps, present = [], [], set()
+    projections, reps, present, axes = [], [], set(), []
+    joint = joint_projections([p.X for _, p in points], method, perplexity=perplexity, max_iter=max_iter,
+                              seed=seed, first=points[0][0]) if shared else None
     for k, (name, p) in enumerate(points):
-        proj = project(p.X, method, perplexity=perplexity, max_iter=max_iter, seed=seed)
+        proj = joint[k] if joint else project(p.X, method, perplexity=perplexity, max_iter=max_iter, seed=seed)
         ax = fig.add_subplot(nrows, ncols, k + 1)
+        axes.append(ax)
         _scatter(ax, proj, p, styles, size=40)
         heading = name
         if metrics:
@@ -364,6 +375,12 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
         ax.set_title(heading, fontsize=9)
         projections.append(proj)
         present.update(n for j, n in enumerate(p.names) if (p.labels == j).any())
+    if joint:  # one projection: the same axes in every panel, so the panels compare point for point
+        allc = np.vstack([pr.coords for pr in projections])
+        pad = 0.05 * (allc.max(axis=0) - allc.min(axis=0) + 1e-12)
+        for ax in axes:
+            ax.set_xlim(allc[:, 0].min() - pad[0], allc[:, 0].max() + pad[0])
+            ax.set_ylim(allc[:, 1].min() - pad[1], allc[:, 1].max() + pad[1])
     legend = [n for n in all_names if n in present]
     first = projections[0]
     what = first.description.split(",")[0] if method == "pca" else first.description
@@ -381,15 +398,18 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
 def grid_plot(embs: Mapping[str, EmbLike] | Sequence[EmbLike], path: str | os.PathLike, *,
               method: str = "tsne", perplexity: float | None = None, max_iter: int = 1000, seed: int = 0,
               title: str | None = None, reports: Mapping[str, GeometryReport] | None = None,
-              metrics: bool = True, ncols: int | None = None) -> Path:
+              metrics: bool = True, ncols: int | None = None, shared: bool = False) -> Path:
     """Write a PNG grid of several variants (e.g. base / lora / soup / slerp), one panel each.
 
     ``embs``: ``{"base": emb, "slerp": emb2, …}`` or a list (panels named after each
     ``EmbeddedDataset.model``). ``method``: "tsne" or "pca"; each panel is projected on its
-    own with the same parameters and seed. A family keeps its colour in every panel; one
-    legend is shared. Panel titles hold the four Table 2 metrics (from ``reports[name]`` or
-    computed). At most ``ncols`` panels per row (default: up to 4).
+    own with the same parameters and seed, or, with ``shared=True`` (panels of the same
+    texts), all by one projection on common axes — a joint t-SNE of every panel's points, or a
+    PCA fitted on the first panel — so that the panels compare point for point. A family keeps
+    its colour in every panel; one legend is shared. Panel titles hold the four Table 2
+    metrics (from ``reports[name]`` or computed). At most ``ncols`` panels per row (default:
+    2 x 2 for up to four panels, else 3).
     """
     _png_path(path)  # refuse a bad path before the work
     return grid_figure(embs, method=method, perplexity=perplexity, max_iter=max_iter, seed=seed, title=title,
-                       reports=reports, metrics=metrics, ncols=ncols).save(path)
+                       reports=reports, metrics=metrics, ncols=ncols, shared=shared).save(path)

@@ -8,6 +8,7 @@ looking only: no metric is computed on them.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +16,7 @@ import numpy as np
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["METHODS", "Projection", "project", "project_pca", "project_tsne", "tsne_perplexity"]
+__all__ = ["METHODS", "Projection", "joint_projections", "project", "project_pca", "project_tsne", "tsne_perplexity"]
 
 log = logging.getLogger("geomcheck")
 
@@ -126,3 +127,22 @@ def project(X: np.ndarray, method: str, *, perplexity: float | None = None, max_
     if method == "pca":
         return project_pca(X, seed=seed)
     raise InvalidInputError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def joint_projections(Xs: Sequence[np.ndarray], method: str, *, perplexity: float | None = None, max_iter: int = 1000,
+                      seed: int = 0, first: str = "the first") -> list[Projection] | None:
+    """One projection for several spaces of the same texts: a t-SNE of all their points together, or a
+    PCA fitted on the first (the base) and applied to the others. None when the dimensions differ."""
+    from dataclasses import replace
+
+    Xs = [np.asarray(X, dtype=np.float64) for X in Xs]
+    if len({X.shape[1] for X in Xs}) != 1:
+        return None
+    if method == "pca":
+        base = project_pca(Xs[0], seed=seed)
+        what = f"PCA fitted on {first}, {base.description.split(', ', 1)[1]}"
+        return [replace(base, coords=np.asarray(base.estimator.transform(X)), description=what) for X in Xs]
+    whole = project(np.vstack(Xs), method, perplexity=perplexity, max_iter=max_iter, seed=seed)
+    bounds = np.cumsum([0] + [len(X) for X in Xs])
+    return [replace(whole, coords=whole.coords[a:b], description=f"joint {whole.description}")
+            for a, b in zip(bounds[:-1], bounds[1:])]

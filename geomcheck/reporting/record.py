@@ -19,18 +19,21 @@ from typing import Any
 from geomcheck._json import jsonable
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["RunRecord", "REPORT_FORMAT"]
+__all__ = ["RunRecord", "REPORT_FORMAT", "COLUMNS", "CKA_NOTE", "row_label"]
 
 REPORT_FORMAT = "geomcheck.run/1"
 _RANK = {"skipped": 0, "passed": 1, "failed": 2}  # a row is "passed" when some test passed and none failed
-COLUMNS = ("CKA", "status")
+COLUMNS = ("CKA to base", "CKA to baseline", "status")
 _KEYS = {"geometry": ("model", "variant", "dataset"), "values": ("model", "variant", "name"),
-         "claims": ("model", "claim"), "baseline": ("model", "dataset")}  # what identifies a record
-CKA_NOTE = ("CKA: linear CKA of a variant's embeddings to the base model's, and of a model's to its "
-            "baseline's stored embeddings of the same texts")
+         "claims": ("model", "claim"), "baseline": ("model", "dataset"),
+         "failures": ("nodeid",)}  # what identifies a record
+CKA_NOTE = ("CKA (linear, 1 = the same geometry): to base — a variant's embeddings vs the base model's; to "
+            "baseline — the model's vs its committed baseline's, on the same texts. status: passed when every "
+            "test of the row passed (health checks, and for a model its baseline comparison)")
 
 
-def _key(model: str, variant: str | None) -> str:
+def row_label(model: str, variant: str | None) -> str:
+    """"model" or "model · variant": how a row is named in tables, plots and summaries."""
     return model if variant is None else f"{model} · {variant}"
 
 
@@ -39,7 +42,7 @@ class RunRecord:
 
     def __init__(self, state: Mapping[str, Any] | None = None):
         self.state: dict[str, Any] = {"format": REPORT_FORMAT, "settings": {}, "models": {}, "geometry": [],
-                                      "values": [], "outcomes": {}, "claims": [], "baseline": []}
+                                      "values": [], "outcomes": {}, "claims": [], "baseline": [], "failures": []}
         if state:
             self.merge(state)
 
@@ -60,7 +63,7 @@ class RunRecord:
         self._upsert("values", {"model": model, "variant": variant, "name": name, "value": jsonable(value)})
 
     def add_outcome(self, model: str, variant: str | None, outcome: str) -> None:
-        self._set_outcome(_key(model, variant), outcome)
+        self._set_outcome(row_label(model, variant), outcome)
 
     def _set_outcome(self, key: str, outcome: str) -> None:
         old = self.state["outcomes"].get(key)
@@ -74,6 +77,10 @@ class RunRecord:
 
     def add_baseline(self, model: str, dataset: str, comparison: Mapping[str, Any]) -> None:
         self._upsert("baseline", {"model": model, "dataset": dataset, "comparison": jsonable(dict(comparison))})
+
+    def add_failure(self, nodeid: str, model: str | None, variant: str | None, message: str) -> None:
+        """A failed test and the first line of its failure."""
+        self._upsert("failures", {"nodeid": nodeid, "model": model, "variant": variant, "message": message})
 
     def _upsert(self, table: str, rec: dict[str, Any]) -> None:
         items, keys = self.state[table], _KEYS[table]
@@ -90,7 +97,7 @@ class RunRecord:
         self.state["settings"] = dict(state.get("settings") or self.state["settings"])
         self.state["models"].update(state.get("models", {}))
         for table in _KEYS:
-            for rec in state.get(table, []):
+            for rec in state.get(table) or []:
                 self._upsert(table, dict(rec))
         for key, outcome in state.get("outcomes", {}).items():
             self._set_outcome(key, outcome)
@@ -105,7 +112,7 @@ class RunRecord:
                      if r["model"] == model and r["variant"] == variant and r["name"] == name), None)
 
     def _status(self, model: str, variant: str | None) -> str:
-        return self.state["outcomes"].get(_key(model, variant), "")
+        return self.state["outcomes"].get(row_label(model, variant), "")
 
     def rows(self, dataset: str | None = None) -> list[Any]:
         """Table rows (``geomcheck.reporting.tables.Row``) for one dataset (default: the first recorded)."""
@@ -121,8 +128,9 @@ class RunRecord:
             if rec["dataset"] != dataset:
                 continue
             m, v = rec["model"], rec["variant"]
-            cka = self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else self._value(m, v, "cka_to_base")
-            extra = {"CKA": cka, "status": self._status(m, v)}
+            extra = {"CKA to base": self._value(m, v, "cka_to_base") if v is not None else None,
+                     "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
+                     "status": self._status(m, v)}
             rows.append(Row.measured(m, GeometryReport.from_dict(rec["report"]), variant=v, dataset=dataset,
                                      **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
@@ -147,7 +155,7 @@ class RunRecord:
             if isinstance(v, dict) or r["name"] in shown or r["name"].startswith("claim."):
                 continue
             text = f"{v:.4g}" if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
-            by.setdefault(_key(r["model"], r["variant"]), []).append(f"{r['name']} = {text}")
+            by.setdefault(row_label(r["model"], r["variant"]), []).append(f"{r['name']} = {text}")
         return [f"{k}: " + ", ".join(vs) for k, vs in by.items()]
 
     def claim_lines(self) -> list[str]:
@@ -177,7 +185,8 @@ class RunRecord:
             rows = self.rows(ds)
             cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
-                                  extra_columns=cols, caption=CKA_NOTE if "CKA" in cols else None))
+                                  extra_columns=cols, caption=CKA_NOTE if any(c.startswith("CKA") for c in cols)
+                                  else None))
         out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
         return out
 
@@ -187,33 +196,22 @@ class RunRecord:
         doc["geometry"] = [{k: v for k, v in r.items() if k not in ("X",)} for r in self.state["geometry"]]
         return json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n"
 
-    def to_markdown(self) -> str:
-        from geomcheck.reporting.tables import to_markdown
+    def to_markdown(self, files: list[Path] | None = None) -> str:
+        """report.md (``geomcheck.reporting.markdown``); ``files``: the PNGs to link."""
+        from geomcheck.reporting.markdown import render
 
-        parts = ["# geomcheck report", ""]
-        for ds in self.datasets():
-            rows = self.rows(ds)
-            cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
-            parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols)]
-            if "CKA" in cols:
-                parts += [CKA_NOTE + ".", ""]
-        for title, lines in (("Baseline", self.baseline_lines()), ("Paper claims", self.claim_lines()),
-                             ("Recorded values", self.value_lines())):
-            if lines:
-                parts += [f"## {title}", ""] + [f"- {line}" for line in lines] + [""]
-        return "\n".join(parts)
+        return render(self, files or [])
 
     def write_dir(self, path: str | os.PathLike, *, plots: bool = True) -> list[Path]:
         """Write report.json, report.md and (``plots``) t-SNE PNGs and a grid; returns the files."""
         out = Path(path)
         out.mkdir(parents=True, exist_ok=True)
+        pictures = self._plots(out) if plots else []
         written = []
-        for name, text in (("report.json", self.to_json()), ("report.md", self.to_markdown())):
+        for name, text in (("report.json", self.to_json()), ("report.md", self.to_markdown(pictures))):
             (out / name).write_text(text)
             written.append(out / name)
-        if plots:
-            written += self._plots(out)
-        return written
+        return written + pictures
 
     def _plots(self, out: Path) -> list[Path]:
         import numpy as np
@@ -229,7 +227,7 @@ class RunRecord:
             for rec in self._ordered():
                 if rec["dataset"] != ds or "X" not in rec:
                     continue
-                label = _key(rec["model"], rec["variant"])
+                label = row_label(rec["model"], rec["variant"])
                 embs[label] = EmbeddedDataset(X=np.asarray(rec["X"], dtype=np.float32),
                                               labels=np.asarray(rec["labels"]), label_names=tuple(rec["label_names"]),
                                               texts=(), model=label, fingerprint="")
@@ -237,7 +235,8 @@ class RunRecord:
             for label, emb in embs.items():
                 written.append(tsne_plot(emb, out / tsne_file_name(ds, label), title=f"{label} · {ds}",
                                          report=reports[label]))
-            if len(embs) > 1:
-                written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports,
-                                         title=f"{len(embs)} models and variants on the {ds} dataset — t-SNE, seed 0"))
+            if len(embs) > 1:  # one joint t-SNE: the panels share their axes and compare point for point
+                written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports, shared=True,
+                                         title=f"{len(embs)} models and variants on the {ds} dataset — "
+                                               f"one joint t-SNE, seed 0"))
         return written

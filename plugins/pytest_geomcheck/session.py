@@ -136,6 +136,11 @@ class GeomcheckSession:
         """A test phase ended: its outcome goes to the record, a geometry failure gets a short summary line."""
         self.add_outcome(item, report)
         self.shorten_geometry_failure(call, report)
+        if report.failed:
+            crash = getattr(report.longrepr, "reprcrash", None)
+            first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
+            model, variant = self.model_of(item)
+            self.record.add_failure(item.nodeid, model, variant, first[0] if first else report.when)
 
     @staticmethod
     def shorten_geometry_failure(call: pytest.CallInfo, report: pytest.TestReport) -> None:
@@ -160,7 +165,10 @@ class GeomcheckSession:
         import geomcheck
         from geomcheck.adapt.cached import LORA_DEFAULTS
 
-        self.record.state["settings"] = {**self.settings.to_json(), "versions": geomcheck.versions(),
+        from datetime import datetime, timezone
+
+        date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.record.state["settings"] = {**self.settings.to_json(), "date": date, "versions": geomcheck.versions(),
                                          "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0,
                                                    "tsne": 0}}
         if self.settings.report_dir and self.record:
