@@ -36,8 +36,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
 
 def render(record: Any, files: Sequence[Path] = ()) -> str:
     """The Markdown of ``record`` (a ``RunRecord``); ``files``: the PNGs written beside it, linked by name."""
-    from geomcheck.reporting.record import CKA_NOTE, COLUMNS, row_label
-    from geomcheck.reporting.tables import to_markdown
+    from geomcheck.reporting.tables import CKA_NOTE, EXTRA_COLUMNS, row_label, to_markdown
 
     st = record.state
     settings = st.get("settings") or {}
@@ -55,7 +54,7 @@ def render(record: Any, files: Sequence[Path] = ()) -> str:
               i.get("fingerprint", "")) for m, i in st["models"].items()])
     for ds in record.datasets():
         rows = record.rows(ds)
-        cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
+        cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
         parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols)]
         parts += [f"- {line}." for line in METRIC_DIRECTIONS] + [f"- {CKA_NOTE}.", ""]
     failures = st.get("failures") or []

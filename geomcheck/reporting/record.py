@@ -18,23 +18,15 @@ from typing import Any
 
 from geomcheck._json import jsonable
 from geomcheck.errors import InvalidInputError
+from geomcheck.reporting.tables import CKA_NOTE, EXTRA_COLUMNS, row_label
 
-__all__ = ["RunRecord", "REPORT_FORMAT", "COLUMNS", "CKA_NOTE", "row_label"]
+__all__ = ["RunRecord", "REPORT_FORMAT"]
 
 REPORT_FORMAT = "geomcheck.run/1"
 _RANK = {"skipped": 0, "passed": 1, "failed": 2}  # a row is "passed" when some test passed and none failed
-COLUMNS = ("CKA to base", "CKA to baseline", "status")
 _KEYS = {"geometry": ("model", "variant", "dataset"), "values": ("model", "variant", "name"),
          "claims": ("model", "claim"), "baseline": ("model", "dataset"),
          "failures": ("nodeid",)}  # what identifies a record
-CKA_NOTE = ("CKA (linear, 1 = the same geometry): to base — a variant's embeddings vs the base model's; to "
-            "baseline — the model's vs its committed baseline's, on the same texts. status: passed when every "
-            "test of the row passed (health checks, and for a model its baseline comparison)")
-
-
-def row_label(model: str, variant: str | None) -> str:
-    """"model" or "model · variant": how a row is named in tables, plots and summaries."""
-    return model if variant is None else f"{model} · {variant}"
 
 
 class RunRecord:
@@ -183,7 +175,7 @@ class RunRecord:
         out: list[Any] = []
         for ds in self.datasets():
             rows = self.rows(ds)
-            cols = [c for c in COLUMNS if any(c in r.extra for r in rows)]
+            cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
                                   extra_columns=cols, caption=CKA_NOTE if any(c.startswith("CKA") for c in cols)
                                   else None))

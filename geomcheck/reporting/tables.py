@@ -27,14 +27,25 @@ from geomcheck.models.spec import PaperResult
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
-__all__ = ["METRICS", "HEADERS", "SOURCES", "Row", "paper_rows", "format_value", "rich_table",
-           "to_markdown", "to_json", "from_json"]
+__all__ = ["METRICS", "EXTRA_COLUMNS", "CKA_NOTE", "row_label", "HEADERS", "SOURCES", "Row", "paper_rows",
+           "format_value", "rich_table", "to_markdown", "to_json", "from_json"]
 
 METRICS: tuple[str, ...] = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
 HEADERS: tuple[str, ...] = ("model", "silhouette true", "DB true", "silhouette KMeans", "DB KMeans")
 SOURCES: tuple[str, ...] = ("measured", "paper")
 JSON_FORMAT = "geomcheck.table/1"
 _MINUS = "\u2212"
+
+# the columns a run record adds to Table 2
+EXTRA_COLUMNS = ("CKA to base", "CKA to baseline", "status")
+CKA_NOTE = ("CKA (linear, 1 = the same geometry): to base — a variant's embeddings vs the base model's; to "
+            "baseline — the model's vs its committed baseline's, on the same texts. status: passed when every "
+            "test of the row passed (health checks, and for a model its baseline comparison)")
+
+
+def row_label(model: str, variant: str | None) -> str:
+    """"model" or "model · variant": how a row is named in tables, plots and summaries."""
+    return model if variant is None else f"{model} · {variant}"
 
 
 @dataclass(frozen=True)
