@@ -9,7 +9,9 @@ __version__ = "0.1.0"
 
 from geomcheck.errors import GeomcheckError  # noqa: E402
 
-__all__ = ["__version__", "GeomcheckError", "versions"]
+__all__ = ["__version__", "GeomcheckError", "SUITES_PACKAGE", "versions"]
+
+SUITES_PACKAGE = "geomcheck.suites"  # the shipped suites, installed with the package (`geomcheck check`)
 
 
 def versions() -> dict[str, str | None]:

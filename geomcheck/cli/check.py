@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-__all__ = ["add_parser", "run_check", "SUITES_PACKAGE"]
+from geomcheck import SUITES_PACKAGE
 
-SUITES_PACKAGE = "geomcheck.suites"
+__all__ = ["add_parser", "run_check"]
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

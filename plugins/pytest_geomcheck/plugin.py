@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 
 import geomcheck
+from geomcheck import SUITES_PACKAGE
 from pytest_geomcheck import fixtures
-from geomcheck.cli.check import SUITES_PACKAGE
 from pytest_geomcheck.options import add_options, add_short_options
 from pytest_geomcheck.session import MODEL_PARAM, VARIANT_PARAM, GeomcheckSession
 
