@@ -286,3 +286,19 @@ def test_cli_writes_a_baseline_and_a_rewrite_keeps_the_tolerances(tmp_path: Path
     again = Baseline.load(out)
     assert again.tolerances == {"cka_to_baseline": 0.5} and again.tolerance_basis == {"why": "hand-picked"}
     assert np.array_equal(again.datasets["paper"].X, b.datasets["paper"].X)
+
+
+def test_rewrite_replaces_only_a_baseline(tmp_path, base_emb):
+    from geomcheck.checks.baseline import rewrite_baseline
+
+    data = tmp_path / "data.json"
+    data.write_text('{"my": "own data"}')
+    embedded = {"paper": base_emb}
+    with pytest.raises(InvalidInputError, match="is not a geomcheck baseline; it is not replaced"):
+        rewrite_baseline(data, "m", "f", embedded)
+    assert data.read_text() == '{"my": "own data"}'
+    with pytest.raises(InvalidInputError, match="is a directory"):
+        rewrite_baseline(tmp_path, "m", "f", embedded)
+    damaged = tmp_path / "old.json"  # a baseline of ours that no longer loads is replaced whole
+    damaged.write_text('{"format_version": 1, "datasets": {"paper": "cut off"}}')
+    assert rewrite_baseline(damaged, "m", "f", embedded).model == "m" and Baseline.load(damaged).model == "m"

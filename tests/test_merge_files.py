@@ -170,17 +170,49 @@ def test_torch_threads_are_restored(models, tmp_path):
 
 # ------------------------------------------------------------------ errors and atomicity
 
-def test_existing_output_is_refused_unless_overwrite(models, tmp_path):
+def test_existing_output_is_refused_and_overwrite_replaces_only_an_earlier_merge(models, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("x")
     pair = [models["qwen30"], models["qwen31"]]
-    with pytest.raises(MergeError, match="already exists and is not an empty directory"):
+    with pytest.raises(MergeError, match="already exists and is not an empty directory.*--overwrite"):
         merge_files("slerp", pair, out, t=0.5)
-    assert (out / "keep.txt").exists()
-    merge_files("slerp", pair, out, t=0.5, overwrite=True)
-    assert not (out / "keep.txt").exists() and (out / "model.safetensors").exists()
+    with pytest.raises(MergeError, match="is not a merge geomcheck wrote"):  # a user's directory is never replaced
+        merge_files("slerp", pair, out, t=0.5, overwrite=True)
+    assert (out / "keep.txt").read_text() == "x"
+    (out / "keep.txt").unlink()
+    merge_files("slerp", pair, out, t=0.5)
+    assert json.loads((out / "geomcheck_merge.json").read_text())["method"] == "slerp"
+    merge_files("linear", pair, out, overwrite=True)  # an earlier merge is replaced
+    assert json.loads((out / "geomcheck_merge.json").read_text())["method"] == "linear"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temp or old dirs left
+
+
+def test_an_output_that_is_contains_or_lies_inside_an_input_is_refused(models, tmp_path):
+    import shutil
+
+    parent = tmp_path / "P"
+    a, b = parent / "A", parent / "B"
+    shutil.copytree(models["qwen30"], a)
+    shutil.copytree(models["qwen31"], b)
+    before = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*"))
+    for out, how in ((parent, "contains"), (a, "is"), (a / "sub", "lies inside")):
+        for overwrite in (False, True):
+            with pytest.raises(MergeError, match=f"the output .* {how} the input"):
+                merge_files("slerp", [a, b], out, t=0.5, overwrite=overwrite)
+    with pytest.raises(MergeError, match="the output .* contains the input"):  # file inputs: their directory
+        merge_files("slerp", [a / "model.safetensors", b / "model.safetensors"], a, t=0.5, overwrite=True)
+    link = tmp_path / "link-to-A"
+    link.symlink_to(a, target_is_directory=True)
+    with pytest.raises(MergeError, match="is the input"):  # resolved through the link
+        merge_files("slerp", [a, b], link, t=0.5, overwrite=True)
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p != link) == before
+
+
+def test_an_output_whose_parent_cannot_be_made_is_a_clear_error(models, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(MergeError, match="cannot create the output's parent directory"):
+        merge_files("slerp", [models["qwen30"], models["qwen31"]], tmp_path / "afile" / "out", t=0.5)
 
 
 def test_a_failing_merge_leaves_nothing_behind(models, tmp_path):
@@ -303,3 +335,22 @@ def test_cli_errors_exit_2_with_a_message(models, tmp_path, capsys, argv, match)
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("geomcheck: error: ") and re.search(match, err), err
     assert not (tmp_path / "o").exists()
+
+
+def test_the_cli_refuses_to_overwrite_its_inputs_and_says_why(models, tmp_path, capsys):
+    import shutil
+
+    from geomcheck.cli import main
+
+    parent = tmp_path / "P"
+    shutil.copytree(models["qwen30"], parent / "A")
+    shutil.copytree(models["qwen31"], parent / "B")
+    assert main(["merge", "--method", "slerp", "--t", "0.5", str(parent / "A"), str(parent / "B"), "--out",
+                 str(parent), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "geomcheck: error: the output" in err and "contains the input" in err and "Traceback" not in err
+    assert (parent / "A" / "model.safetensors").is_file() and (parent / "B" / "model.safetensors").is_file()
+    (tmp_path / "afile").write_text("x")
+    assert main(["merge", "--method", "slerp", "--t", "0.5", str(parent / "A"), str(parent / "B"), "--out",
+                 str(tmp_path / "afile" / "out")]) == 2
+    assert "cannot create the output's parent directory" in capsys.readouterr().err

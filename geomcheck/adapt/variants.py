@@ -90,8 +90,9 @@ def _save_whole(emb: Any, out: Path) -> None:
     try:
         with quiet_progress():
             emb.model.save(str(tmp), create_model_card=False)
-        if out.exists():  # an incomplete directory of a killed run
-            shutil.rmtree(out)
+        if out.exists():  # never an earlier save of ours (those are renamed into place whole): not ours to delete
+            raise InvalidInputError(f"{out} exists and is not a complete model directory (no modules.json); "
+                                    f"remove it, or build the variants into another out_dir")
         os.replace(tmp, out)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -261,17 +261,31 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
 # --- comparison --------------------------------------------------------------------------------
 
 
+def _looks_like_a_baseline(path: Path) -> bool:
+    """A JSON object with a ``format_version`` and ``datasets``: ours, even if damaged."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(d, dict) and "format_version" in d and "datasets" in d
+
+
 def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
                      meta: Mapping[str, Any] | None = None) -> Baseline:
     """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
     ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
     path = Path(path)
     old = None
+    if path.exists() and not path.is_file():
+        raise InvalidInputError(f"{str(path)!r} is a directory, not a baseline file; give a .json path")
     if path.is_file():
         try:
             old = Baseline.load(path)
         except InvalidInputError:
-            old = None  # unreadable: replaced whole
+            if not _looks_like_a_baseline(path):
+                raise InvalidInputError(f"{str(path)!r} exists and is not a geomcheck baseline; it is not replaced. "
+                                        f"Choose another path, or remove the file yourself.") from None
+            old = None  # a damaged baseline of ours: replaced whole
     b = make_baseline(model_name, fingerprint, embedded, tolerances=old.tolerances if old else None,
                       tolerance_basis=old.tolerance_basis if old else None, meta=meta)
     b.save(path)

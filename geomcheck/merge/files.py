@@ -55,7 +55,8 @@ from geomcheck.merge.reader import (
 )
 from geomcheck.merge.registry import get_method
 
-__all__ = ["MergedFiles", "merge_files", "lazy_state_dict", "LazyStateDict", "weight_groups"]
+__all__ = ["MergedFiles", "merge_files", "check_output_dir", "OUTPUT_MARKER", "lazy_state_dict", "LazyStateDict",
+           "weight_groups"]
 
 @dataclass(frozen=True)
 class MergedFiles:
@@ -152,6 +153,41 @@ def _copy_rest(src: Path, dst: Path, written: set[str]) -> tuple[list[str], list
     return copied, skipped
 
 
+OUTPUT_MARKER = "geomcheck_merge.json"  # in every output directory: provenance, and "geomcheck wrote this"
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return folder in path.parents
+
+
+def check_output_dir(out: Path, inputs: Sequence[Path], *, overwrite: bool = False) -> None:
+    """Refuse an output that would lose data: one that is, contains or lies inside an input (paths
+    resolved, symlinks followed), and an existing non-empty directory unless ``overwrite`` and it is
+    a merge output geomcheck wrote (it holds ``OUTPUT_MARKER``)."""
+    o = out.resolve()
+    for p in inputs:
+        r = p.resolve()
+        how = ("is" if o == r else "contains" if _inside(r, o)
+               else "lies inside" if r.is_dir() and _inside(o, r) else None)
+        if how is not None:
+            raise MergeError(f"the output {str(out)!r} {how} the input {str(p)!r}: a merge never writes where its "
+                             f"inputs are (it would delete them or be read as part of them later); choose an "
+                             f"output directory outside every input.")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise MergeError(f"{str(out)!r} exists and is a file, not a directory; choose another output directory.")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise MergeError(f"{str(out)!r} already exists and is not an empty directory; choose a new output "
+                         f"directory, or replace an earlier merge there with --overwrite (overwrite=True).")
+    if not (out / OUTPUT_MARKER).is_file():
+        raise MergeError(f"{str(out)!r} is not a merge geomcheck wrote (it has no {OUTPUT_MARKER}), and --overwrite "
+                         f"(overwrite=True) replaces only those; choose another output directory, or remove it "
+                         f"yourself if it is yours to lose.")
+
+
 def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str]],
                 out_dir: str | os.PathLike[str], base: str | os.PathLike[str] | None = None, *,
                 weights: Sequence[float] | None = None, overwrite: bool = False, threads: int | None = None,
@@ -213,12 +249,14 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         jobs.append((g, plan, models, b))
 
     out = Path(out_dir)
-    if out.exists() and not (out.is_dir() and (overwrite or not any(out.iterdir()))):
-        raise MergeError(f"{str(out)!r} already exists and is not an empty directory; choose a new --out, "
-                         "or pass overwrite=True to replace it.")
+    check_output_dir(out, in_paths + ([base_path] if base_path is not None else []), overwrite=overwrite)
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
         raise MergeError(f"threads must be a positive integer, got {threads!r}.")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where a parent directory should be, no permission, …
+        raise MergeError(f"cannot create the output's parent directory {str(out.parent)!r}: "
+                         f"{exc.strerror or exc}; choose another output directory") from None
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     import torch
 
@@ -248,6 +286,7 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         skipped: list[str] = []
         if kind == "dir":
             copied, skipped = _copy_rest(in_paths[0], tmp, set(written))
+        (tmp / OUTPUT_MARKER).write_text(provenance + "\n")  # what --overwrite may replace later
         # mkdtemp makes the directory 0700; give it the mode a plain mkdir gets under the umask
         probe = tmp / ".mode-probe"
         probe.mkdir()
