@@ -302,3 +302,28 @@ def test_rewrite_replaces_only_a_baseline(tmp_path, base_emb):
     damaged = tmp_path / "old.json"  # a baseline of ours that no longer loads is replaced whole
     damaged.write_text('{"format_version": 1, "datasets": {"paper": "cut off"}}')
     assert rewrite_baseline(damaged, "m", "f", embedded).model == "m" and Baseline.load(damaged).model == "m"
+
+
+@pytest.mark.parametrize(("edit", "match"), [
+    (lambda d: d["datasets"]["paper"]["report"].__setitem__("silhouette_true", "high"),
+     r"dataset 'paper', field report.silhouette_true: expected a finite number.*got 'high'"),
+    (lambda d: d["datasets"]["paper"]["report"].__setitem__("silhouette_true", None),
+     r"field report.silhouette_true: expected a finite number.*got None"),
+    (lambda d: d["datasets"]["paper"]["report"].__setitem__("davies_bouldin_true", float("nan")),
+     r"field report.davies_bouldin_true: expected a finite number"),
+    (lambda d: d["datasets"]["paper"]["labels"].__setitem__(0, 99),
+     r"field labels\[0\]: expected an integer in \[0, 6\)"),
+    (lambda d: d["datasets"]["heldout"].pop("silhouette_samples"), r"dataset 'heldout': field silhouette_samples is missing"),
+    (lambda d: d["datasets"]["paper"]["report"].pop("dim"), r"field report.dim: expected a non-negative integer"),
+    (lambda d: d.__setitem__("tolerances", {"cka_to_baseline": float("nan")}),
+     r"field tolerances.cka_to_baseline: expected a finite number"),
+    (lambda d: d.__setitem__("model", 3), r"field model: expected str"),
+])
+def test_a_hand_edited_baseline_fails_on_load_naming_file_field_and_fix(tmp_path, edit, match):
+    d = json.loads((SHIPPED / "minilm.json").read_text())
+    edit(d)
+    path = tmp_path / "minilm.json"
+    path.write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match=match) as info:
+        Baseline.load(path)
+    assert str(path) in str(info.value) and "regenerate" in str(info.value)

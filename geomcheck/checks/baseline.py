@@ -91,6 +91,55 @@ def _decode_array(d: Mapping[str, Any], where: str) -> np.ndarray:
                                 f"regenerate it ({UPDATE_HINT})") from None
 
 
+_TABLE2 = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_entry(d: Any, where: str) -> None:
+    """Every field of a dataset entry has its type, the gate's numbers are finite, labels lie in range:
+    a hand-edited file fails here, naming the field, not later inside a comparison."""
+
+    def bad(field: str, expected: str, value: Any) -> InvalidInputError:
+        return InvalidInputError(f"{where}, field {field}: expected {expected}, got {value!r:.80}; "
+                                 f"regenerate it ({UPDATE_HINT})")
+
+    if not isinstance(d, Mapping):
+        raise bad("(the dataset)", "an object", d)
+    kinds = {"texts": list, "labels": list, "label_names": list, "report": Mapping, "silhouette_samples": list,
+             "embeddings": Mapping, "texts_digest": str}
+    for key, kind in kinds.items():
+        if key not in d:
+            raise InvalidInputError(f"{where}: field {key} is missing; regenerate it ({UPDATE_HINT})")
+        if not isinstance(d[key], kind):
+            raise bad(key, kind.__name__ if kind is not Mapping else "an object", d[key])
+    if not all(isinstance(t, str) for t in d["texts"]):
+        raise bad("texts", "a list of strings", next(t for t in d["texts"] if not isinstance(t, str)))
+    names = d["label_names"]
+    for i, v in enumerate(d["labels"]):
+        if not (isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names)):
+            raise bad(f"labels[{i}]", f"an integer in [0, {len(names)}) (one of label_names)", v)
+    for i, v in enumerate(d["silhouette_samples"]):
+        if not (_number(v) and math.isfinite(v)):
+            raise bad(f"silhouette_samples[{i}]", "a finite number", v)
+    report = d["report"]
+    for key in _TABLE2:
+        v = report.get(key, "(missing)")
+        if not (_number(v) and math.isfinite(v)):
+            raise bad(f"report.{key}", "a finite number (the gate compares it)", v)
+    for key in ("n", "dim", "n_clusters"):
+        v = report.get(key, "(missing)")
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 0):
+            raise bad(f"report.{key}", "a non-negative integer", v)
+    for key, v in report.items():
+        if key in ("calinski_harabasz_true", "ari", "nmi", "v_measure") and not (v is None or _number(v)):
+            raise bad(f"report.{key}", "a number or null", v)
+    if report["n"] != len(d["texts"]):
+        raise bad("report.n", f"{len(d['texts'])} (the number of texts)", report["n"])
+
+
 @dataclass(eq=False)
 class BaselineEntry:
     """One dataset's record: texts, labels, report, per-text silhouettes, embeddings ``X``."""
@@ -115,6 +164,7 @@ class BaselineEntry:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> BaselineEntry:
+        _check_entry(d, where)
         try:
             entry = cls(tuple(d["texts"]), np.asarray(d["labels"], dtype=np.int64), tuple(d["label_names"]),
                         GeometryReport.from_dict(dict(d["report"])),
@@ -188,6 +238,14 @@ class Baseline:
         if d["format_version"] != FORMAT_VERSION:
             raise InvalidInputError(f"baseline {str(p)!r} has format version {d['format_version']!r}; this geomcheck "
                                     f"reads version {FORMAT_VERSION}; regenerate it with `{UPDATE_HINT}`")
+        for key, kind in (("model", str), ("fingerprint", str), ("datasets", dict)):
+            if not isinstance(d.get(key), kind):
+                raise InvalidInputError(f"baseline {str(p)!r}, field {key}: expected {kind.__name__}, got "
+                                        f"{d.get(key, '(missing)')!r:.80}; regenerate it with {regenerate_hint(p)}")
+        for k, v in (d.get("tolerances") or {}).items():
+            if not (_number(v) and math.isfinite(v)):
+                raise InvalidInputError(f"baseline {str(p)!r}, field tolerances.{k}: expected a finite number, got "
+                                        f"{v!r}; fix it or regenerate the file with {regenerate_hint(p)}")
         try:
             datasets = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}")
                         for k, v in d["datasets"].items()}
