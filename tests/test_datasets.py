@@ -139,3 +139,19 @@ def test_a_single_family_name_is_one_family():
     assert ds.label_names == ("squares",)
     assert ds.texts == ("0, 1, 4", "9, 16, 25")
     assert np.array_equal(ds.labels, [0, 0])
+
+
+@pytest.mark.parametrize(("families", "per_family", "length"), [(["prime", "odd"], 10**12, 5), (["odd"], 10**9, 5),
+                                                                 (["odd"], 2, 10**7)])
+def test_sizes_past_the_limit_are_refused_up_front(families, per_family, length):
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(InvalidInputError, match=r"would compute [\d,]+ terms .* the limit is 2,000,000 terms\. "
+                                                r"Pass max_terms= to raise it"):
+        make_dataset(families, per_family, length)
+    assert time.perf_counter() - t0 < 0.5
+
+
+def test_the_limit_can_be_raised():
+    assert len(make_dataset(["odd", "even"], 3, 400_000, max_terms=3_000_000).texts) == 6

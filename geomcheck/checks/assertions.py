@@ -10,7 +10,6 @@ threshold, the model, the worst families and what to look at next.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Mapping
 from typing import Any
 

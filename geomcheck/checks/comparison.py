@@ -23,10 +23,10 @@ import numpy as np
 from geomcheck.checks.baseline import (
     KNN_K,
     UPDATE_HINT,
-    regenerate_hint,
     Baseline,
     BaselineEntry,
     per_text_silhouettes,
+    regenerate_hint,
     resolve_tolerances,
 )
 from geomcheck.errors import GeometryAssertionError, InvalidInputError

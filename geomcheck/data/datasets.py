@@ -21,7 +21,9 @@ from geomcheck.data.families import (
 )
 from geomcheck.errors import InvalidInputError, TermTooLongError
 
-__all__ = ["SequenceDataset", "render", "to_decimal", "make_dataset", "paper_dataset", "heldout_dataset"]
+__all__ = ["SequenceDataset", "render", "to_decimal", "make_dataset", "paper_dataset", "heldout_dataset", "MAX_TERMS"]
+
+MAX_TERMS = 2_000_000  # make_dataset's default limit on terms computed (per_family x length x families)
 
 def to_decimal(n: int) -> str:
     """``str(n)`` without CPython's 4300-digit limit on int -> str conversion."""
@@ -115,11 +117,16 @@ def make_dataset(
     start: int = 0,
     sep: str = ", ",
     max_chars: int = 20_000,
+    max_terms: int | None = None,
 ) -> SequenceDataset:
     """``per_family`` texts per family; sequence k holds terms ``[start + k*length, start + (k+1)*length)``.
 
-    Labels follow the order of ``families``; texts are grouped by family.
+    Labels follow the order of ``families``; texts are grouped by family. At most ``max_terms``
+    terms in all (default ``MAX_TERMS``, 2,000,000: 22 families x 1,000 texts x 90 terms);
+    more is refused before any work.
     """
+    if max_terms is None:
+        max_terms = MAX_TERMS
     fams = [get_family(f) for f in ([families] if isinstance(families, (str, Family)) else families)]
     if not fams:
         raise InvalidInputError("make_dataset needs at least one family; see geomcheck.sequences.FAMILIES")
@@ -131,6 +138,13 @@ def make_dataset(
     length = as_index("length (terms per sequence)", length, 1)
     start = as_index("start (0-based index of the first term)", start, 0)
     max_chars = as_index("max_chars", max_chars, 1)
+    max_terms = as_index("max_terms", max_terms, 1)
+    n_texts, n_terms = len(fams) * per_family, len(fams) * per_family * length
+    if n_terms > max_terms:  # refused up front: past this it runs for hours or runs out of memory
+        raise InvalidInputError(
+            f"make_dataset would compute {n_terms:,} terms ({len(fams)} famil{'y' if len(fams) == 1 else 'ies'} x {per_family:,} texts x "
+            f"{length:,} terms, {n_texts:,} texts); the limit is {max_terms:,} terms. Pass max_terms= to raise it "
+            f"(a text's embedding sees at most a few hundred terms anyway)")
     if not isinstance(sep, str) or not sep or any(c.isdigit() or c == "-" for c in sep):
         raise InvalidInputError(f"sep must be a non-empty string without digits or '-', got {sep!r}")
 

@@ -162,10 +162,10 @@ class GeomcheckSession:
         """On the controller (or without xdist): the settings into the record, the report directory."""
         if self.is_xdist_worker:
             return
+        from datetime import datetime, timezone
+
         import geomcheck
         from geomcheck.adapt.cached import LORA_DEFAULTS
-
-        from datetime import datetime, timezone
 
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         self.record.state["settings"] = {**self.settings.to_json(), "date": date, "versions": geomcheck.versions(),
