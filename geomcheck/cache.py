@@ -19,6 +19,8 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from typing import Any
+
 import numpy as np
 
 ENV_VAR = "GEOMCHECK_CACHE_DIR"
@@ -37,8 +39,14 @@ def cache_dir() -> Path:
 def texts_digest(texts: Sequence[str]) -> str:
     """sha256 of the texts in order (each length-prefixed, so ``["ab"]`` != ``["a", "b"]``)."""
     h = hashlib.sha256()
-    for t in texts:
-        b = t.encode("utf-8")
+    for i, t in enumerate(texts):
+        try:
+            b = t.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            from geomcheck.errors import InvalidInputError
+
+            raise InvalidInputError(f"text {i} is not valid Unicode ({exc.reason} at character {exc.start}); "
+                                    f"decode the source with errors='replace' or remove the character") from None
         h.update(len(b).to_bytes(8, "little"))
         h.update(b)
     return h.hexdigest()
@@ -138,3 +146,33 @@ def file_digest(path: str | os.PathLike) -> str:
     except OSError:  # a read-only cache still gives the right digest, just not memoised
         pass
     return digest
+
+
+def lock_for(path: str | os.PathLike) -> Any:
+    """A ``filelock.FileLock`` for work on ``path``, kept under ``<cache>/locks/`` (never beside files
+    that users commit, such as baselines): processes writing the same path wait for each other."""
+    from filelock import FileLock
+
+    key = hashlib.sha256(str(Path(path).resolve()).encode()).hexdigest()[:24]
+    folder = cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(folder / f"{Path(path).name}-{key}.lock"))
+
+
+def remove_stale(folder: str | os.PathLike, pattern: str, *, older_than_s: float = 600.0) -> list[Path]:
+    """Delete what killed runs left in ``folder`` (temporary files or directories matching ``pattern``)
+    that nothing has touched for ``older_than_s`` seconds; returns what was removed."""
+    import shutil
+    import time
+
+    removed = []
+    now = time.time()
+    for p in Path(folder).glob(pattern):
+        try:
+            if now - p.stat().st_mtime < older_than_s:
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed

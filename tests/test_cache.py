@@ -131,3 +131,34 @@ def test_an_emptied_entry_is_recomputed_by_encode(tmp_path, monkeypatch):
         "assert len(msgs) == 1 and 'EOFError' in msgs[0], msgs\n"
     ) % str(tmp_path / "c")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_what_killed_runs_left_is_removed_and_fresh_work_is_not(tmp_path):
+    import os
+    import time
+
+    from geomcheck.cache import remove_stale
+
+    old_dir, old_file, fresh = tmp_path / ".soup.tmp-abc", tmp_path / ".b.json.x1.tmp", tmp_path / ".lora.tmp-new"
+    old_dir.mkdir()
+    (old_dir / "model.safetensors").write_bytes(b"x" * 100)
+    old_file.write_text("{")
+    fresh.mkdir()
+    keep = tmp_path / "soup"
+    keep.mkdir()
+    an_hour_ago = time.time() - 3600
+    for p in (old_dir, old_file, keep):
+        os.utime(p, (an_hour_ago, an_hour_ago))
+    assert sorted(p.name for p in remove_stale(tmp_path, ".*.tmp-*") + remove_stale(tmp_path, ".b.json.*.tmp")) == \
+        [".b.json.x1.tmp", ".soup.tmp-abc"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".lora.tmp-new", "soup"]  # a running build's temp stays
+
+
+def test_locks_live_in_the_cache_not_beside_the_file(tmp_path):
+    from geomcheck.cache import cache_dir, lock_for
+
+    target = tmp_path / "baselines" / "minilm.json"
+    lock = lock_for(target)
+    with lock:
+        assert str(cache_dir()) in lock.lock_file and not list(tmp_path.rglob("*.lock"))
+    assert lock_for(target).lock_file == lock.lock_file and lock_for(tmp_path / "x.json").lock_file != lock.lock_file

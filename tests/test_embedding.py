@@ -106,3 +106,19 @@ def test_embed_dataset(tiny):
     assert e.X.shape == (len(DS), emb.dim) and np.array_equal(e.labels, DS.labels)
     assert e.label_names == DS.label_names and e.texts == DS.texts
     assert e.model == str(tiny["bert"]) and e.fingerprint == emb.fingerprint
+
+
+def test_a_lone_surrogate_is_an_input_error_naming_the_text(tmp_path):
+    from geomcheck.cache import texts_digest
+    from geomcheck.errors import InvalidInputError
+    from geomcheck.models import load_model
+    from geomcheck.testing import tiny_model
+
+    texts = ["1, 2, 3", "1, 2, \ud800 3"]
+    with pytest.raises(InvalidInputError, match=r"text 1 is not valid Unicode \(surrogates not allowed at character 6\)"):
+        texts_digest(texts)
+    model = load_model(str(tiny_model("bert", tmp_path / "m")), device="cpu")
+    for cache in (True, False):
+        with pytest.raises(InvalidInputError, match=r"text 1 is not valid Unicode: surrogates not allowed at "
+                                                    r"character 6 \('1, 2, \\ud800 3'\)"):
+            model.encode(texts, cache=cache)

@@ -74,6 +74,7 @@ def test_geomcheck_check_runs_the_installed_suites_against_the_shipped_baseline(
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     written = project / "geomcheck-baselines" / "minilm.json"
     assert json.loads(written.read_text())["model"] == "minilm"
+    assert sorted(p.name for p in written.parent.iterdir()) == ["minilm.json"]  # no lock or temp file beside it
     assert f"baseline written: {written}" in result.stdout
 
 

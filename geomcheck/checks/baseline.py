@@ -332,8 +332,11 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
                      meta: Mapping[str, Any] | None = None) -> Baseline:
     """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
     ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
+    from geomcheck.cache import remove_stale
+
     path = Path(path)
     old = None
+    remove_stale(path.parent, f".{path.name}.*.tmp")  # what a killed write left beside it
     if path.exists() and not path.is_file():
         raise InvalidInputError(f"{str(path)!r} is a directory, not a baseline file; give a .json path")
     if path.is_file():

@@ -169,6 +169,14 @@ class Embedder:
         bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
         if bad is not None:
             raise InvalidInputError(f"encode expects strings; item {bad} is {type(texts[bad]).__name__}")
+        for i, t in enumerate(texts):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as exc:  # a lone surrogate: no tokenizer or digest can take it
+                raise InvalidInputError(
+                    f"text {i} is not valid Unicode: {exc.reason} at character {exc.start} "
+                    f"({t[max(0, exc.start - 20):exc.start + 20]!r}); decode the source with errors='replace' "
+                    f"or remove the character") from None
         return texts
 
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:

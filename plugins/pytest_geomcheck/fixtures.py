@@ -242,10 +242,10 @@ def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embed
     model = session.id_of(geomcheck_model_name)
     path = geomcheck_baseline_path
     if s.update_baseline:
-        from filelock import FileLock
+        from geomcheck.cache import lock_for
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(path) + ".lock"):
+        with lock_for(path):  # xdist workers write it once; the lock lives in the cache, not beside the file
             data = {s.suite_dataset_name: embed(suite_dataset), "heldout": embed(heldout_dataset)}
             rewrite_baseline(path, model, embedder.fingerprint, data,
                              meta={"device": embedder.device, "dtype": embedder.dtype})
