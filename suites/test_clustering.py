@@ -30,7 +30,9 @@ def test_embeddings_are_finite_distinct_and_deterministic(embed, embedder, suite
     e = embed(suite_dataset)
     n = len(suite_dataset)
     assert e.X.shape == (n, embedder.dim) and np.isfinite(e.X).all()
-    assert len({row.tobytes() for row in e.X}) == n, "two different texts got the same vector"
+    # the same text in two families (short windows) rightly gets one vector: compare distinct texts only
+    vectors = {text: row.tobytes() for text, row in zip(suite_dataset.texts, e.X)}
+    assert len(set(vectors.values())) == len(vectors), "two different texts got the same vector"
     again = embedder.encode(suite_dataset.texts, cache=False)
     tol = 1e-5 if embedder.dtype == "float32" else 2e-2
     assert np.allclose(again, e.X, atol=tol), "encoding the same texts twice gave different vectors"

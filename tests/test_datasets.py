@@ -155,3 +155,10 @@ def test_sizes_past_the_limit_are_refused_up_front(families, per_family, length)
 
 def test_the_limit_can_be_raised():
     assert len(make_dataset(["odd", "even"], 3, 400_000, max_terms=3_000_000).texts) == 6
+
+
+def test_texts_shared_by_two_families_are_announced():
+    with pytest.warns(UserWarning, match=r"3 texts occur in more than one family \(consecutive & even; "
+                                         r"consecutive & even & squares; consecutive & squares\), e.g. '1'"):
+        ds = make_dataset(["consecutive", "even", "squares"], 4, 1)
+    assert len(ds.texts) == 12 and len(set(ds.texts)) == 9

@@ -157,7 +157,24 @@ def make_dataset(
             labels.append(label)
             seqs.append(kept)
             starts.append(start + k * length)
+    _warn_duplicates(texts, labels, names)
     return SequenceDataset(tuple(texts), np.array(labels), tuple(names), tuple(seqs), tuple(fams), tuple(starts))
+
+
+def _warn_duplicates(texts: Sequence[str], labels: Sequence[int], names: Sequence[str]) -> None:
+    """Say so when the same text stands for two families (short windows of overlapping sequences):
+    no model can place one text in two clusters, and a metric would blame the model."""
+    seen: dict[str, set[str]] = {}
+    for t, lab in zip(texts, labels):
+        seen.setdefault(t, set()).add(names[lab])
+    shared = {t: fams for t, fams in seen.items() if len(fams) > 1}
+    if shared:
+        import warnings
+
+        pairs = sorted({" & ".join(sorted(f)) for f in shared.values()})
+        warnings.warn(f"geomcheck: {len(shared)} texts occur in more than one family ({'; '.join(pairs)}), "
+                      f"e.g. {next(iter(shared))!r}; use longer windows (length) or a later start",
+                      stacklevel=3)
 
 
 def paper_dataset(
