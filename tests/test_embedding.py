@@ -122,3 +122,23 @@ def test_a_lone_surrogate_is_an_input_error_naming_the_text(tmp_path):
         with pytest.raises(InvalidInputError, match=r"text 1 is not valid Unicode: surrogates not allowed at "
                                                     r"character 6 \('1, 2, \\ud800 3'\)"):
             model.encode(texts, cache=cache)
+
+
+def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
+    from geomcheck.models import load_model
+    from geomcheck.sequences import make_dataset
+    from geomcheck.testing import tiny_model
+
+    model = load_model(str(tiny_model("bert", tmp_path / "m")), device="cpu", max_seq_length=16)
+    ds = make_dataset(["squares", "cubes"], 2, 40)  # 40 terms: far more than 16 tokens
+    short = make_dataset(["squares", "cubes"], 2, 2)
+    lengths = [len(ids) for ids in model.model.tokenizer(list(ds.texts))["input_ids"]]  # the reference count
+    with pytest.warns(UserWarning, match=rf"4 of 4 texts are longer than .* max_seq_length of 16 tokens "
+                                         rf"\(the longest has {max(lengths):,}\)"):
+        e = model.embed(ds)
+    assert (e.n_truncated, e.longest_tokens) == (4, max(lengths))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert model.embed(short).n_truncated == 0

@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,8 @@ class EmbeddedDataset:
     texts: tuple[str, ...]
     model: str
     fingerprint: str
+    n_truncated: int = 0  # texts longer than the model's max_seq_length: the model saw only their start
+    longest_tokens: int = 0
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -237,8 +240,22 @@ class Embedder:
     def embed(self, dataset: SequenceDataset, *, cache: bool | None = None) -> EmbeddedDataset:
         """Embed a ``SequenceDataset``: ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint)``."""
         X = self.encode(dataset.texts, cache=cache)
+        n_cut, longest = self.truncation(dataset.texts)
+        if n_cut:
+            warnings.warn(f"geomcheck: {n_cut} of {len(dataset.texts)} texts are longer than {self.name}'s "
+                          f"max_seq_length of {self.max_seq_length} tokens (the longest has {longest:,}): the model "
+                          f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
-                               self.name, self.fingerprint)
+                               self.name, self.fingerprint, n_cut, longest)
+
+    def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
+        """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
+        tokenizer, limit = getattr(self.model, "tokenizer", None), self.max_seq_length
+        if tokenizer is None or not limit:
+            return 0, 0
+        lengths = [len(ids) for ids in tokenizer([self.prompt + t for t in texts], add_special_tokens=True,
+                                                 truncation=False, verbose=False)["input_ids"]]
+        return sum(n > limit for n in lengths), max(lengths, default=0)
 
 
 def weights_digest_of_dir(path: str | os.PathLike) -> str | None:

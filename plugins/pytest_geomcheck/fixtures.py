@@ -87,6 +87,9 @@ def geometry(embed, geomcheck_model_name: str, pytestconfig: pytest.Config):
             memo[key] = cluster_report(e, label_names=e.label_names)
             label = name or f"{len(e)} texts, {len(e.label_names)} families"
             record.add_geometry(model, variant, label, memo[key], e)
+            if e.n_truncated:  # the model saw only the start of these texts: the report says so
+                record.add_value(model, variant, f"{label}.texts_cut_at_max_seq_length", e.n_truncated)
+                record.add_value(model, variant, f"{label}.longest_text_tokens", e.longest_tokens)
         return memo[key]
 
     return run
