@@ -93,7 +93,20 @@ def _cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("unknown model", lambda: load_model("minilmm")),
         ("not a model directory", lambda: load_model(str(tmp))),
         ("NaN threshold type", lambda: assert_silhouette_above(X, y, "high")),
+        ("NaN embeddings", lambda: assert_silhouette_above(np.full((12, 4), np.nan), y, 0.0)),
+        ("hub model, offline, not cached", lambda: _offline(lambda: load_model("Qwen/Qwen3-Embedding-0.6B"))),
     ]
+
+
+def _offline(run: Callable[[], object]) -> object:
+    saved = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_HOME", "HF_HUB_CACHE")}
+    os.environ.update({"HF_HUB_OFFLINE": "1", "HF_HOME": tempfile.mkdtemp()})
+    os.environ.pop("HF_HUB_CACHE", None)
+    try:
+        return run()
+    finally:
+        for k, v in saved.items():
+            os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
 
 
 def main() -> None:
