@@ -34,7 +34,7 @@ __all__ = [
 
 FORMAT_VERSION = 1
 DATASETS = ("paper", "heldout")
-UPDATE_HINT = "pytest suites/ --geomcheck-update-baseline"
+UPDATE_HINT = "geomcheck check --model NAME --geomcheck-update-baseline"
 
 
 def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME") -> str:

@@ -11,7 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bl = sub.add_parser("baseline", help="(re)write a model's geometry baseline (what `pytest suites/` compares with)",
                         description="Embed the paper's and the held-out datasets with --model and write the baseline "
                         "JSON (embeddings, per-text silhouettes, GeometryReports). An existing file keeps its "
-                        "tolerances. The same as `pytest suites/ --model NAME --geomcheck-update-baseline`.")
+                        "tolerances. The same as `geomcheck check --model NAME --geomcheck-update-baseline`.")
     bl.add_argument("--model", required=True, help="registry alias, local directory or Hugging Face id")
     bl.add_argument("--out", required=True, metavar="PATH", help="baseline JSON to (re)write")
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
