@@ -118,12 +118,14 @@ def make_dataset(
     sep: str = ", ",
     max_chars: int = 20_000,
     max_terms: int | None = None,
+    warn_duplicates: bool = True,
 ) -> SequenceDataset:
     """``per_family`` texts per family; sequence k holds terms ``[start + k*length, start + (k+1)*length)``.
 
     Labels follow the order of ``families``; texts are grouped by family. At most ``max_terms``
     terms in all (default ``MAX_TERMS``, 2,000,000: 22 families x 1,000 texts x 90 terms);
-    more is refused before any work.
+    more is refused before any work. A text that stands for two families (short windows of
+    overlapping sequences) is announced with a ``UserWarning`` unless ``warn_duplicates=False``.
     """
     if max_terms is None:
         max_terms = MAX_TERMS
@@ -157,7 +159,8 @@ def make_dataset(
             labels.append(label)
             seqs.append(kept)
             starts.append(start + k * length)
-    _warn_duplicates(texts, labels, names)
+    if warn_duplicates:
+        _warn_duplicates(texts, labels, names)
     return SequenceDataset(tuple(texts), np.array(labels), tuple(names), tuple(seqs), tuple(fams), tuple(starts))
 
 
@@ -172,7 +175,9 @@ def _warn_duplicates(texts: Sequence[str], labels: Sequence[int], names: Sequenc
         import warnings
 
         pairs = sorted({" & ".join(sorted(f)) for f in shared.values()})
-        warnings.warn(f"geomcheck: {len(shared)} texts occur in more than one family ({'; '.join(pairs)}), "
+        many = len(shared) > 1
+        warnings.warn(f"geomcheck: {len(shared)} text{'s occur' if many else ' occurs'} in more than one family "
+                      f"({'; '.join(pairs)}), "
                       f"e.g. {next(iter(shared))!r}; use longer windows (length) or a later start",
                       stacklevel=3)
 
