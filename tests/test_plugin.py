@@ -413,3 +413,21 @@ def test_markers_are_registered_once_and_the_gain_share_is_checked(pytester):
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*geomcheck_min_gain_share: expected a number in [[]0, 1[]], got 'most'*"])
+
+
+def test_a_project_that_uses_no_geomcheck_fixture_pays_nothing_for_it(pytester):
+    """The plugin loads in every run of the environment: a run without geomcheck fixtures (a failing one
+    included) records nothing, writes nothing and imports no numpy, torch or geomcheck reporting."""
+    pytester.makeconftest(
+        """
+        import sys
+
+        def pytest_unconfigure(config):
+            print("LOADED:", [m for m in ("numpy", "torch", "geomcheck.reporting.record") if m in sys.modules])
+        """
+    )
+    pytester.makepyfile("def test_ok():\n    pass\n\ndef test_bad():\n    assert 1 == 2\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["LOADED: []"])
+    assert "= geomcheck =" not in result.stdout.str()

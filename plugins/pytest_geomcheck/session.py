@@ -66,6 +66,11 @@ class GeomcheckSession:
         return self._record
 
     @property
+    def record_started(self) -> bool:
+        """Whether anything of this run reached the record (a geomcheck fixture, value or outcome)."""
+        return self._record is not None
+
+    @property
     def has_record(self) -> bool:
         return self._record is not None and bool(self._record)
 
@@ -136,10 +141,10 @@ class GeomcheckSession:
         """A test phase ended: its outcome goes to the record, a geometry failure gets a short summary line."""
         self.add_outcome(item, report)
         self.shorten_geometry_failure(call, report)
-        if report.failed:
+        model, variant = self.model_of(item)
+        if report.failed and (model is not None or self.record_started):  # not for runs that never used geomcheck
             crash = getattr(report.longrepr, "reprcrash", None)
             first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
-            model, variant = self.model_of(item)
             self.record.add_failure(item.nodeid, model, variant, first[0] if first else report.when)
 
     @staticmethod
@@ -160,7 +165,7 @@ class GeomcheckSession:
 
     def finish(self) -> None:
         """On the controller (or without xdist): the settings into the record, the report directory."""
-        if self.is_xdist_worker:
+        if self.is_xdist_worker or not self.record_started:  # a run that used no geomcheck fixture: nothing to do
             return
         from datetime import datetime, timezone
 

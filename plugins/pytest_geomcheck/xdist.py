@@ -41,8 +41,9 @@ def one_gpu_per_worker(worker: str) -> None:
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
-    if hasattr(config, "workeroutput"):
-        config.workeroutput["geomcheck"] = json.dumps(GeomcheckSession.of(config).record.state)
+    session = GeomcheckSession.of(config)
+    if hasattr(config, "workeroutput") and session.record_started:
+        config.workeroutput["geomcheck"] = json.dumps(session.record.state)
 
 
 def pytest_testnodedown(node, error) -> None:
