@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 from geomcheck.errors import GeomcheckError  # noqa: E402
 
-__all__ = ["__version__", "GeomcheckError", "SUITES_PACKAGE", "versions"]
+__all__ = ["__version__", "GeomcheckError", "SUITES_PACKAGE", "load_dataset", "versions"]
 
 SUITES_PACKAGE = "geomcheck.suites"  # the shipped suites, installed with the package (`geomcheck check`)
 
@@ -25,3 +25,11 @@ def versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[dist] = None
     return out
+
+
+def __getattr__(name: str):
+    if name == "load_dataset":  # numpy and csv only when asked for: ``import geomcheck`` stays light
+        from geomcheck.data.text import load_dataset
+
+        return load_dataset
+    raise AttributeError(f"module 'geomcheck' has no attribute {name!r}")

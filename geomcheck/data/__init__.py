@@ -3,7 +3,9 @@
 - ``geomcheck.data.families``: ``Family``, ``FAMILIES`` (22 integer-sequence families with
   OEIS ids), ``get_family``, ``register_family``; number theory in ``_numtheory``;
 - ``geomcheck.data.datasets``: ``SequenceDataset``, ``paper_dataset``, ``heldout_dataset``,
-  ``make_dataset``, ``render``.
+  ``make_dataset``, ``render``;
+- ``geomcheck.data.text``: ``TextDataset`` and ``load_dataset`` for your own labelled texts
+  (CSV, TSV, JSONL/JSON, Parquet, DataFrames).
 
 Everything here is plain data (texts, int labels, label names); nothing loads a model.
 """
@@ -26,8 +28,12 @@ from geomcheck.data.families import (
     get_family,
     register_family,
 )
+from geomcheck.data.text import DatasetError, TextDataset, load_dataset
 
 __all__ = [
+    "DatasetError",
+    "TextDataset",
+    "load_dataset",
     "FAMILIES",
     "HELDOUT_FAMILIES",
     "PAPER_FAMILIES",
