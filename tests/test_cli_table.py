@@ -146,3 +146,26 @@ def test_unknown_model_is_a_user_error(offline, capsys):
 def test_no_progress_bars_in_the_table_output(json_run):
     proc, _ = json_run
     assert "Loading weights" not in proc.stderr and "Writing model shards" not in proc.stderr, proc.stderr
+
+
+def test_table_of_your_own_labelled_texts(offline, tmp_path, capsys):
+    from sklearn.metrics import silhouette_score
+
+    from geomcheck.data import load_dataset
+    from geomcheck.models import load_model
+
+    rows = [("the cat sat on the mat", "animals"), ("a dog barked at night", "animals"), ("stocks fell sharply", "finance"),
+            ("interest rates rose again", "finance"), ("it rained all day", "weather"), ("snow fell at noon", "weather")]
+    path = tmp_path / "mine.tsv"
+    path.write_text("sentence\ttopic\n" + "".join(f"{t}\t{lab}\n" for t, lab in rows))
+    assert main(["table", "--model", "minilm", "--dataset", str(path), "--text-column", "sentence",
+                 "--label-column", "topic", "--json", "--device", "cpu"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    row = doc["rows"][0]
+    X = load_model("minilm", device="cpu").encode([t for t, _ in rows])
+    assert row["dataset"] == "mine" and row["report"]["n"] == 6
+    assert set(row["report"]["per_family_silhouette"]) == {"animals", "finance", "weather"}
+    assert row["silhouette_true"] == pytest.approx(silhouette_score(X, load_dataset(path, text="sentence",
+                                                                                     label="topic").labels), abs=1e-6)
+    assert main(["table", "--model", "minilm", "--dataset", str(path)]) == 2  # the default columns are not there
+    assert "no column 'text'; the columns are 'sentence', 'topic'" in capsys.readouterr().err

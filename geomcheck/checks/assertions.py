@@ -175,7 +175,8 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
             f"{'its lower bound is' if iv else 'it is'} not above the threshold {threshold:+.4f}. "
             f"Worst families: {_worst(samples, y, names)}. Look at a t-SNE plot of these embeddings "
             f"(geomcheck.reporting.plots.tsne_plot) and at the KMeans silhouette (geomcheck.metrics.cluster_report): "
-            f"a model that groups the texts by another property (length, magnitude) scores low here.",
+            f"a model that groups the texts by another property scores low here"
+            f"{f' ({data.hint})' if getattr(data, 'hint', '') else ''}.",
             metric="silhouette", value=value, threshold=threshold, interval=iv, model=model,
         )
     return value
@@ -231,7 +232,8 @@ def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed:
             f"{rep.silhouette_kmeans:+.4f} exceeds the true-label silhouette {rep.silhouette_true:+.4f} by "
             f"{gap:.4f} > margin {margin:.4f} (KMeans vs families: ARI {rep.ari:.3f}, NMI {rep.nmi:.3f}). "
             f"Worst families: {', '.join(f'{n} {v:+.3f}' for n, v in rep.worst_families())}. Look at what the "
-            f"KMeans clusters share (geomcheck.metrics.kmeans_labels): number magnitude or text length are usual.",
+            f"KMeans clusters share (geomcheck.metrics.kmeans_labels)"
+            f"{': ' + data.hint if getattr(data, 'hint', '') else ''}.",
             metric="silhouette_kmeans - silhouette_true", value=gap, threshold=margin, model=model,
         )
     return rep

@@ -21,8 +21,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     tab.add_argument("--model", action="append", metavar="NAME",
                      help="registry alias, local directory or Hugging Face id; repeat for several")
-    tab.add_argument("--dataset", choices=("paper", "heldout"), default="paper",
-                     help="the paper's 24 texts (default) or the held-out families")
+    tab.add_argument("--dataset", default="paper", metavar="paper|heldout|PATH",
+                     help="the paper's 24 texts (default), the held-out families, or your own labelled texts "
+                          "(CSV, TSV, JSONL, JSON, Parquet: geomcheck.load_dataset)")
+    tab.add_argument("--text-column", default="text", metavar="NAME", help="with --dataset PATH: the text column")
+    tab.add_argument("--label-column", default="label", metavar="NAME", help="with --dataset PATH: the label column")
     tab.add_argument("--paper", action="store_true",
                      help="add the paper's published rows (every registry model it measured, all 14); "
                      "alone, print just those")
@@ -49,7 +52,15 @@ def run(args: argparse.Namespace) -> int:
         from geomcheck.metrics import cluster_report
         from geomcheck.models.loading import load_model
 
-        ds = paper_dataset() if args.dataset == "paper" else heldout_dataset()
+        if args.dataset in ("paper", "heldout"):
+            ds = paper_dataset() if args.dataset == "paper" else heldout_dataset()
+        else:
+            from pathlib import Path
+
+            from geomcheck.data import load_dataset
+
+            ds = load_dataset(args.dataset, text=args.text_column, label=args.label_column)
+            args.dataset = Path(args.dataset).stem  # the name rows, notes and PNGs carry
         for name in models:
             try:
                 embedder = load_model(name, device=args.device)
@@ -87,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
 
     notes = []
     if models:
-        notes.append(f"measured on the {args.dataset} dataset ({len(ds)} texts, {len(ds.label_names)} families), "
+        notes.append(f"measured on the {args.dataset} dataset ({len(ds)} texts, {len(ds.label_names)} classes), "
                      f"seed {args.seed}")
     if args.paper:
         notes.append("(paper): published Table 2, paper dataset")

@@ -90,6 +90,11 @@ class SequenceDataset:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def hint(self) -> str:
+        """What a failing check should suggest for sequence texts."""
+        return "number magnitude or text length are usual"
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, SequenceDataset):
             return NotImplemented

@@ -45,6 +45,7 @@ class EmbeddedDataset:
     fingerprint: str
     n_truncated: int = 0  # texts longer than the model's max_seq_length: the model saw only their start
     longest_tokens: int = 0
+    hint: str = ""  # the dataset's advice for a failing check (what else its texts may cluster by)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -238,7 +239,8 @@ class Embedder:
         return X
 
     def embed(self, dataset: SequenceDataset, *, cache: bool | None = None) -> EmbeddedDataset:
-        """Embed a ``SequenceDataset``: ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint)``."""
+        """Embed a dataset (a ``SequenceDataset``, a ``TextDataset``, anything with ``texts``, ``labels`` and
+        ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
         X = self.encode(dataset.texts, cache=cache)
         n_cut, longest = self.truncation(dataset.texts)
         if n_cut:
@@ -246,7 +248,7 @@ class Embedder:
                           f"max_seq_length of {self.max_seq_length} tokens (the longest has {longest:,}): the model "
                           f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
-                               self.name, self.fingerprint, n_cut, longest)
+                               self.name, self.fingerprint, n_cut, longest, str(getattr(dataset, "hint", "")))
 
     def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
         """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
