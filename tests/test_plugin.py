@@ -134,12 +134,17 @@ def test_bad_option_values_are_usage_errors(pytester, args, message):
     result.stderr.fnmatch_lines([expected])
 
 
-def test_bad_ini_values_are_usage_errors(pytester):
-    pytester.makeini("[pytest]\ngeomcheck_tolerances =\n    cka_to_baseline=high\n")
+@pytest.mark.parametrize(("ini", "message"), [
+    ("geomcheck_tolerances =\n    cka_to_baseline=high", "*geomcheck_tolerances: expected NAME=NUMBER, got "
+                                                         "'cka_to_baseline=high'*"),
+    ("geomcheck_min_gain_share = most", "*geomcheck_min_gain_share: expected a number in [[]0, 1[]], got 'most'*"),
+])
+def test_bad_ini_values_are_usage_errors(pytester, ini, message):
+    pytester.makeini(f"[pytest]\n{ini}\n")
     pytester.makepyfile("def test_x():\n    pass\n")
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*geomcheck_tolerances: expected NAME=NUMBER, got 'cka_to_baseline=high'*"])
+    result.stderr.fnmatch_lines([message])
 
 
 def test_options_from_ini_reach_the_settings(pytester):
@@ -405,14 +410,9 @@ def test_embed_keeps_each_datasets_own_labels(pytester, tmp_path):
     pytester.runpytest_subprocess("--geomcheck-model", str(path), "--geomcheck-device", "cpu").assert_outcomes(passed=1)
 
 
-def test_markers_are_registered_once_and_the_gain_share_is_checked(pytester):
+def test_markers_are_registered_once(pytester):
     markers = pytester.runpytest_subprocess("--markers").stdout.str()
     assert markers.count("@pytest.mark.geomcheck_slow") == 1, markers
-    pytester.makeini("[pytest]\ngeomcheck_min_gain_share = most\n")
-    pytester.makepyfile("def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess()
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*geomcheck_min_gain_share: expected a number in [[]0, 1[]], got 'most'*"])
 
 
 def test_a_project_that_uses_no_geomcheck_fixture_pays_nothing_for_it(pytester):

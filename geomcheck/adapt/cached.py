@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geomcheck.cache import lock_for
 from geomcheck.errors import InvalidInputError
 
 __all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "variants_cache_dir",
@@ -61,13 +62,6 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _lock(path: Path):
-    from filelock import FileLock
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(path) + ".lock")
-
-
 def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: bool = True,
                     progress: bool = False, **train_kw: Any) -> Any:
     """``train_lora(base, **LORA_DEFAULTS | train_kw)``, kept under ``root/lora/<key>``.
@@ -84,7 +78,7 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
     if not cache:
         return train_lora(base, out_dir=tempfile.mkdtemp(prefix="geomcheck-lora-"), progress=progress, **kw)
     out = Path(root) if root is not None else lora_cache_dir(base, **train_kw)
-    with _lock(out):
+    with lock_for(out):
         record = out / "lora_run.json"
         if record.is_file():
             try:
@@ -120,7 +114,7 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
         out = Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
     else:
         out = Path(root) if root is not None else variants_cache_dir(base, run, methods, t=t)
-    with _lock(out):
+    with lock_for(out):
         embedders = build_variants(base, run, methods=methods, t=t, out_dir=out, device=device)
     info = json.loads((out / "variants.json").read_text())
     for name, e in embedders.items():

@@ -213,11 +213,10 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         if col not in columns:
             raise DatasetError(f"{where}: no column {col!r}; the columns are {', '.join(map(repr, columns)) or 'none'}"
                                f" (pass text=, label= or id= to name others)")
-    first = 2 if unit == "line" and "__line__" not in (rows[0] if rows else {}) else (0 if unit == "row" else 1)
+    first = 2 if unit == "line" else 0  # CSV/TSV: line 1 is the header; rows count from 0 (JSONL rows know their line)
 
     def place(i: int, row: Mapping[str, Any]) -> str:
-        n = row.get("__line__", i + first) if isinstance(row, Mapping) else i + first
-        return f"{where}, {unit} {n}"
+        return f"{where}, {unit} {row.get('__line__', i + first)}"
 
     texts, raw_labels, ids, meta = [], [], [], []
     for i, row in enumerate(rows):

@@ -139,9 +139,11 @@ class GeomcheckSession:
     # --- outcomes and the end of the run -------------------------------------------------
     def on_report(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
         """A test phase ended: its outcome goes to the record, a geometry failure gets a short summary line."""
-        self.add_outcome(item, report)
-        self.shorten_geometry_failure(call, report)
         model, variant = self.model_of(item)
+        if model is not None and (report.when == "call" or report.outcome != "passed"):
+            outcome = "skipped" if report.skipped else "failed" if report.failed else "passed"
+            self.record.add_outcome(model, variant, outcome)
+        self.shorten_geometry_failure(call, report)
         if report.failed and (model is not None or self.record_started):  # not for runs that never used geomcheck
             crash = getattr(report.longrepr, "reprcrash", None)
             first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
@@ -156,12 +158,6 @@ class GeomcheckSession:
         crash = getattr(report.longrepr, "reprcrash", None)
         if call.excinfo is not None and isinstance(call.excinfo.value, GeometryAssertionError) and crash is not None:
             crash.message = str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else crash.message
-
-    def add_outcome(self, item: pytest.Item, report: pytest.TestReport) -> None:
-        model, variant = self.model_of(item)
-        if model is not None and (report.when == "call" or report.outcome != "passed"):
-            outcome = "skipped" if report.skipped else "failed" if report.failed else "passed"
-            self.record.add_outcome(model, variant, outcome)
 
     def finish(self) -> None:
         """On the controller (or without xdist): the settings into the record, the report directory."""
