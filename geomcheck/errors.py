@@ -19,6 +19,7 @@ __all__ = [
     "MergeError",
     "IncompatibleModelsError",
     "UnknownMergeMethodError",
+    "BaselineMismatchError",
     "unknown_name_message",
 ]
 
@@ -69,6 +70,10 @@ class IncompatibleModelsError(MergeError):
 
 class UnknownMergeMethodError(GeomcheckError, LookupError):
     """A merge-method name that is not in ``geomcheck.merge.METHODS``."""
+
+
+class BaselineMismatchError(InvalidInputError):
+    """A baseline was written for another dataset (other texts, labels or label names) than the one measured."""
 
 
 class GeometryAssertionError(AssertionError):

@@ -1,10 +1,11 @@
 """Clustering geometry of the model(s) under test (``--model``, default minilm).
 
 The paper's protocol (6 families x 4 sequences of 50 terms; silhouette and Davies–Bouldin
-with the true labels and with KMeans labels) plus the families the paper never used,
-checked three ways: what holds for any usable embedding model, the paper's published
-row where there is one, and the committed baseline of the model
-(``suites/baselines/<model>.json``: a paired comparison on the very same texts).
+with the true labels and with KMeans labels) plus the families the paper never used — or,
+with ``--dataset PATH``, your own labelled texts — checked three ways: what holds for any
+usable embedding model, the paper's published row where there is one, and the committed
+baseline of the model (``<model>.json``, ``<model>.<dataset>.json`` for your own data: a
+paired comparison on the very same texts).
 """
 
 from __future__ import annotations
@@ -19,8 +20,12 @@ DATASETS = ("suite", "heldout")
 
 @pytest.fixture(scope="session", params=DATASETS)
 def named_dataset(request, suite_dataset, heldout_dataset, geomcheck_settings):
-    """(name, dataset): the suite dataset ("paper" under the paper's protocol) and the held-out families."""
+    """(name, dataset): the suite dataset ("paper" under the paper's protocol, your file's name with
+    ``--dataset``) and the held-out families (not with ``--dataset``: they say nothing about your labels)."""
     if request.param == "heldout":
+        if "heldout" not in geomcheck_settings.suite_datasets:
+            pytest.skip(f"--dataset: the suites measure {geomcheck_settings.suite_dataset_name}, not the held-out "
+                        f"sequence families")
         return "heldout", heldout_dataset
     return geomcheck_settings.suite_dataset_name, suite_dataset
 
@@ -67,13 +72,23 @@ def test_matches_baseline(geomcheck_baseline, geomcheck_baseline_path, embed, na
     if geomcheck_baseline is None:
         pytest.skip(f"no baseline for {embedder.name} at {geomcheck_baseline_path}; "
                     f"--geomcheck-update-baseline writes it there")
+    from geomcheck.errors import BaselineMismatchError
+
     name, ds = named_dataset
     if name not in geomcheck_baseline.datasets:
-        pytest.fail(f"the baseline of {geomcheck_baseline.model} has no {name!r} dataset (it has "
-                    f"{', '.join(geomcheck_baseline.datasets)}): --families/--per-family/--seq-length changed the "
-                    f"suite dataset; write a baseline for it with --geomcheck-update-baseline --geomcheck-baseline PATH",
-                    pytrace=False)
-    comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=geomcheck_settings.tolerances or None)
+        why = ("--dataset names another dataset" if geomcheck_settings.dataset is not None else
+               "--families/--per-family/--seq-length changed the suite dataset")
+        pytest.fail(f"the baseline of {geomcheck_baseline.model} at {geomcheck_baseline_path} has no {name!r} dataset "
+                    f"(it has {', '.join(geomcheck_baseline.datasets)}): {why}; write a baseline for it with "
+                    f"--geomcheck-update-baseline [--geomcheck-baseline PATH]", pytrace=False)
+    try:
+        comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=geomcheck_settings.tolerances or None)
+    except BaselineMismatchError as exc:  # not a geometry verdict: the file measured other texts
+        mismatch = f"{geomcheck_baseline_path}: {exc}"
+    else:
+        mismatch = None
+    if mismatch is not None:
+        pytest.fail(mismatch, pytrace=False)
     geomcheck_record.baseline(name, comparison)
     comparison.check()  # fails with the comparison table, the verdict on its first line
 

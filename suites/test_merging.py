@@ -1,8 +1,10 @@
 """LoRA and merged variants of the model under test: do merges keep the base geometry?
 
-``lora_run`` trains a LoRA adapter on the sequence-family task (or takes ``--adapter`` /
-``--checkpoint``), ``merged_variants`` builds base, lora and each ``--merge`` variant
-(default soup and slerp). What must hold for a healthy merge:
+``lora_run`` trains a LoRA adapter on the sequence-family task — with ``--dataset PATH``, on
+the train split of your labelled texts (SupCon on their labels) — or takes ``--adapter`` /
+``--checkpoint``; ``merged_variants`` builds base, lora and each ``--merge`` variant (default
+soup and slerp). The variants are measured on texts the LoRA never saw: the suite dataset and
+the held-out families, or the test split of ``--dataset``. What must hold for a healthy merge:
 
 - it sits at least as close to the base (linear CKA) as the LoRA model does;
 - it keeps a share of the LoRA's task gain (ini ``geomcheck_min_gain_share``, default 0.25);
@@ -27,11 +29,19 @@ MERGE_FAMILY_SLACK = 0.1  # merge vs the lower of base and LoRA, per family
 
 
 @pytest.fixture(scope="session")
-def task_dataset():
-    """Windows of the training families at starts training never draws (the task's test set)."""
-    from geomcheck.adapt import WindowTask
+def task_dataset(lora_task):
+    """The task's test set: windows of the training families at starts training never draws, or the
+    test split of ``--dataset``."""
+    return lora_task.eval_sets()["task"]
 
-    return WindowTask().eval_sets()["task"]
+
+@pytest.fixture(scope="session")
+def measured_sets(geomcheck_settings, suite_dataset, heldout_dataset, task_dataset):
+    """[(name, dataset)] the variants are measured on, the first for their Table 2 rows: the suite dataset
+    and the held-out families, or with ``--dataset`` its test split (``<name>.test``)."""
+    if geomcheck_settings.dataset is not None:
+        return [(f"{geomcheck_settings.suite_dataset_name}.test", task_dataset)]
+    return [(geomcheck_settings.suite_dataset_name, suite_dataset), ("heldout", heldout_dataset)]
 
 
 @pytest.fixture(scope="session")
@@ -67,20 +77,23 @@ def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *,
     drop, where, floor, now = max(worst)
     geomcheck_record("worst_family_drop", drop)
     geomcheck_record("worst_family", where)
-    assert drop <= slack, (f"family {where} collapsed: its silhouette is {now:+.4f}, {drop:.4f} below "
+    assert drop <= slack, (f"class {where} collapsed: its silhouette is {now:+.4f}, {drop:.4f} below "
                            f"{floor:+.4f} ({'the base' if len(parents) == 1 else 'the lower of base and LoRA'}); "
                            f"allowed {slack}")
 
 
 @pytest.mark.parametrize("geomcheck_variant", ["lora"])
-def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_dataset, heldout_dataset, embed,
-                              geomcheck_variant, geomcheck_record, geomcheck_settings):
+def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, measured_sets, embed, geomcheck_variant,
+                              geomcheck_record, geomcheck_settings):
     """Our LoRA lowers its loss and raises the task silhouette; no family collapses on the way."""
     from geomcheck.metrics import linear_cka
 
     lora, base = merged_variants["lora"], merged_variants["base"]
-    geometry(suite_dataset, geomcheck_settings.suite_dataset_name, embedder=lora, variant="lora")
-    geomcheck_record("cka_to_base", linear_cka(embed(suite_dataset, embedder=lora).X, embed(suite_dataset, embedder=base).X))
+    name, ds = measured_sets[0]
+    if geomcheck_settings.dataset is not None:  # the base's row on the test split (the clustering suite has the rest)
+        geometry(ds, name, embedder=base, variant="base")
+    geometry(ds, name, embedder=lora, variant="lora")
+    geomcheck_record("cka_to_base", linear_cka(embed(ds, embedder=lora).X, embed(ds, embedder=base).X))
     geomcheck_record("task_gain", gains["lora"])
     losses = getattr(lora_run, "loss_history", ())
     if losses:
@@ -89,30 +102,28 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, suite_
     if hasattr(lora_run, "loss_history"):  # trained here, not given with --adapter
         assert losses[-1] < losses[0], f"LoRA did not learn: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
         assert gains["lora"] > 0, f"LoRA lowered the task silhouette by {-gains['lora']:.4f}"
-    _no_family_collapses(lora, [base], [(geomcheck_settings.suite_dataset_name, suite_dataset), ("heldout", heldout_dataset)],
-                         embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP)
+    _no_family_collapses(lora, [base], measured_sets, embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP)
 
 
-def test_merge_geometry(merged_variants, geomcheck_variant, geometry, suite_dataset, embed, geomcheck_record,
-                        geomcheck_settings):
+def test_merge_geometry(merged_variants, geomcheck_variant, geometry, measured_sets, embed, geomcheck_record):
     """Each merge's Table 2 row and its CKA to the base (shown in the summary)."""
     from geomcheck.metrics import linear_cka
 
     merged = _variant(merged_variants, geomcheck_variant)
-    r = geometry(suite_dataset, geomcheck_settings.suite_dataset_name, embedder=merged, variant=geomcheck_variant)
-    cka = linear_cka(embed(suite_dataset, embedder=merged).X, embed(suite_dataset, embedder=merged_variants["base"]).X)
+    name, ds = measured_sets[0]
+    r = geometry(ds, name, embedder=merged, variant=geomcheck_variant)
+    cka = linear_cka(embed(ds, embedder=merged).X, embed(ds, embedder=merged_variants["base"]).X)
     geomcheck_record("cka_to_base", cka)
     assert -1 <= r.silhouette_true <= 1 and r.davies_bouldin_true > 0
 
 
-def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, suite_dataset,
-                                                     heldout_dataset):
+def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, measured_sets):
     from geomcheck.checks import assert_merge_preserves_base
     from geomcheck.metrics import linear_cka
 
     merged = _variant(merged_variants, geomcheck_variant)
     base, lora = merged_variants["base"], merged_variants["lora"]
-    for ds in (suite_dataset, heldout_dataset):
+    for _, ds in measured_sets:
         cka_lora = linear_cka(embed(ds, embedder=lora).X, embed(ds, embedder=base).X)
         # 1e-4: float noise; a merge that moves further from the base than the LoRA itself fails
         assert_merge_preserves_base(embed(ds, embedder=merged), embed(ds, embedder=base), min_cka=cka_lora - 1e-4)
@@ -131,12 +142,10 @@ def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant
                            f"({gains[geomcheck_variant]:+.4f} of {gains['lora']:+.4f}); required {share:.0%}")
 
 
-def test_no_family_collapses(merged_variants, geomcheck_variant, embed, suite_dataset, heldout_dataset,
-                             geomcheck_record, geomcheck_settings):
+def test_no_family_collapses(merged_variants, geomcheck_variant, embed, measured_sets, geomcheck_record):
     merged = _variant(merged_variants, geomcheck_variant)
-    _no_family_collapses(merged, [merged_variants["base"], merged_variants["lora"]],
-                         [(geomcheck_settings.suite_dataset_name, suite_dataset), ("heldout", heldout_dataset)],
-                         embed, geomcheck_record, slack=MERGE_FAMILY_SLACK)
+    _no_family_collapses(merged, [merged_variants["base"], merged_variants["lora"]], measured_sets, embed,
+                         geomcheck_record, slack=MERGE_FAMILY_SLACK)
 
 
 def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):
@@ -149,7 +158,7 @@ def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):
 
 
 @pytest.mark.parametrize("claim", list(CLAIMS))
-def test_paper_claim(claim, merged_variants, embed, suite_dataset, geomcheck_settings, geomcheck_record):
+def test_paper_claim(claim, merged_variants, embed, measured_sets, geomcheck_settings, geomcheck_record):
     """The paper's merge claims (``geomcheck.checks.claims``), measured on every run; gates only with
     --geomcheck-paper-claims."""
     for n in CLAIMS[claim].needs:
@@ -157,7 +166,8 @@ def test_paper_claim(claim, merged_variants, embed, suite_dataset, geomcheck_set
             pytest.skip(f"needs --merge {n}")
         _variant(merged_variants, n)
     used = {"base", "lora", *CLAIMS[claim].needs}
-    result = measure_claim(claim, {n: embed(suite_dataset, embedder=merged_variants[n]) for n in used},
+    _, ds = measured_sets[0]
+    result = measure_claim(claim, {n: embed(ds, embedder=merged_variants[n]) for n in used},
                            merged_variants.info)
     geomcheck_record.claim(result, gated=geomcheck_settings.paper_claims)
     if geomcheck_settings.paper_claims:

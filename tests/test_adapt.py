@@ -129,3 +129,50 @@ def test_bad_arguments(tmp_path):
         train_lora("minilm", out_dir=tmp_path, r=0)
     with pytest.raises(InvalidInputError, match="not a peft adapter"):
         load_adapter("minilm", tmp_path)
+
+
+def _topics_task(**kw):
+    from geomcheck.adapt import TextTask
+    from geomcheck.data import TextDataset
+
+    words = {"sport": "goal match team coach", "food": "bread soup salt oven", "sky": "star moon comet orbit"}
+    texts, labels = [], []
+    for k, (name, vocab) in enumerate(words.items()):
+        for i in range(8):
+            texts.append(f"{name} {i}: " + " ".join(vocab.split()[j % 4] for j in range(i, i + 3)))
+            labels.append(k)
+    return TextTask.from_dataset(TextDataset(tuple(texts), labels, tuple(words), source="topics"), **kw)
+
+
+def test_a_text_task_trains_on_its_train_split_only_and_measures_its_test_split():
+    task = _topics_task(per_label=4)
+    assert (len(task.train), len(task.test)) == (18, 6)  # 2 of 8 per label held out
+    assert not set(task.train.texts) & set(task.test.texts)
+    rng = random.Random(0)
+    for _ in range(20):
+        texts, labels = task.batch(rng)
+        assert len(texts) == 12 and len(set(texts)) == 12 and set(texts) <= set(task.train.texts)
+        assert labels == [0] * 4 + [1] * 4 + [2] * 4
+    assert task.eval_sets() == {"task": task.test}
+    d = task.describe()
+    assert d["kind"] == "texts" and d["labels"] == ["sport", "food", "sky"] and d["test"]["n"] == 6
+    assert d["train"]["digest"] != _topics_task(seed=1).describe()["train"]["digest"]  # another split, another run
+    assert _topics_task(max_batch=6).texts_per_label == 2
+
+
+def test_train_lora_on_your_own_texts(tmp_path):
+    from geomcheck.testing import tiny_model
+
+    base = tiny_model("bert", tmp_path / "bert")
+    task = _topics_task()
+    r = train_lora(str(base), task, out_dir=tmp_path / "run", max_steps=6, lr=1e-2, checkpoints=2, progress=False)
+    assert set(r.before) == set(r.after) == {"task"}  # the test split
+    assert r.loss_history[-1] < r.loss_history[0]
+    assert r.settings["task"]["kind"] == "texts" and r.settings["task"]["source"] == "topics"
+
+
+@pytest.mark.parametrize(("kw", "match"), [({"per_label": 1}, "per_label must be an integer >= 2"),
+                                           ({"max_batch": 4}, r"max_batch must be >= 2 per label \(6\)")])
+def test_text_task_refuses_bad_settings(kw, match):
+    with pytest.raises(InvalidInputError, match=match):
+        _topics_task(**kw)

@@ -11,7 +11,7 @@ import pytest
 
 from geomcheck.checks.baseline import DEFAULT_TOLERANCES, FORMAT_VERSION, Baseline, make_baseline
 from geomcheck.checks.comparison import assert_matches_baseline, compare, paired_interval
-from geomcheck.errors import GeometryAssertionError, InvalidInputError
+from geomcheck.errors import BaselineMismatchError, GeometryAssertionError, InvalidInputError
 from geomcheck.models.embedder import EmbeddedDataset
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -187,11 +187,21 @@ def test_different_texts_are_refused(baseline: Baseline, base_emb: EmbeddedDatas
     texts = list(base_emb.texts)
     texts[7] = "something else"
     other = _space(texts=tuple(texts))
-    with pytest.raises(InvalidInputError, match=r"1 of 30 texts differ.*index 7.*'something else'"):
+    with pytest.raises(BaselineMismatchError, match=r"baseline is for another dataset \(texts digest \w+, now \w+\): "
+                                                    r"1 of 30 texts differ.*index 7.*'something else'"):
         compare(baseline, "paper", other)
     short = EmbeddedDataset(base_emb.X[:-1], base_emb.labels[:-1], NAMES, base_emb.texts[:-1], "m", "f")
-    with pytest.raises(InvalidInputError, match="has 30 texts, the new run 29"):
+    with pytest.raises(BaselineMismatchError, match="baseline has 30 texts, this run 29"):
         compare(baseline, "paper", short)
+    labels = np.array(base_emb.labels)
+    labels[[3, 4]] = (labels[3] + 1) % len(NAMES)  # two texts of family a moved to b
+    relabelled = EmbeddedDataset(base_emb.X, labels, NAMES, base_emb.texts, "m", "f")
+    with pytest.raises(BaselineMismatchError, match=r"'paper' baseline is for another dataset \(same texts\): "
+                                                    r"2 text\(s\) have another label, first at index 3"):
+        compare(baseline, "paper", relabelled)
+    renamed = EmbeddedDataset(base_emb.X, base_emb.labels, tuple(reversed(NAMES)), base_emb.texts, "m", "f")
+    with pytest.raises(BaselineMismatchError, match="label names"):
+        compare(baseline, "paper", renamed)
     with pytest.raises(InvalidInputError, match="no dataset 'heldout'"):
         compare(baseline, "heldout", base_emb)
 

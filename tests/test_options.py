@@ -17,9 +17,9 @@ def test_model_ids_are_aliases_or_directory_names(tmp_path):
 
 
 def test_settings_make_the_suite_dataset_and_say_whether_it_is_the_papers():
-    assert SuiteSettings().is_paper_protocol and len(SuiteSettings().dataset()) == 24
+    assert SuiteSettings().is_paper_protocol and len(SuiteSettings().suite_dataset()) == 24
     s = SuiteSettings(families=("prime", "odd"), per_family=3, seq_length=5).validate()
-    assert not s.is_paper_protocol and s.dataset().texts[:2] == ("2, 3, 5, 7, 11", "13, 17, 19, 23, 29")
+    assert not s.is_paper_protocol and s.suite_dataset().texts[:2] == ("2, 3, 5, 7, 11", "13, 17, 19, 23, 29")
 
 
 @pytest.mark.parametrize(("kw", "error", "match"), [
@@ -27,6 +27,9 @@ def test_settings_make_the_suite_dataset_and_say_whether_it_is_the_papers():
     ({"models": ()}, InvalidInputError, "at least one model"),
     ({"merges": ("soup", "slurp")}, InvalidInputError, "slurp"),
     ({"report_dir": __file__}, InvalidInputError, "not a directory"),
+    ({"dataset": "/nonexistent/t.jsonl"}, InvalidInputError, "--geomcheck-dataset: no file at"),
+    ({"dataset": __file__, "families": ("prime", "odd")}, InvalidInputError, "--geomcheck-families do not apply"),
+    ({"label_column": "intent"}, InvalidInputError, "need --geomcheck-dataset"),
 ])
 def test_bad_settings_raise(kw, error, match):
     with pytest.raises(error, match=match):
@@ -36,6 +39,24 @@ def test_bad_settings_raise(kw, error, match):
 def test_settings_name_the_suite_dataset():
     assert SuiteSettings().suite_dataset_name == "paper"
     assert SuiteSettings(per_family=3).suite_dataset_name == "suite"
+    assert SuiteSettings(dataset="/d/my topics.jsonl").suite_dataset_name == "my-topics"
+    assert SuiteSettings(dataset="/d/paper.csv").suite_dataset_name == "paper-data"  # never the paper's own name
+    assert SuiteSettings().suite_datasets == ("paper", "heldout")
+    assert SuiteSettings(dataset="/d/topics.csv").suite_datasets == ("topics",)
+
+
+def test_your_dataset_is_the_suite_dataset_and_is_read_again_when_the_file_changes(tmp_path):
+    import os
+
+    f = tmp_path / "topics.jsonl"
+    f.write_text('{"text": "a", "label": "x"}\n{"text": "b", "label": "x"}\n{"text": "c", "label": "y"}\n'
+                 '{"text": "d", "label": "y"}\n')
+    s = SuiteSettings(dataset=str(f)).validate()
+    first = s.suite_dataset()
+    assert first.texts == ("a", "b", "c", "d") and s.suite_dataset() is first and not s.is_paper_protocol
+    f.write_text(f.read_text().replace('"d"', '"e"'))
+    os.utime(f, ns=(1, 1))  # a new version, even within the file system's time resolution
+    assert s.suite_dataset().texts[-1] == "e"
 
 
 def test_model_ids_are_unique_within_a_run():

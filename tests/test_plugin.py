@@ -123,6 +123,9 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
         (["--geomcheck-checkpoint", "/nonexistent/ckpt"], "*--geomcheck-checkpoint: no directory at '/nonexistent/ckpt'*"),
         (["--geomcheck-base-model", "qwen3-0.6"], "*--geomcheck-base-model: unknown model 'qwen3-0.6'*"),
         (["--geomcheck-baseline", "/nonexistent/b.json"], "*--geomcheck-baseline: no file at*--geomcheck-update-baseline*"),
+        (["--geomcheck-dataset", "/nonexistent/mine.jsonl"], "*--geomcheck-dataset: no file at '/nonexistent/mine.jsonl'"),
+        (["--geomcheck-text-column", "sentence"], "*--geomcheck-text-column / --geomcheck-label-column need "
+                                                  "--geomcheck-dataset PATH"),
     ],
 )
 def test_bad_option_values_are_usage_errors(pytester, args, message):
@@ -145,6 +148,40 @@ def test_bad_ini_values_are_usage_errors(pytester, ini, message):
     result = pytester.runpytest_subprocess()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_your_dataset_from_the_ini_or_the_command_line(pytester, monkeypatch):
+    """The ini path is relative to the ini file, the option's to where pytest runs; a bad file or a clash
+    with the sequence options is a usage error naming the place."""
+    (pytester.path / "data").mkdir()
+    (pytester.path / "data" / "intents.csv").write_text("utterance,intent\nhi there,greet\nhello,greet\n"
+                                                        "bye now,leave\nsee you,leave\n")
+    (pytester.path / "data" / "bad.csv").write_text("utterance,intent\nhi there,greet\nhello,greet\nbye now,\n")
+    pytester.makeini("[pytest]\ngeomcheck_dataset = data/intents.csv\ngeomcheck_text_column = utterance\n"
+                     "geomcheck_label_column = intent\n")
+    pytester.makepyfile(
+        """
+        def test_s(geomcheck_settings, suite_dataset, user_dataset, lora_task, dataset_factory):
+            assert geomcheck_settings.suite_dataset_name == "intents" and suite_dataset is user_dataset
+            assert suite_dataset.label_names == ("greet", "leave") and len(suite_dataset) == 4
+            assert geomcheck_settings.suite_datasets == ("intents",)
+            assert len(lora_task.train) == 2 and len(lora_task.test) == 2  # one of each label in each split
+            ds = dataset_factory(texts=["a b", "c d", "e f", "g h"], labels=["x", "y", "x", "y"])
+            assert ds.label_names == ("x", "y") and ds.labels.tolist() == [0, 1, 0, 1]
+        """
+    )
+    root = pytester.path
+    monkeypatch.chdir(pytester.mkdir("sub"))  # run from elsewhere: the ini's path is read beside the ini
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(root))
+    result.assert_outcomes(passed=1)
+    monkeypatch.chdir(root)
+    bad = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-dataset", "data/bad.csv")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*geomcheck: --geomcheck-dataset: */data/bad.csv, line 4, column 'intent': missing label"])
+    clash = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-per-family", "3")
+    assert clash.ret == pytest.ExitCode.USAGE_ERROR
+    clash.stderr.fnmatch_lines(["*--geomcheck-dataset replaces the sequence suite dataset: --geomcheck-per-family do "
+                                "not apply to it"])
 
 
 def test_options_from_ini_reach_the_settings(pytester):

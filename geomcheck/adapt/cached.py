@@ -66,8 +66,9 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
                     progress: bool = False, **train_kw: Any) -> Any:
     """``train_lora(base, **LORA_DEFAULTS | train_kw)``, kept under ``root/lora/<key>``.
 
-    The key is the base model's fingerprint plus the training settings, so a warm run
-    reads the adapter and its before/after numbers back instead of training again.
+    The key is the base model's fingerprint plus the training settings and the task
+    (``train_data=``'s ``describe()``: a ``TextTask`` on another dataset is another run), so a
+    warm run reads the adapter and its before/after numbers back instead of training again.
     ``cache=False`` trains into a fresh temporary directory.
     """
     import tempfile
@@ -92,7 +93,10 @@ def lora_cache_dir(base: Any, **train_kw: Any) -> Path:
     """Where ``cached_lora_run`` keeps the run of ``base`` with these settings (``lora_run.json`` once done)."""
     from geomcheck.cache import cache_dir
 
-    key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": {**LORA_DEFAULTS, **train_kw}})
+    settings = {**LORA_DEFAULTS, **train_kw}
+    if settings.get("train_data") is not None:  # the task itself, not its repr: another dataset is another run
+        settings["train_data"] = settings["train_data"].describe()
+    key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": settings})
     return cache_dir() / "lora" / key
 
 

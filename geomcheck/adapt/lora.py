@@ -1,10 +1,11 @@
-"""LoRA fine-tuning on the sequence-family task (peft), with checkpoints and before/after geometry.
+"""LoRA fine-tuning with SupCon (peft), with checkpoints and before/after geometry.
 
-The default task is "cluster sequence windows by family": each step draws fresh windows
-(starts in a training range, 10–30 terms) from each family and minimises the supervised
-contrastive loss (SupCon, Khosla et al. 2020) on the L2-normalised sentence embeddings.
-Evaluation windows of the training range have starts that training never draws
-(the starts are partitioned), so the task gain is measured on unseen windows.
+Each step draws a batch of the task (``geomcheck.adapt.tasks``) and minimises the supervised
+contrastive loss (SupCon, Khosla et al. 2020) on the L2-normalised sentence embeddings. The
+default task is "cluster sequence windows by family" (``WindowTask``: fresh windows of 10–30
+terms at starts of a training range; the gain is measured on windows at starts training never
+draws); ``TextTask`` trains on the train split of your own labelled texts and measures on
+its test split.
 """
 
 from __future__ import annotations
@@ -19,89 +20,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from geomcheck.adapt.tasks import TextTask, WindowTask
 from geomcheck.errors import InvalidInputError
-from geomcheck.data import HELDOUT_FAMILIES, PAPER_FAMILIES, SequenceDataset, get_family, make_dataset, render
 
-__all__ = ["WindowTask", "LoraRun", "train_lora", "load_adapter", "merge_lora", "evaluate", "supcon_loss"]
-
-
-@dataclass(frozen=True)
-class WindowTask:
-    """Where training windows come from and which windows measure the result.
-
-    Training draws ``per_family`` windows per family per step, starts uniform in
-    ``train_range`` minus ``eval_starts``, lengths in ``lengths``. Evaluation sets:
-    ``task`` (windows of ``eval_length`` at ``eval_starts``), ``paper`` (the paper dataset),
-    ``far`` (windows at ``far_start`` and beyond) and ``heldout`` (families never trained on).
-    """
-
-    families: tuple[str, ...] = PAPER_FAMILIES
-    train_range: tuple[int, int] = (200, 800)
-    lengths: tuple[int, int] = (10, 30)
-    per_family: int = 8
-    eval_starts: tuple[int, ...] = (200, 350, 500, 650)
-    eval_length: int = 50
-    far_start: int = 1500
-    heldout_families: tuple[str, ...] = HELDOUT_FAMILIES
-
-    def __post_init__(self) -> None:
-        for f in (*self.families, *self.heldout_families):
-            get_family(f)
-        lo, hi = self.train_range
-        if not 0 <= lo < hi:
-            raise InvalidInputError(f"train_range must be (lo, hi) with 0 <= lo < hi, got {self.train_range}")
-        if not 1 <= self.lengths[0] <= self.lengths[1]:
-            raise InvalidInputError(f"lengths must be (min, max) with 1 <= min <= max, got {self.lengths}")
-        if len(self.families) < 2 or self.per_family < 2:
-            raise InvalidInputError("SupCon needs at least 2 families and 2 windows per family in a batch")
-        if any(not lo <= s < hi for s in self.eval_starts):
-            raise InvalidInputError(f"eval_starts {self.eval_starts} must lie in the training range {self.train_range}")
-        if hi - lo <= len(self.eval_starts):
-            raise InvalidInputError("the training range has no starts left once eval_starts are set aside")
-
-    def train_starts(self) -> np.ndarray:
-        """The starts training may draw: the training range without the evaluation starts."""
-        starts = np.arange(*self.train_range)
-        return starts[~np.isin(starts, self.eval_starts)]
-
-    def batch(self, rng: random.Random, max_chars: int = 2_000) -> tuple[list[str], list[int]]:
-        """One batch of fresh windows: ``per_family`` per family, labels in family order."""
-        starts = self.train_starts()
-        texts, labels = [], []
-        for label, name in enumerate(self.families):
-            fam = get_family(name)
-            for _ in range(self.per_family):
-                start = int(starts[rng.randrange(len(starts))])
-                length = rng.randint(*self.lengths)
-                texts.append(render(fam.terms(start, length), max_chars=max_chars)[0])
-                labels.append(label)
-        return texts, labels
-
-    def eval_sets(self) -> dict[str, SequenceDataset]:
-        """The four evaluation datasets: task, paper, far, heldout."""
-        from geomcheck.data import heldout_dataset, paper_dataset
-
-        task = _windows(self.families, self.eval_starts, self.eval_length)
-        far = _windows(self.families, tuple(self.far_start + k * self.eval_length for k in range(4)), self.eval_length)
-        return {"task": task, "paper": paper_dataset(), "far": far,
-                "heldout": heldout_dataset(families=self.heldout_families)}
-
-
-def _windows(families: Sequence[str], starts: Sequence[int], length: int) -> SequenceDataset:
-    """One dataset of windows at arbitrary starts (make_dataset only makes consecutive ones)."""
-    parts = [make_dataset(families, 1, length, start=s) for s in starts]
-    order = [(lab, k) for lab in range(len(families)) for k in range(len(starts))]
-    pick = [(parts[k], lab) for lab, k in order]
-    return SequenceDataset(
-        texts=tuple(p.texts[lab] for p, lab in pick),
-        labels=np.array([lab for _, lab in pick]),
-        label_names=tuple(families),
-        sequences=tuple(p.sequences[lab] for p, lab in pick),
-        families=parts[0].families,
-        starts=tuple(p.starts[lab] for p, lab in pick),
-    )
+__all__ = ["WindowTask", "TextTask", "LoraRun", "train_lora", "load_adapter", "merge_lora", "evaluate", "supcon_loss"]
 
 
 @dataclass(frozen=True)
@@ -154,7 +76,7 @@ def supcon_loss(z: Any, labels: Any, temperature: float = 0.1) -> Any:
     return per_anchor[n_pos > 0].mean()
 
 
-def evaluate(embedder: Any, sets: dict[str, SequenceDataset]) -> dict[str, dict[str, float]]:
+def evaluate(embedder: Any, sets: dict[str, Any]) -> dict[str, dict[str, float]]:
     """Silhouette and Davies–Bouldin (true labels) of ``embedder`` on each dataset (no cache)."""
     from geomcheck.metrics import davies_bouldin, silhouette
 
@@ -182,7 +104,7 @@ def _base_path(model: Any) -> tuple[Any, Path, str]:
 
 def train_lora(
     model: Any,
-    train_data: WindowTask | None = None,
+    train_data: WindowTask | TextTask | None = None,
     *,
     out_dir: str | os.PathLike,
     r: int = 16,
@@ -200,7 +122,7 @@ def train_lora(
     progress: bool = True,
     evaluate_sets: bool = True,
 ) -> LoraRun:
-    """Train a LoRA adapter on ``model`` (alias, path or Embedder) for the window task.
+    """Train a LoRA adapter on ``model`` (alias, path or Embedder) for ``train_data`` (default: ``WindowTask()``).
 
     AdamW, linear warmup then cosine decay to 0, SupCon with temperature ``temperature``.
     ``max_seq_length`` truncates the training batches only. Saves ``checkpoints`` adapters
@@ -286,7 +208,7 @@ def train_lora(
     after = evaluate(emb, sets) if sets else {}
     settings = dict(r=r, alpha=alpha, target_modules=target_modules if isinstance(target_modules, str) else list(target_modules),
                     objective=objective, lr=lr, max_steps=max_steps, warmup_steps=warmup_steps, temperature=temperature,
-                    max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, seed=seed, task=asdict(task),
+                    max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, seed=seed, task=task.describe(),
                     base_dir=str(base_dir))
     run = LoraRun(adapter, tuple(ckpts), tuple(losses), wall, base_name, settings, before, after)
     (out / "lora_run.json").write_text(json.dumps(run.to_dict(), indent=1, default=str))

@@ -13,7 +13,7 @@ new embeddings to the stored ones.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,7 +29,7 @@ from geomcheck.checks.baseline import (
     regenerate_hint,
     resolve_tolerances,
 )
-from geomcheck.errors import GeometryAssertionError, InvalidInputError
+from geomcheck.errors import BaselineMismatchError, GeometryAssertionError, InvalidInputError
 
 __all__ = ["Check", "Comparison", "assert_matches_baseline", "compare", "paired_interval"]
 
@@ -121,19 +121,36 @@ class Comparison:
         return self
 
 
-def _check_same_texts(entry: BaselineEntry, texts: Sequence[str], dataset: str) -> None:
-    texts = tuple(texts)
-    if texts == entry.texts:
+def _check_same_dataset(entry: BaselineEntry, embedded: Any, dataset: str) -> None:
+    """The run measured the very texts, labels and label names the baseline stores, else a
+    ``BaselineMismatchError`` saying the baseline is for another dataset and where they differ."""
+    from geomcheck.cache import texts_digest
+
+    texts = tuple(embedded.texts)
+    labels = getattr(embedded, "labels", None)
+    names = tuple(getattr(embedded, "label_names", entry.label_names))
+    if texts != entry.texts:
+        if len(texts) != len(entry.texts):
+            where = f"the baseline has {len(entry.texts)} texts, this run {len(texts)}"
+        else:
+            diff = [i for i, (a, b) in enumerate(zip(entry.texts, texts)) if a != b]
+            i = diff[0]
+            where = (f"{len(diff)} of {len(texts)} texts differ, first at index {i}: baseline "
+                     f"{entry.texts[i][:60]!r}, now {texts[i][:60]!r}")
+        digests = f"texts digest {entry.texts_digest[:12]}, now {texts_digest(texts)[:12]}"
+    elif names != entry.label_names:
+        where, digests = f"label names {list(entry.label_names)} in the baseline, now {list(names)}", "same texts"
+    elif labels is not None and not np.array_equal(np.asarray(labels), entry.labels):
+        diff = np.flatnonzero(np.asarray(labels) != entry.labels)
+        i = int(diff[0])
+        where = (f"{diff.size} text(s) have another label, first at index {i} ({texts[i][:40]!r}): baseline "
+                 f"{entry.label_names[entry.labels[i]]!r}, now {names[int(labels[i])]!r}")
+        digests = "same texts"
+    else:
         return
-    if len(texts) != len(entry.texts):
-        raise InvalidInputError(f"the {dataset!r} baseline has {len(entry.texts)} texts, the new run {len(texts)}; "
-                                f"a paired comparison needs the very same texts (regenerate the baseline with "
-                                f"`{UPDATE_HINT}` if the dataset changed on purpose)")
-    diff = [i for i, (a, b) in enumerate(zip(entry.texts, texts)) if a != b]
-    i = diff[0]
-    raise InvalidInputError(f"{len(diff)} of {len(texts)} texts differ from the {dataset!r} baseline's, first at "
-                            f"index {i}: baseline {entry.texts[i][:60]!r}, now {texts[i][:60]!r}; a paired comparison "
-                            f"needs the very same texts (regenerate with `{UPDATE_HINT}` if intended)")
+    raise BaselineMismatchError(f"the {dataset!r} baseline is for another dataset ({digests}): {where}. A paired "
+                                f"comparison needs the very same labelled texts; if the dataset changed on purpose, "
+                                f"rewrite the baseline (`{UPDATE_HINT}`)")
 
 
 def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: int = 2000,
@@ -170,7 +187,7 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
         raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     tol = resolve_tolerances(tolerances, baseline.tolerances)
     entry = baseline.datasets[dataset_name]
-    _check_same_texts(entry, embedded.texts, dataset_name)
+    _check_same_dataset(entry, embedded, dataset_name)
     X = np.asarray(embedded.X, dtype=np.float32)
     if X.shape[0] != len(entry.texts):
         raise InvalidInputError(f"embedded.X has {X.shape[0]} rows for {len(entry.texts)} texts")

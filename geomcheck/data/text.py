@@ -175,14 +175,17 @@ def _rows_from_table(obj: Any) -> tuple[list[Mapping[str, Any]], list[str]]:
         return obj.to_list(), list(obj.column_names)
     if hasattr(obj, "column_names") and hasattr(obj, "to_pylist"):  # a pyarrow Table
         return obj.to_pylist(), list(obj.column_names)
-    raise DatasetError(f"load_dataset takes a file path, a pandas DataFrame, a pyarrow Table or a Hugging Face "
-                       f"Dataset; got {type(obj).__name__}")
+    if isinstance(obj, Sequence) and not isinstance(obj, (str, bytes)) and all(isinstance(r, Mapping) for r in obj):
+        return list(obj), list(dict.fromkeys(k for r in obj for k in r))  # records: [{"text": …, "label": …}, …]
+    raise DatasetError(f"load_dataset takes a file path, a list of records (dicts), a pandas DataFrame, a pyarrow "
+                       f"Table or a Hugging Face Dataset; got {type(obj).__name__}")
 
 
 def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: str | None = None,
                  format: str | None = None, label_order: str = "first-seen", drop_duplicates: bool = False,
                  max_rows: int = MAX_ROWS) -> TextDataset:
-    """Labelled texts from a CSV / TSV / JSONL / JSON / Parquet file or an in-memory table.
+    """Labelled texts from a CSV / TSV / JSONL / JSON / Parquet file, a list of records (dicts) or an
+    in-memory table.
 
     ``text`` / ``label`` (/ ``id``): the column names; the other columns become ``metadata``.
     Refused with a ``DatasetError`` naming the place: a missing file, an unknown format, a
@@ -205,7 +208,7 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         where = str(path)
     else:
         rows, columns = _rows_from_table(source)
-        unit, where = "row", type(source).__name__
+        unit, where = "row", "records" if isinstance(source, Sequence) else type(source).__name__
     if len(rows) > max_rows:
         raise DatasetError(f"{where}: {len(rows):,} rows, more than max_rows={max_rows:,}; pass max_rows= to raise "
                            f"the limit")

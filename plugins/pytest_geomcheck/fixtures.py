@@ -16,7 +16,8 @@ from pytest_geomcheck.session import GeomcheckSession
 
 __all__ = [
     "geomcheck_settings", "geomcheck_model_name", "embedder", "base_embedder", "embed", "geometry",
-    "geomcheck_record", "dataset_factory", "paper_dataset", "heldout_dataset", "suite_dataset", "lora_run",
+    "geomcheck_record", "dataset_factory", "paper_dataset", "heldout_dataset", "suite_dataset", "user_dataset",
+    "lora_task", "lora_run",
     "merged_variants", "geomcheck_baseline_path", "geomcheck_baseline", "Recorder",
 ]
 
@@ -136,18 +137,37 @@ def geomcheck_record(request: pytest.FixtureRequest, pytestconfig: pytest.Config
 
 @pytest.fixture(scope="session")
 def dataset_factory():
-    """``dataset_factory(families, per_family=4, length=50, start=0, ...)`` → ``SequenceDataset`` (memoised)."""
+    """``dataset_factory(families, per_family=4, length=50, start=0, ...)`` → ``SequenceDataset`` (memoised);
+    ``dataset_factory(texts=[...], labels=[...])`` → ``TextDataset`` (labels: names or ints; names keep
+    their first-seen order)."""
     from geomcheck.data import make_dataset
 
     @functools.lru_cache(maxsize=None)
     def build(families, per_family=4, length=50, start=0, sep=", ", max_chars=20_000):
         return make_dataset(families, per_family, length, start=start, sep=sep, max_chars=max_chars)
 
-    def factory(families, per_family=4, length=50, *, start=0, sep=", ", max_chars=20_000):
+    def factory(families=None, per_family=4, length=50, *, start=0, sep=", ", max_chars=20_000, texts=None,
+                labels=None):
+        if texts is not None or labels is not None:
+            return _text_dataset(texts, labels, families)
+        if families is None:
+            raise TypeError("dataset_factory needs families (a sequence dataset) or texts= and labels=")
         key = families if isinstance(families, str) else tuple(families)
         return build(key, per_family, length, start, sep, max_chars)
 
     return factory
+
+
+def _text_dataset(texts, labels, families):
+    """A ``TextDataset`` through ``load_dataset``'s checks (records of two columns)."""
+    from geomcheck.data import load_dataset
+    from geomcheck.errors import InvalidInputError
+
+    if families is not None:
+        raise InvalidInputError("dataset_factory: give families, or texts= and labels=, not both")
+    if texts is None or labels is None or len(texts) != len(labels):
+        raise InvalidInputError("dataset_factory: texts= and labels= must both be given, of the same length")
+    return load_dataset([{"text": t, "label": lab} for t, lab in zip(texts, labels)])
 
 
 @pytest.fixture(scope="session")
@@ -168,15 +188,38 @@ def heldout_dataset():
 
 @pytest.fixture(scope="session")
 def suite_dataset(pytestconfig: pytest.Config):
-    """The suites' main dataset: the paper's protocol, or ``--families/--per-family/--seq-length``
-    (its name in reports and baselines: ``geomcheck_settings.suite_dataset_name``)."""
-    return GeomcheckSession.of(pytestconfig).settings.dataset()
+    """The suites' main dataset: your own labelled texts with ``--dataset PATH`` (a ``TextDataset``), else
+    the paper's protocol or ``--families/--per-family/--seq-length`` (its name in reports and baselines:
+    ``geomcheck_settings.suite_dataset_name``)."""
+    return GeomcheckSession.of(pytestconfig).settings.suite_dataset()
 
 
 @pytest.fixture(scope="session")
-def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Config):
-    """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained with the adapt
-    defaults (cached on disk by base fingerprint and settings: a warm run does not retrain)."""
+def user_dataset(pytestconfig: pytest.Config):
+    """The ``TextDataset`` of ``--geomcheck-dataset PATH`` (``--dataset`` in the suites); skips the test
+    when none is given."""
+    s = GeomcheckSession.of(pytestconfig).settings
+    if s.dataset is None:
+        pytest.skip("no --geomcheck-dataset PATH given")
+    return s.suite_dataset()
+
+
+@pytest.fixture(scope="session")
+def lora_task(pytestconfig: pytest.Config):
+    """What the suites' LoRA learns: ``WindowTask()`` (sequence windows), or with ``--dataset`` a
+    ``TextTask`` on its train split (a stratified 75/25 split, seed 0), measured on its test split."""
+    from geomcheck.adapt.tasks import TextTask, WindowTask
+
+    s = GeomcheckSession.of(pytestconfig).settings
+    if s.dataset is None:
+        return WindowTask()
+    return TextTask.from_dataset(s.suite_dataset(), test_size=0.25, seed=0, name=s.suite_dataset_name)
+
+
+@pytest.fixture(scope="session")
+def lora_run(base_embedder, lora_task, geomcheck_model_name: str, pytestconfig: pytest.Config):
+    """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained on ``lora_task`` with the
+    adapt defaults (cached on disk by base fingerprint, settings and task: a warm run does not retrain)."""
     from geomcheck.adapt.cached import (
         LORA_DEFAULTS,
         cached_lora_run,
@@ -188,16 +231,17 @@ def lora_run(base_embedder, geomcheck_model_name: str, pytestconfig: pytest.Conf
     s = session.settings
     if s.adapter or s.checkpoints:
         return external_run(base_embedder.name, s.adapter, s.checkpoints)
-    if s.cache and (lora_cache_dir(base_embedder) / "lora_run.json").is_file():
-        session.say(f"LoRA on {base_embedder.name}: read from the cache")
-        run = cached_lora_run(base_embedder)
+    task = {} if s.dataset is None else {"train_data": lora_task}  # the default task keeps the default cache key
+    on = "" if s.dataset is None else f" ({len(lora_task.train)} training texts of {s.suite_dataset_name})"
+    if s.cache and (lora_cache_dir(base_embedder, **task) / "lora_run.json").is_file():
+        session.say(f"LoRA on {base_embedder.name}{on}: read from the cache")
+        run = cached_lora_run(base_embedder, **task)
     else:
-        session.say(f"LoRA on {base_embedder.name}: training {LORA_DEFAULTS['max_steps']} steps"
+        session.say(f"LoRA on {base_embedder.name}{on}: training {LORA_DEFAULTS['max_steps']} steps"
                     + (" (kept in the cache for later runs)" if s.cache else ""))
         with session.terminal():  # the progress bar reaches the terminal through pytest's capture
-            run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker)
-    session.record.add_value(session.id_of(geomcheck_model_name), "lora", "settings",
-                             {k: v for k, v in run.settings.items() if k != "task"})
+            run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker, **task)
+    session.record.add_value(session.id_of(geomcheck_model_name), "lora", "settings", dict(run.settings))
     return run
 
 
@@ -249,7 +293,9 @@ def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embed
 
         path.parent.mkdir(parents=True, exist_ok=True)
         with lock_for(path):  # xdist workers write it once; the lock lives in the cache, not beside the file
-            data = {s.suite_dataset_name: embed(suite_dataset), "heldout": embed(heldout_dataset)}
+            data = {s.suite_dataset_name: embed(suite_dataset)}
+            if "heldout" in s.suite_datasets:
+                data["heldout"] = embed(heldout_dataset)
             rewrite_baseline(path, model, embedder.fingerprint, data,
                              meta={"device": embedder.device, "dtype": embedder.dtype})
         session.say(f"baseline written: {path}")

@@ -16,6 +16,8 @@ loading a model. Nothing here imports torch.
 from __future__ import annotations
 
 import argparse
+import functools
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +28,7 @@ import pytest
 from geomcheck.errors import GeomcheckError, InvalidInputError
 
 __all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "add_short_options", "settings_from_config",
-           "DEFAULT_MERGES"]
+           "dataset_name", "DEFAULT_MERGES"]
 
 DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 DEFAULT_MIN_GAIN_SHARE = 0.25
@@ -160,6 +162,13 @@ OPTIONS: tuple[Option, ...] = (
            metavar="N", short="--per-family"),
     Option("seq_length", "--geomcheck-seq-length", "terms per text in the suite dataset (default 50)",
            ini="geomcheck_seq_length", parse=_int_at_least(1), metavar="N", short="--seq-length"),
+    Option("dataset", "--geomcheck-dataset", "your own labelled texts (CSV, TSV, JSONL, JSON, Parquet; "
+           "geomcheck.load_dataset) as the suite dataset: the suites, its baseline and the LoRA task run on it",
+           ini="geomcheck_dataset", metavar="PATH", short="--dataset"),
+    Option("text_column", "--geomcheck-text-column", "with --geomcheck-dataset: the column of the texts (default text)",
+           ini="geomcheck_text_column", metavar="NAME", short="--text-column"),
+    Option("label_column", "--geomcheck-label-column", "with --geomcheck-dataset: the column of the labels (default "
+           "label)", ini="geomcheck_label_column", metavar="NAME", short="--label-column"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
            "model/variant to DIR", metavar="DIR", short="--report"),
     Option("baseline", "--geomcheck-baseline", "baseline to compare with (default: <geomcheck_baselines>/<model>.json)",
@@ -223,6 +232,9 @@ class SuiteSettings:
     families: tuple[str, ...] | None = None
     per_family: int = 4
     seq_length: int = 50
+    dataset: str | None = None  # a path: your own labelled texts replace the sequence suite dataset
+    text_column: str = "text"
+    label_column: str = "label"
     report_dir: str | None = None
     baseline: str | None = None
     update_baseline: bool = False
@@ -266,6 +278,21 @@ class SuiteSettings:
             get_family(f)
         if self.families is not None and len(set(self.families)) < 2:
             raise InvalidInputError(f"--geomcheck-families: the cluster metrics need at least 2 families, got {self.families}")
+        if self.dataset is not None:
+            changed = [flag for flag, v, d in (("--geomcheck-families", self.families, None),
+                                               ("--geomcheck-per-family", self.per_family, 4),
+                                               ("--geomcheck-seq-length", self.seq_length, 50)) if v != d]
+            if changed:
+                raise InvalidInputError(f"--geomcheck-dataset replaces the sequence suite dataset: "
+                                        f"{', '.join(changed)} do not apply to it")
+            try:
+                with warnings.catch_warnings():  # duplicates are announced once, when the suites load it
+                    warnings.simplefilter("ignore")
+                    self.dataset_loaded()
+            except GeomcheckError as exc:
+                raise type(exc)(f"--geomcheck-dataset: {exc}") from None
+        elif (self.text_column, self.label_column) != ("text", "label"):
+            raise InvalidInputError("--geomcheck-text-column / --geomcheck-label-column need --geomcheck-dataset PATH")
         if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
             raise InvalidInputError(f"--geomcheck-baseline: no file at {self.baseline!r} "
                                     f"(write one with --geomcheck-update-baseline)")
@@ -273,22 +300,41 @@ class SuiteSettings:
             raise InvalidInputError(f"--geomcheck-report: {self.report_dir!r} exists and is not a directory")
         return self
 
-    def dataset(self) -> Any:
-        """The suites' main dataset: the paper's protocol, or ``--geomcheck-families/-per-family/-seq-length``."""
+    def suite_dataset(self) -> Any:
+        """The suites' main dataset: ``--geomcheck-dataset``'s labelled texts (a ``TextDataset``), else
+        the paper's protocol or ``--geomcheck-families/-per-family/-seq-length`` (a ``SequenceDataset``)."""
+        if self.dataset is not None:
+            return self.dataset_loaded()
         from geomcheck.data import PAPER_FAMILIES, make_dataset
 
         return make_dataset(self.families or PAPER_FAMILIES, self.per_family, self.seq_length)
+
+    def dataset_loaded(self) -> Any:
+        """``--geomcheck-dataset`` read with ``geomcheck.load_dataset`` (once per file version and columns)."""
+        p = Path(self.dataset)
+        stat = p.stat() if p.is_file() else None
+        return _load(str(p), self.text_column, self.label_column, stat and (stat.st_mtime_ns, stat.st_size))
 
     @property
     def is_paper_protocol(self) -> bool:
         from geomcheck.data import PAPER_FAMILIES
 
-        return (self.families in (None, PAPER_FAMILIES)) and self.per_family == 4 and self.seq_length == 50
+        return (self.dataset is None and self.families in (None, PAPER_FAMILIES) and self.per_family == 4
+                and self.seq_length == 50)
 
     @property
     def suite_dataset_name(self) -> str:
-        """Name of the suite dataset in reports and baselines: "paper" under the paper's protocol, else "suite"."""
+        """Name of the suite dataset in reports and baselines: "paper" under the paper's protocol, the file's
+        name (``topics`` for ``topics.jsonl``) for ``--geomcheck-dataset``, else "suite"."""
+        if self.dataset is not None:
+            return dataset_name(self.dataset)
         return "paper" if self.is_paper_protocol else "suite"
+
+    @property
+    def suite_datasets(self) -> tuple[str, ...]:
+        """The datasets the clustering suite and baselines cover: the suite dataset, and the held-out
+        sequence families unless the suite dataset is your own (they say nothing about your labels)."""
+        return (self.suite_dataset_name,) if self.dataset is not None else (self.suite_dataset_name, "heldout")
 
     def load_kwargs(self) -> dict[str, Any]:
         kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype, "cache": self.cache}
@@ -299,6 +345,25 @@ class SuiteSettings:
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (for report.json)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+_RESERVED_NAMES = ("paper", "heldout", "suite", "task")
+
+
+def dataset_name(path: str) -> str:
+    """The name a dataset file carries in reports and baseline files: its stem, with characters other than
+    letters, digits, ``-``, ``_`` and ``.`` replaced by ``-`` (``-data`` added to paper, heldout, suite, task)."""
+    import re
+
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("-.") or "dataset"
+    return f"{stem}-data" if stem in _RESERVED_NAMES else stem
+
+
+@functools.lru_cache(maxsize=8)
+def _load(path: str, text: str, label: str, version: Any) -> Any:
+    from geomcheck.data import load_dataset
+
+    return load_dataset(path, text=text, label=label)
 
 
 def settings_from_config(config: pytest.Config) -> SuiteSettings:
@@ -316,6 +381,11 @@ def settings_from_config(config: pytest.Config) -> SuiteSettings:
         if value is None:
             continue
         values[opt.dest] = tuple(value) if isinstance(value, list) else value
+    if "dataset" in values:  # a path: from the command line relative to where pytest runs, from an ini to its file
+        flag = config.getoption("geomcheck_dataset")
+        here = config.invocation_params.dir if flag is not None else (
+            config.inipath.parent if config.inipath is not None else config.rootpath)
+        values["dataset"] = str((Path(here) / Path(values["dataset"]).expanduser()).resolve())
     if "models" in values:  # the same model twice runs once
         values["models"] = tuple(dict.fromkeys(values["models"]))
     if "no_cache" in values:

@@ -124,14 +124,17 @@ class GeomcheckSession:
         """Where the baseline of ``model`` (its id) is read from, or written to with ``--geomcheck-update-baseline``.
 
         ``--geomcheck-baseline``, else the project's own ``<rootdir>/<geomcheck_baselines>/<id>.json``
-        (default ``geomcheck-baselines/``), else, for reading, the one shipped with geomcheck.
+        (default ``geomcheck-baselines/``; ``<id>.<dataset>.json`` with ``--geomcheck-dataset``), else,
+        for reading, the one shipped with geomcheck.
         Writes never go into the installed package.
         """
         s = self.settings
         if s.baseline:
             return Path(s.baseline).resolve()
-        own = (self.config.rootpath / s.baselines_dir / f"{model}.json").resolve()
-        if s.update_baseline or own.is_file():
+        # your own dataset gets its own file beside the model's: <model>.<dataset>.json (never shipped)
+        name = f"{model}.{s.suite_dataset_name}.json" if s.dataset is not None else f"{model}.json"
+        own = (self.config.rootpath / s.baselines_dir / name).resolve()
+        if s.update_baseline or own.is_file() or s.dataset is not None:
             return own
         shipped = shipped_baselines_dir() / f"{model}.json"
         return shipped if shipped.is_file() else own
