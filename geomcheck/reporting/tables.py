@@ -126,10 +126,14 @@ class Row:
         return [self.label] + [format_value(vals[m], self.interval(m), minus=minus) for m in METRICS]
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict: the four numbers flat, their intervals, and the full report / paper row."""
+        """JSON-able dict: the four numbers flat, ``n`` and ``labels`` (measured rows), their intervals, and
+        the full report / paper row."""
         d: dict[str, Any] = {"model": self.model, "variant": self.variant, "source": self.source,
                              "dataset": self.dataset}
         d.update(self.values())
+        if self.report is not None:  # how many texts, which labels (the report below has the rest)
+            d["n"] = int(self.report.n)
+            d["labels"] = list(self.report.per_family_silhouette)
         d["intervals"] = {m: list(iv) for m in METRICS if (iv := self.interval(m)) is not None}
         d["report"] = self.report.to_dict() if self.report is not None else None
         d["paper"] = {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
