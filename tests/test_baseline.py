@@ -298,6 +298,37 @@ def test_cli_writes_a_baseline_and_a_rewrite_keeps_the_tolerances(tmp_path: Path
     assert np.array_equal(again.datasets["paper"].X, b.datasets["paper"].X)
 
 
+def test_cli_writes_the_baseline_of_your_own_labelled_texts(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from labelled_texts import write_topics
+
+    from geomcheck.testing import tiny_model
+
+    model = tiny_model("bert", tmp_path / "tiny")
+    data = write_topics(tmp_path / "my topics.jsonl", text="sentence")
+    out = tmp_path / "b.json"
+    cmd = [sys.executable, "-m", "geomcheck", "baseline", "--model", str(model), "--out", str(out), "--dataset",
+           str(data), "--text-column", "sentence", "--device", "cpu"]
+    printed = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    assert f"{out}: my-topics: 48 texts, silhouette " in printed  # named as the suites name it
+    b = Baseline.load(out)
+    assert set(b.datasets) == {"my-topics"} and b.datasets["my-topics"].label_names == ("cooking", "football",
+                                                                                        "astronomy", "finance")
+    bad = subprocess.run([c for c in cmd if c not in ("--text-column", "sentence")], capture_output=True,
+                         text=True)  # the default column 'text' is not there
+    assert bad.returncode == 2 and "no column 'text'; the columns are 'sentence', 'label'" in bad.stderr
+    comparison = compare(b, "my-topics", _noisy(b.datasets["my-topics"]))
+    assert "geomcheck baseline --model m --dataset YOUR_FILE --out" in comparison.message()
+
+
+def _noisy(entry):
+    """The stored embeddings of ``entry`` with so much noise that every check fails."""
+    X = entry.X + np.random.default_rng(0).normal(scale=10 * float(np.abs(entry.X).mean()), size=entry.X.shape)
+    return EmbeddedDataset(X.astype(np.float32), entry.labels, entry.label_names, entry.texts, "m", "f")
+
+
 def test_rewrite_replaces_only_a_baseline(tmp_path, base_emb):
     from geomcheck.checks.baseline import rewrite_baseline
 

@@ -37,11 +37,13 @@ DATASETS = ("paper", "heldout")
 UPDATE_HINT = "geomcheck check --model NAME --geomcheck-update-baseline"
 
 
-def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME") -> str:
-    """How to (re)write the baseline at ``path`` from ``model``: the suites' flag, or the CLI."""
+def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME", dataset: str | None = None) -> str:
+    """How to (re)write the baseline at ``path`` from ``model``: the suites' flag, or the CLI (with
+    ``--dataset`` for a baseline of your own labelled texts, any ``dataset`` other than paper / heldout)."""
     if path is None:
         return f"`{UPDATE_HINT}`"
-    return f"rerun with --geomcheck-update-baseline, or run `geomcheck baseline --model {model} --out {path}`"
+    own = " --dataset YOUR_FILE" if dataset is not None and dataset not in (*DATASETS, "suite") else ""
+    return f"rerun with --geomcheck-update-baseline, or run `geomcheck baseline --model {model}{own} --out {path}`"
 KMEANS_MARGIN = 0.05  # as assert_clusters_by_family: KMeans silhouette - true silhouette <= margin
 
 # Chosen from bench/baseline_tolerances.py on all-MiniLM-L6-v2, CPU, paper + heldout datasets

@@ -107,7 +107,7 @@ class Comparison:
         if f:
             where = f" at {self.baseline_path}" if self.baseline_path else ""
             lines.append(f"If the change is intended, rewrite the baseline{where} from {self.model}: "
-                         f"{regenerate_hint(self.baseline_path, self.model)}.")
+                         f"{regenerate_hint(self.baseline_path, self.model, self.dataset)}.")
         return "\n".join(lines)
 
     def check(self) -> Comparison:

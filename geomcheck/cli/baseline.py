@@ -9,11 +9,16 @@ __all__ = ["add_parser", "run"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     bl = sub.add_parser("baseline", help="(re)write a model's geometry baseline (what `pytest suites/` compares with)",
-                        description="Embed the paper's and the held-out datasets with --model and write the baseline "
-                        "JSON (embeddings, per-text silhouettes, GeometryReports). An existing file keeps its "
-                        "tolerances. The same as `geomcheck check --model NAME --geomcheck-update-baseline`.")
+                        description="Embed the paper's and the held-out datasets (or, with --dataset PATH, your own "
+                        "labelled texts) with --model and write the baseline JSON (embeddings, per-text silhouettes, "
+                        "GeometryReports). An existing file keeps its tolerances. The same as `geomcheck check --model "
+                        "NAME [--dataset PATH] --geomcheck-update-baseline`.")
     bl.add_argument("--model", required=True, help="registry alias, local directory or Hugging Face id")
     bl.add_argument("--out", required=True, metavar="PATH", help="baseline JSON to (re)write")
+    bl.add_argument("--dataset", metavar="PATH", help="your own labelled texts (CSV, TSV, JSONL, JSON, Parquet) instead "
+                    "of the paper's and the held-out sets; the dataset is named after the file, as in the suites")
+    bl.add_argument("--text-column", default="text", metavar="NAME", help="with --dataset: the text column")
+    bl.add_argument("--label-column", default="label", metavar="NAME", help="with --dataset: the label column")
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
                     "cuda:N or mps; the file records it")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
@@ -25,8 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from geomcheck.data import heldout_dataset, paper_dataset
     from geomcheck.models import load_model
 
+    if args.dataset is not None:  # read before the model loads: a bad file fails at once
+        from geomcheck.data import load_dataset
+        from geomcheck.data.text import dataset_name
+
+        datasets = {dataset_name(args.dataset): load_dataset(args.dataset, text=args.text_column,
+                                                             label=args.label_column)}
+    else:
+        datasets = {"paper": paper_dataset(), "heldout": heldout_dataset()}
     emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False)
-    embedded = {"paper": emb.embed(paper_dataset()), "heldout": emb.embed(heldout_dataset())}
+    embedded = {name: emb.embed(ds) for name, ds in datasets.items()}
     b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype})
     for name, e in b.datasets.items():
         print(f"{args.out}: {name}: {len(e.texts)} texts, silhouette {e.report.silhouette_true:+.4f}, "

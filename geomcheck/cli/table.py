@@ -55,12 +55,11 @@ def run(args: argparse.Namespace) -> int:
         if args.dataset in ("paper", "heldout"):
             ds = paper_dataset() if args.dataset == "paper" else heldout_dataset()
         else:
-            from pathlib import Path
-
             from geomcheck.data import load_dataset
+            from geomcheck.data.text import dataset_name
 
             ds = load_dataset(args.dataset, text=args.text_column, label=args.label_column)
-            args.dataset = Path(args.dataset).stem  # the name rows, notes and PNGs carry
+            args.dataset = dataset_name(args.dataset)  # the name rows, notes and PNGs carry (as in the suites)
         for name in models:
             try:
                 embedder = load_model(name, device=args.device)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ import numpy as np
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["TextDataset", "DatasetError", "load_dataset", "FORMATS", "MAX_ROWS"]
+__all__ = ["TextDataset", "DatasetError", "load_dataset", "dataset_name", "FORMATS", "MAX_ROWS"]
 
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 MAX_ROWS = 200_000  # load_dataset's default limit (max_rows=): past it, embedding alone takes hours on a CPU
@@ -98,6 +99,16 @@ class TextDataset:
             test += members[:n_test].tolist()
             train += members[n_test:].tolist()
         return self.subset(sorted(train)), self.subset(sorted(test))
+
+
+_RESERVED_NAMES = ("paper", "heldout", "suite", "task")
+
+
+def dataset_name(path: str) -> str:
+    """The name a dataset file carries in reports and baseline files: its stem, with characters other than
+    letters, digits, ``-``, ``_`` and ``.`` replaced by ``-`` (``-data`` added to paper, heldout, suite, task)."""
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("-.") or "dataset"
+    return f"{stem}-data" if stem in _RESERVED_NAMES else stem
 
 
 def _format_of(path: Path, fmt: str | None) -> str:

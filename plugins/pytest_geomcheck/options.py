@@ -28,7 +28,7 @@ import pytest
 from geomcheck.errors import GeomcheckError, InvalidInputError
 
 __all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "add_short_options", "settings_from_config",
-           "dataset_name", "DEFAULT_MERGES"]
+           "DEFAULT_MERGES"]
 
 DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 DEFAULT_MIN_GAIN_SHARE = 0.25
@@ -327,6 +327,8 @@ class SuiteSettings:
         """Name of the suite dataset in reports and baselines: "paper" under the paper's protocol, the file's
         name (``topics`` for ``topics.jsonl``) for ``--geomcheck-dataset``, else "suite"."""
         if self.dataset is not None:
+            from geomcheck.data.text import dataset_name
+
             return dataset_name(self.dataset)
         return "paper" if self.is_paper_protocol else "suite"
 
@@ -345,18 +347,6 @@ class SuiteSettings:
     def to_json(self) -> dict[str, Any]:
         """The settings as a JSON-able dict (for report.json)."""
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
-
-
-_RESERVED_NAMES = ("paper", "heldout", "suite", "task")
-
-
-def dataset_name(path: str) -> str:
-    """The name a dataset file carries in reports and baseline files: its stem, with characters other than
-    letters, digits, ``-``, ``_`` and ``.`` replaced by ``-`` (``-data`` added to paper, heldout, suite, task)."""
-    import re
-
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(path).stem).strip("-.") or "dataset"
-    return f"{stem}-data" if stem in _RESERVED_NAMES else stem
 
 
 @functools.lru_cache(maxsize=8)
