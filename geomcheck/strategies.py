@@ -3,6 +3,12 @@
 In the style of ``hypothesis.extra.numpy``: small composable strategies with sensible
 defaults. They shrink toward the paper families (listed first), small starts and short
 windows, so a failing example reads like ``prime, start 0, 3 terms``.
+
+- ``families``, ``sequences``, ``sequence_texts``, ``datasets``: sequence families, windows of
+  their terms, rendered texts, sequence datasets (``SequenceDataset``);
+- ``text_datasets``: labelled texts (``TextDataset``), always valid input for the metrics
+  (>= 2 labels, >= 2 texts each, no duplicate texts), shrinking toward 2 labels x 2 short texts;
+- ``format_changes``: the name of a formatting-only change (``geomcheck.data.reformat``).
 """
 
 from __future__ import annotations
@@ -14,9 +20,21 @@ from hypothesis import reject
 from hypothesis import strategies as st
 
 from geomcheck.errors import InvalidInputError, TermTooLongError
-from geomcheck.data import FAMILIES, Family, SequenceDataset, get_family, make_dataset, render, to_decimal
+from geomcheck.data import (
+    FAMILIES,
+    SEQUENCE_CHANGES,
+    TEXT_CHANGES,
+    Family,
+    SequenceDataset,
+    TextDataset,
+    get_family,
+    make_dataset,
+    render,
+    to_decimal,
+)
 
-__all__ = ["SequenceWindow", "families", "sequences", "sequence_texts", "datasets"]
+__all__ = ["SequenceWindow", "families", "sequences", "sequence_texts", "datasets", "text_datasets",
+           "format_changes"]
 
 
 @dataclass(frozen=True)
@@ -133,3 +151,108 @@ def datasets(
             reject()
 
     return dataset()
+
+
+# Default label names and their disjoint vocabularies: texts of different labels share no word,
+# so the classes differ in content, as a team's topics would.
+_TOPICS: dict[str, tuple[str, ...]] = {
+    "animals": ("cat", "dog", "horse", "bird", "fish", "cow", "sheep", "goat"),
+    "weather": ("rain", "snow", "wind", "sun", "cloud", "storm", "fog", "frost"),
+    "food": ("bread", "cheese", "apple", "soup", "rice", "butter", "honey", "salt"),
+    "sports": ("football", "tennis", "golf", "rugby", "hockey", "cricket", "boxing", "rowing"),
+    "music": ("guitar", "piano", "violin", "drum", "song", "choir", "melody", "flute"),
+    "colours": ("red", "blue", "green", "yellow", "purple", "orange", "pink", "brown"),
+    "tools": ("hammer", "saw", "drill", "wrench", "chisel", "shovel", "rake", "pliers"),
+    "travel": ("train", "airport", "ticket", "hotel", "suitcase", "passport", "map", "luggage"),
+}
+_VOCABULARIES = tuple(_TOPICS.values())
+
+
+def _sentences(vocabulary: tuple[str, ...]) -> st.SearchStrategy[str]:
+    """2-6 words of ``vocabulary`` joined by single spaces: ``"cat dog horse"``."""
+    return st.lists(st.sampled_from(vocabulary), min_size=2, max_size=6).map(" ".join)
+
+
+def _checked_text(text: object) -> str:
+    if not isinstance(text, str) or not text.strip():
+        raise InvalidInputError(f"text_datasets(texts=...) drew {text!r}; the texts strategy must give non-empty, "
+                                f"non-whitespace str (add .filter(str.strip))")
+    return text
+
+
+def text_datasets(
+    *,
+    labels: Sequence[str] | st.SearchStrategy[str] | None = None,
+    min_labels: int = 2,
+    max_labels: int = 4,
+    min_per_label: int = 2,
+    max_per_label: int = 6,
+    texts: st.SearchStrategy[str] | None = None,
+    unique: bool = True,
+) -> st.SearchStrategy[TextDataset]:
+    """A ``TextDataset`` of ``min_labels … max_labels`` labels with ``min_per_label … max_per_label``
+    texts each, grouped in label order; no text occurs twice when ``unique``.
+
+    ``labels``: a sequence of names to draw the labels from (kept in its order), a strategy of
+    one name (drawn until the labels are distinct), or None: topics ("animals", "weather", …).
+    ``texts``: a strategy of non-empty str, or None: 2-6 lowercase words from a vocabulary of
+    the label's own (label k of the dataset uses the k-th topic's words), so classes differ.
+    Shrinks toward 2 labels x 2 texts of 2 words.
+    """
+    if min_labels < 2 or max_labels < min_labels:
+        raise InvalidInputError(f"text_datasets: need 2 <= min_labels <= max_labels (the metrics need two "
+                                f"labels), got min_labels={min_labels}, max_labels={max_labels}")
+    if min_per_label < 2 or max_per_label < min_per_label:
+        raise InvalidInputError(f"text_datasets: need 2 <= min_per_label <= max_per_label (a label needs two "
+                                f"texts), got min_per_label={min_per_label}, max_per_label={max_per_label}")
+    if texts is not None and not isinstance(texts, st.SearchStrategy):
+        raise InvalidInputError(f"text_datasets: texts must be a Hypothesis strategy of str or None, "
+                                f"got {type(texts).__name__}")
+    if labels is None:
+        labels = tuple(_TOPICS)
+    if isinstance(labels, st.SearchStrategy):
+        names_st = st.lists(labels, min_size=min_labels, max_size=max_labels, unique=True)
+        most = max_labels
+    else:
+        if isinstance(labels, str):
+            raise InvalidInputError(f"text_datasets: labels must be a sequence of names, got the string "
+                                    f"{labels!r}; wrap it in a list")
+        pool = [str(n) for n in labels]
+        if len(set(pool)) != len(pool) or not all(n.strip() for n in pool):
+            raise InvalidInputError(f"text_datasets: label names must be distinct and non-empty, got {pool}")
+        if len(pool) < min_labels:
+            raise InvalidInputError(f"text_datasets: min_labels={min_labels} but only {len(pool)} label name(s) "
+                                    f"given ({', '.join(pool)}); give more names or lower min_labels")
+        most = min(max_labels, len(pool))
+        names_st = st.lists(st.sampled_from(pool), min_size=min_labels, max_size=most, unique=True).map(
+            lambda names: sorted(names, key=pool.index))
+    if texts is None and most > len(_VOCABULARIES):
+        raise InvalidInputError(f"text_datasets: the default texts have {len(_VOCABULARIES)} vocabularies, fewer "
+                                f"than max_labels={most}; lower max_labels or pass texts=")
+
+    @st.composite
+    def dataset(draw) -> TextDataset:
+        names = [str(n) for n in draw(names_st)]
+        if not all(n.strip() for n in names):
+            raise InvalidInputError(f"text_datasets(labels=...) drew an empty label name in {names}")
+        counts = [draw(st.integers(min_per_label, max_per_label)) for _ in names]
+        if texts is None:  # disjoint vocabularies: unique within each label is unique overall
+            out = [t for k, n in enumerate(counts)
+                   for t in draw(st.lists(_sentences(_VOCABULARIES[k]), min_size=n, max_size=n, unique=unique))]
+        else:
+            total = sum(counts)
+            out = [_checked_text(t) for t in draw(st.lists(texts, min_size=total, max_size=total, unique=unique))]
+        label_ids = [k for k, n in enumerate(counts) for _ in range(n)]
+        return TextDataset(tuple(out), label_ids, tuple(names), source="geomcheck.strategies.text_datasets")
+
+    return dataset()
+
+
+def format_changes(kind: str = "text") -> st.SearchStrategy[str]:
+    """The name of a formatting-only change for ``kind`` "text" (``TEXT_CHANGES``) or "sequence"
+    (``SEQUENCE_CHANGES``); apply it with ``geomcheck.data.reformat``."""
+    if kind == "text":
+        return st.sampled_from(TEXT_CHANGES)
+    if kind == "sequence":
+        return st.sampled_from(SEQUENCE_CHANGES)
+    raise InvalidInputError(f"format_changes: kind must be 'text' or 'sequence', got {kind!r}")

