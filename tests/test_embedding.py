@@ -131,7 +131,7 @@ def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
 
     model = load_model(str(tiny_model("bert", tmp_path / "m")), device="cpu", max_seq_length=16)
     ds = make_dataset(["squares", "cubes"], 2, 40)  # 40 terms: far more than 16 tokens
-    short = make_dataset(["squares", "cubes"], 2, 2)
+    short = make_dataset(["squares", "cubes"], 2, 2, start=2)  # no text in both families
     lengths = [len(ids) for ids in model.model.tokenizer(list(ds.texts))["input_ids"]]  # the reference count
     with pytest.warns(UserWarning, match=rf"4 of 4 texts are longer than .* max_seq_length of 16 tokens "
                                          rf"\(the longest has {max(lengths):,}\)"):
@@ -142,3 +142,39 @@ def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model.embed(short).n_truncated == 0
+
+
+@pytest.mark.parametrize("kind", ["bert", "qwen3"])
+def test_a_token_budget_bounds_every_batch_of_long_texts(tiny, kind):
+    """Memory is bounded by tokens, not texts: each forward pass the model runs holds at most
+    ``token_budget`` padded tokens (a text longer than that alone), and the vectors are those of one
+    text at a time, in input order."""
+    from geomcheck.sequences import make_dataset
+
+    emb = load_model(str(tiny[kind]), device="cpu", cache=False, batch_size=64)
+    emb.token_budget = 300
+    long = make_dataset(["squares", "cubes", "factorial"], 2, 60).texts  # far past the 128-token limit
+    short = make_dataset(["odd", "even"], 10, 3).texts
+    texts = [t for pair in zip(short, long + short) for t in pair] + list(short)  # long and short interleaved
+    seen = []
+    hook = emb.model[0].register_forward_pre_hook(  # the transformer module gets each batch's features
+        lambda mod, args: seen.append(tuple(args[0]["input_ids"].shape)))
+    try:
+        X = emb.encode(texts)
+    finally:
+        hook.remove()
+    lengths = emb.token_lengths(texts)
+    assert lengths.max() == emb.max_seq_length == 128 and lengths.min() < 20  # some cut, some short
+    assert seen and all(n * L <= 300 or n == 1 for n, L in seen), seen
+    assert sum(n for n, _ in seen) == len(texts) and len(seen) > len(texts) // 64 + 1  # more batches than 64 a batch
+    assert [s for s in seen] == [(n, L) for n, L in emb.last_batches]
+    alone = np.stack([emb.encode([t])[0] for t in texts])
+    assert np.allclose(X, alone, atol=1e-5)
+    emb.token_budget = None  # the device's default: these few texts fit in one batch on a CPU
+    emb.encode(texts)
+    assert len(emb.last_batches) == 1
+
+
+def test_a_bad_token_budget_is_refused(tiny):
+    with pytest.raises(InvalidInputError, match="token_budget must be a positive integer"):
+        Embedder(load_model(str(tiny["bert"]), device="cpu").model, name="m", token_budget=0)

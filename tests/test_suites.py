@@ -227,7 +227,7 @@ def test_a_custom_suite_dataset_needs_its_own_baseline(pytester, tiny_models, tm
               "baseline", "--families", "squares,cubes,prime", "--per-family", "3", "--seq-length", "10")
     shipped = _run(pytester, *common, "--geomcheck-baseline", str(MINILM_BASELINE))
     assert shipped.ret == 1  # the held-out part still compares (tiny model vs MiniLM's: fails too)
-    shipped.stdout.fnmatch_lines(["*the baseline of minilm has no 'suite' dataset (it has *)*--geomcheck-update-baseline*"])
+    shipped.stdout.fnmatch_lines(["*the baseline of minilm at * has no 'suite' dataset (it has *)*--geomcheck-update-baseline*"])
     own = tmp_path / "custom.json"
     _run(pytester, *common, "--geomcheck-baseline", str(own), "--geomcheck-update-baseline").assert_outcomes(passed=2)
     assert set(json.loads(own.read_text())["datasets"]) == {"suite", "heldout"}

@@ -54,11 +54,20 @@ class EmbeddedDataset:
         return f"EmbeddedDataset({self.X.shape[0]}x{self.X.shape[1]}, model={self.model!r})"
 
 
+# Padded tokens one encode batch may hold (``Embedder.token_budget`` overrides): on a CPU, 16k tokens
+# of SmolLM2-135M (30 layers, 576 wide) take ~1 GB of activations at once; a GPU holds far more.
+TOKEN_BUDGETS: dict[str, int] = {"cpu": 16_384, "mps": 32_768, "cuda": 131_072}
+
+
 class Embedder:
     """Turns texts into vectors with one model.
 
     Attributes: ``name`` (alias or path), ``spec`` (its ``ModelSpec`` or None), ``device``,
-    ``dtype`` ("float32" / "bfloat16" / "float16"), ``dim``, ``prompt``, ``batch_size``.
+    ``dtype`` ("float32" / "bfloat16" / "float16"), ``dim``, ``prompt``, ``batch_size``,
+    ``token_budget``. A batch holds at most ``batch_size`` texts and at most ``token_budget``
+    tokens counted with padding (texts sorted by length, longest first; default
+    ``TOKEN_BUDGETS`` of the device): memory is bounded by tokens, not by texts, so a few
+    texts of thousands of tokens never meet 63 others in one batch.
     ``weights_digest`` says where the weights came from (file digests); when None the
     fingerprint hashes the tensors themselves (for in-memory models such as merges).
     """
@@ -76,15 +85,20 @@ class Embedder:
         cache_root: str | os.PathLike | None = None,
         progress: bool | None = None,
         source_path: str | os.PathLike | None = None,
+        token_budget: int | None = None,
     ):
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 1):
+            raise InvalidInputError(f"token_budget must be a positive integer or None, got {token_budget!r}")
         self.model = model
         self.name = name
         self.spec = spec
         self.prompt = prompt or ""
         self.batch_size = int(batch_size)
+        self.token_budget = token_budget  # None: TOKEN_BUDGETS of the device
         self.last_batch_size: int | None = None  # what the last encode settled on after OOM back-off
+        self.last_batches: list[tuple[int, int]] = []  # (texts, padded length) of each batch of the last encode
         self._weights_digest = weights_digest
         self._fingerprint: str | None = None
         self.cache = cache
@@ -183,30 +197,61 @@ class Embedder:
                     f"or remove the character") from None
         return texts
 
+    def token_lengths(self, texts: Sequence[str], *, cut: bool = True) -> np.ndarray:
+        """Tokens of each text (prompt and special tokens included), cut at ``max_seq_length`` as the
+        model sees them unless ``cut=False``; zeros when the pipeline has no tokenizer."""
+        tokenizer, limit = getattr(self.model, "tokenizer", None), self.max_seq_length
+        if tokenizer is None:
+            return np.zeros(len(texts), dtype=np.int64)
+        ids = tokenizer([self.prompt + t for t in texts], add_special_tokens=True, truncation=False,
+                        verbose=False)["input_ids"]
+        n = np.array([len(x) for x in ids], dtype=np.int64)
+        return np.minimum(n, limit) if (limit and cut) else n
+
+    def _batches(self, lengths: np.ndarray, bs: int, budget: int) -> list[np.ndarray]:
+        """Indices of each batch: longest texts first, at most ``bs`` texts and ``budget`` padded tokens
+        (a text longer than the budget goes alone)."""
+        order = np.argsort(-lengths, kind="stable")
+        out, start = [], 0
+        while start < len(order):
+            longest = max(int(lengths[order[start]]), 1)
+            size = max(1, min(bs, budget // longest))
+            out.append(order[start:start + size])
+            start += size
+        return out
+
     def _encode_uncached(self, texts: list[str]) -> np.ndarray:
         import torch
 
         bs = self.batch_size
+        budget = self.token_budget or TOKEN_BUDGETS.get(self.model.device.type, TOKEN_BUDGETS["cpu"])
         show = self.progress if self.progress is not None else len(texts) >= 2_000
+        lengths = self.token_lengths(texts)
         while True:
+            batches = self._batches(lengths, bs, budget)
+            X = np.zeros((len(texts), self.dim), dtype=np.float32)
             try:
                 with torch.inference_mode():
-                    X = self.model.encode(texts, batch_size=bs, prompt=self.prompt or None,
-                                          convert_to_numpy=True, show_progress_bar=show)
+                    for idx in _progress(batches, show, self.name):
+                        X[idx] = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
+                                                   prompt=self.prompt or None, convert_to_numpy=True,
+                                                   show_progress_bar=False)
                 break
             except torch.cuda.OutOfMemoryError:
-                if bs == 1:
+                if bs == 1 and budget <= int(lengths.max(initial=1)):
                     raise EmbeddingError(
-                        f"{self.name}: CUDA out of memory even at batch size 1; use a smaller "
-                        f"max_seq_length, dtype='bfloat16', or a GPU with more memory"
+                        f"{self.name}: CUDA out of memory even for one text of {int(lengths.max())} tokens; use a "
+                        f"smaller max_seq_length, dtype='bfloat16', or a GPU with more memory"
                     ) from None
                 torch.cuda.empty_cache()
-                bs = max(1, bs // 2)
-                log.warning("geomcheck: %s: CUDA out of memory, retrying with batch size %d", self.name, bs)
+                bs, budget = max(1, bs // 2), max(1, budget // 2)
+                log.warning("geomcheck: %s: CUDA out of memory, retrying with batch size %d and %d tokens a batch",
+                            self.name, bs, budget)
         # Each call starts again from the configured size: a batch of very long texts that
         # needed a small batch says nothing about the next call's texts.
         self.last_batch_size = bs
-        return np.asarray(X, dtype=np.float32)
+        self.last_batches = [(len(idx), int(lengths[idx].max(initial=0))) for idx in batches]
+        return X
 
     def encode(self, texts: Sequence[str], *, cache: bool | None = None) -> np.ndarray:
         """Embeddings of ``texts``, shape (N, dim), float32, rows in input order."""
@@ -252,12 +297,20 @@ class Embedder:
 
     def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
         """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
-        tokenizer, limit = getattr(self.model, "tokenizer", None), self.max_seq_length
-        if tokenizer is None or not limit:
+        limit = self.max_seq_length
+        if getattr(self.model, "tokenizer", None) is None or not limit:
             return 0, 0
-        lengths = [len(ids) for ids in tokenizer([self.prompt + t for t in texts], add_special_tokens=True,
-                                                 truncation=False, verbose=False)["input_ids"]]
-        return sum(n > limit for n in lengths), max(lengths, default=0)
+        lengths = self.token_lengths(texts, cut=False)
+        return int((lengths > limit).sum()), int(lengths.max(initial=0))
+
+
+def _progress(batches: list[Any], show: bool, name: str) -> Any:
+    """The batches, with a progress bar (tqdm, as sentence-transformers shows) when ``show``."""
+    if not show:
+        return batches
+    from tqdm.auto import tqdm
+
+    return tqdm(batches, desc=f"{name}: batches", unit="batch")
 
 
 def weights_digest_of_dir(path: str | os.PathLike) -> str | None:
