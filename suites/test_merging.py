@@ -13,14 +13,17 @@ the held-out families, or the test split of ``--dataset``. What must hold for a 
   LoRA itself may lose up to 0.5 on a family it was not trained on (forgetting is shown).
 
 The paper's merge claims are measured and shown on every run; ``--geomcheck-paper-claims``
-(ini ``geomcheck_paper_claims = true``) turns them into gates.
+(ini ``geomcheck_paper_claims = true``) turns them into gates. ``--geomcheck-sweep`` with
+``--geomcheck-report DIR`` also writes the t-sweep base → lora (``sweep.json``, ``sweep.png``).
+Gains, shares, CKAs and claims come from ``geomcheck.checks.merging``, as in ``geomcheck merges``.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from geomcheck.checks.claims import CLAIMS, measure_claim
+from geomcheck.checks.claims import CLAIMS
+from geomcheck.checks.merging import cka_to_base, measure_claims, share_kept, task_gains
 
 pytestmark = pytest.mark.geomcheck_slow
 
@@ -47,10 +50,7 @@ def measured_sets(geomcheck_settings, suite_dataset, heldout_dataset, task_datas
 @pytest.fixture(scope="session")
 def gains(merged_variants, embed, task_dataset):
     """Silhouette(true) gain on the task set of every variant over the base."""
-    from geomcheck.metrics import silhouette
-
-    sil = {name: silhouette(embed(task_dataset, embedder=e).X, task_dataset.labels) for name, e in merged_variants.items()}
-    return {name: s - sil["base"] for name, s in sil.items()}
+    return task_gains({name: embed(task_dataset, embedder=e) for name, e in merged_variants.items()})
 
 
 def _variant(merged_variants, name: str):
@@ -86,14 +86,12 @@ def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *,
 def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, measured_sets, embed, geomcheck_variant,
                               geomcheck_record, geomcheck_settings):
     """Our LoRA lowers its loss and raises the task silhouette; no family collapses on the way."""
-    from geomcheck.metrics import linear_cka
-
     lora, base = merged_variants["lora"], merged_variants["base"]
     name, ds = measured_sets[0]
     if geomcheck_settings.dataset is not None:  # the base's row on the test split (the clustering suite has the rest)
         geometry(ds, name, embedder=base, variant="base")
     geometry(ds, name, embedder=lora, variant="lora")
-    geomcheck_record("cka_to_base", linear_cka(embed(ds, embedder=lora).X, embed(ds, embedder=base).X))
+    geomcheck_record("cka_to_base", cka_to_base(embed(ds, embedder=lora), embed(ds, embedder=base)))
     geomcheck_record("task_gain", gains["lora"])
     losses = getattr(lora_run, "loss_history", ())
     if losses:
@@ -107,24 +105,21 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, measur
 
 def test_merge_geometry(merged_variants, geomcheck_variant, geometry, measured_sets, embed, geomcheck_record):
     """Each merge's Table 2 row and its CKA to the base (shown in the summary)."""
-    from geomcheck.metrics import linear_cka
-
     merged = _variant(merged_variants, geomcheck_variant)
     name, ds = measured_sets[0]
     r = geometry(ds, name, embedder=merged, variant=geomcheck_variant)
-    cka = linear_cka(embed(ds, embedder=merged).X, embed(ds, embedder=merged_variants["base"]).X)
+    cka = cka_to_base(embed(ds, embedder=merged), embed(ds, embedder=merged_variants["base"]))
     geomcheck_record("cka_to_base", cka)
     assert -1 <= r.silhouette_true <= 1 and r.davies_bouldin_true > 0
 
 
 def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, measured_sets):
     from geomcheck.checks import assert_merge_preserves_base
-    from geomcheck.metrics import linear_cka
 
     merged = _variant(merged_variants, geomcheck_variant)
     base, lora = merged_variants["base"], merged_variants["lora"]
     for _, ds in measured_sets:
-        cka_lora = linear_cka(embed(ds, embedder=lora).X, embed(ds, embedder=base).X)
+        cka_lora = cka_to_base(embed(ds, embedder=lora), embed(ds, embedder=base))
         # 1e-4: float noise; a merge that moves further from the base than the LoRA itself fails
         assert_merge_preserves_base(embed(ds, embedder=merged), embed(ds, embedder=base), min_cka=cka_lora - 1e-4)
 
@@ -135,7 +130,7 @@ def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant
     share = geomcheck_settings.min_gain_share
     if gains["lora"] <= 0:
         pytest.skip(f"the LoRA has no task gain to keep ({gains['lora']:+.4f})")
-    kept = gains[geomcheck_variant] / gains["lora"]
+    kept = share_kept(gains[geomcheck_variant], gains["lora"])
     geomcheck_record("task_gain", gains[geomcheck_variant])
     geomcheck_record("share_of_lora_gain", kept)
     assert kept >= share, (f"{geomcheck_variant} keeps {kept:.1%} of the LoRA's task gain "
@@ -167,8 +162,46 @@ def test_paper_claim(claim, merged_variants, embed, measured_sets, geomcheck_set
         _variant(merged_variants, n)
     used = {"base", "lora", *CLAIMS[claim].needs}
     _, ds = measured_sets[0]
-    result = measure_claim(claim, {n: embed(ds, embedder=merged_variants[n]) for n in used},
-                           merged_variants.info)
+    result = measure_claims({n: embed(ds, embedder=merged_variants[n]) for n in used}, merged_variants.info,
+                            only=(claim,))[0]
     geomcheck_record.claim(result, gated=geomcheck_settings.paper_claims)
     if geomcheck_settings.paper_claims:
         assert result.holds, f"paper claim does not hold: {result.text} ({result.measured})"
+
+
+def test_t_sweep_is_written_to_the_report(merge_sweep, merged_variants, embed, task_dataset, measured_sets,
+                                          geomcheck_settings, geomcheck_model_name, geomcheck_record):
+    """--geomcheck-sweep: the base → lora interpolations measured like ``geomcheck sweep`` and written as
+    sweep.json / sweep.png into the report directory; t = 0 must give the base and t = 1 the LoRA model."""
+    import json
+    from pathlib import Path
+
+    from geomcheck._json import jsonable
+    from geomcheck.checks.merging import sweep_rows
+    from geomcheck.models import load_model, model_id
+    from geomcheck.reporting.sweep import sweep_plot
+
+    name, ds = measured_sets[0]
+    sets = {"task": task_dataset, name: ds}
+    ends = {v: {s: embed(d, embedder=merged_variants[v]) for s, d in sets.items()} for v in ("base", "lora")}
+    points = {}
+    for key, path in merge_sweep.items():  # one model at a time; not through `embed`, whose memo keys on id()
+        model = load_model(str(path), device=geomcheck_settings.device, cache=geomcheck_settings.cache)
+        points[key] = {s: model.embed(d) for s, d in sets.items()}
+        del model
+    rows = sweep_rows(points, ends, task_set="task", cka_set=name)
+    out = Path(geomcheck_settings.report_dir)
+    stem = "sweep" if len(geomcheck_settings.models) == 1 else f"sweep-{model_id(geomcheck_model_name)}"
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {"model": geomcheck_model_name, "methods": list(dict.fromkeys(m for m, _ in merge_sweep)),
+           "t": list(dict.fromkeys(t for _, t in merge_sweep)), "rows": rows, "task_set": "task", "cka_set": name}
+    (out / f"{stem}.json").write_text(json.dumps(jsonable(doc), indent=2))
+    sweep_plot(rows, out / f"{stem}.png", model=geomcheck_model_name)
+    geomcheck_record("sweep_file", str(out / f"{stem}.json"))
+    for r in rows:
+        if r["t"] == 0:
+            assert abs(r["cka_to_base"] - 1) <= 1e-6 and abs(r["task_gain"]) <= 1e-6, \
+                f"{r['method']} at t = 0 is not the base: CKA {r['cka_to_base']:.8f}, gain {r['task_gain']:+.2e}"
+        if r["t"] == 1:
+            assert abs(r["cka_to_lora"] - 1) <= 1e-6, \
+                f"{r['method']} at t = 1 is not the LoRA model: CKA to it {r['cka_to_lora']:.8f}"

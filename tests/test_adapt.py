@@ -176,3 +176,37 @@ def test_train_lora_on_your_own_texts(tmp_path):
 def test_text_task_refuses_bad_settings(kw, match):
     with pytest.raises(InvalidInputError, match=match):
         _topics_task(**kw)
+
+
+def test_the_recipe_follows_the_kind_of_model(tmp_path):
+    from geomcheck.adapt.recipes import RECIPES, recipe_for
+    from geomcheck.models import load_model
+    from geomcheck.testing import tiny_model
+
+    decoder = load_model(str(tiny_model("qwen3", tmp_path / "q")), device="cpu")  # last-token pooling, no spec
+    encoder = load_model(str(tiny_model("bert", tmp_path / "b")), device="cpu")
+    assert recipe_for(decoder) is RECIPES["decoder"] and recipe_for(encoder) is RECIPES["encoder"]
+    assert recipe_for(encoder, "decoder") is RECIPES["decoder"]
+    with pytest.raises(InvalidInputError, match="unknown LoRA recipe 'fast'; known: auto, encoder, decoder"):
+        recipe_for(encoder, "fast")
+    assert RECIPES["decoder"].task().per_family == 4 and RECIPES["encoder"].task() == WindowTask()
+
+
+def test_top_layers_put_lora_on_the_top_layers_only(tmp_path):
+    from safetensors.torch import load_file
+
+    from geomcheck.testing import tiny_model
+
+    base = tiny_model("qwen3", tmp_path / "q")
+    task = WindowTask(families=("prime", "squares", "odd"), per_family=2)
+    r = train_lora(str(base), task, out_dir=tmp_path / "run", max_steps=2, checkpoints=0, top_layers=1,
+                   progress=False, evaluate_sets=False)
+    keys = load_file(str(r.adapter_dir / "adapter_model.safetensors")).keys()
+    layers = {int(k.split("layers.")[1].split(".")[0]) for k in keys}
+    from transformers import AutoConfig
+
+    n = AutoConfig.from_pretrained(base).num_hidden_layers
+    assert n >= 2 and layers == {n - 1}, (n, layers)
+    assert r.settings["recipe"] == "decoder" and r.settings["top_layers"] == 1 and r.settings["lr"] == 1e-2
+    with pytest.raises(InvalidInputError, match="top_layers must be an integer >= 1, got 0"):
+        train_lora(str(base), task, out_dir=tmp_path / "bad", top_layers=0)

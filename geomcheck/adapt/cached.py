@@ -22,12 +22,12 @@ from geomcheck.cache import lock_for
 from geomcheck.errors import InvalidInputError
 
 __all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "variants_cache_dir",
-           "adapter_dir",
-           "LORA_DEFAULTS"]
+           "adapter_dir", "lora_steps", "LORA_DEFAULTS"]
 
-# The LoRA the suites train when no adapter is given: adapt's defaults (r=16, 17 steps of
-# SupCon, 3 checkpoints), i.e. ~35 s for MiniLM on a 2-core CPU.
-LORA_DEFAULTS: dict[str, Any] = {"r": 16, "alpha": 16, "max_steps": 17, "checkpoints": 3, "seed": 0}
+# The LoRA the suites train when no adapter is given: the model's recipe (geomcheck.adapt.recipes:
+# encoder r=16, 17 steps of SupCon, ~35 s for MiniLM on a 2-core CPU; decoder: top 10 layers,
+# 20 steps) with 3 checkpoints and seed 0.
+LORA_DEFAULTS: dict[str, Any] = {"checkpoints": 3, "seed": 0}
 _FORMAT = 1  # bump when the cached artefacts' layout changes
 
 
@@ -64,7 +64,8 @@ def _digest(obj: Any) -> str:
 
 def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: bool = True,
                     progress: bool = False, **train_kw: Any) -> Any:
-    """``train_lora(base, **LORA_DEFAULTS | train_kw)``, kept under ``root/lora/<key>``.
+    """``train_lora(base, **LORA_DEFAULTS | train_kw)`` (the rest from ``recipe_for(base)``), kept under
+    ``root/lora/<key>``.
 
     The key is the base model's fingerprint plus the training settings and the task
     (``train_data=``'s ``describe()``: a ``TextTask`` on another dataset is another run), so a
@@ -75,7 +76,7 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
 
     from geomcheck.adapt.lora import LoraRun, train_lora
 
-    kw = {**LORA_DEFAULTS, **train_kw}
+    kw = {**LORA_DEFAULTS, **train_kw}  # the rest from the model's recipe, inside train_lora
     if not cache:
         return train_lora(base, out_dir=tempfile.mkdtemp(prefix="geomcheck-lora-"), progress=progress, **kw)
     out = Path(root) if root is not None else lora_cache_dir(base, **train_kw)
@@ -93,7 +94,9 @@ def lora_cache_dir(base: Any, **train_kw: Any) -> Path:
     """Where ``cached_lora_run`` keeps the run of ``base`` with these settings (``lora_run.json`` once done)."""
     from geomcheck.cache import cache_dir
 
-    settings = {**LORA_DEFAULTS, **train_kw}
+    from geomcheck.adapt.recipes import recipe_for
+
+    settings = {**recipe_for(base, train_kw.get("recipe", "auto")).train_kwargs(), **LORA_DEFAULTS, **train_kw}
     if settings.get("train_data") is not None:  # the task itself, not its repr: another dataset is another run
         settings["train_data"] = settings["train_data"].describe()
     key = _digest({"format": _FORMAT, "base": base.fingerprint, "settings": settings})
@@ -147,3 +150,10 @@ def external_run(base_name: str, adapter: str | None, checkpoints: Sequence[str]
     adapter_dir = Path(adapter).expanduser() if adapter is not None else ckpts[-1]
     return ExternalRun(adapter_dir, ckpts or (adapter_dir,), base_name,
                        settings={"adapter": str(adapter_dir), "checkpoints": [str(c) for c in ckpts]})
+
+
+def lora_steps(base: Any, **train_kw: Any) -> int:
+    """How many steps ``cached_lora_run(base, **train_kw)`` trains (for progress lines)."""
+    from geomcheck.adapt.recipes import recipe_for
+
+    return int(train_kw.get("max_steps") or recipe_for(base, train_kw.get("recipe", "auto")).max_steps)

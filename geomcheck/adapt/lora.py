@@ -15,6 +15,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +39,7 @@ class LoraRun:
     settings: dict[str, Any]
     before: dict[str, dict[str, float]] = field(default_factory=dict)
     after: dict[str, dict[str, float]] = field(default_factory=dict)
+    eval_seconds: dict[str, float] = field(default_factory=dict)  # {"before": s, "after": s}
 
     def gain(self, dataset: str = "task", metric: str = "silhouette") -> float:
         return self.after[dataset][metric] - self.before[dataset][metric]
@@ -53,7 +55,8 @@ class LoraRun:
         """Inverse of ``to_dict`` (``lora_run.json``)."""
         return cls(Path(d["adapter_dir"]), tuple(Path(p) for p in d["checkpoint_dirs"]),
                    tuple(float(x) for x in d["loss_history"]), float(d["wall_time"]), str(d["base"]),
-                   dict(d["settings"]), dict(d.get("before") or {}), dict(d.get("after") or {}))
+                   dict(d["settings"]), dict(d.get("before") or {}), dict(d.get("after") or {}),
+                   dict(d.get("eval_seconds") or {}))
 
 
 def supcon_loss(z: Any, labels: Any, temperature: float = 0.1) -> Any:
@@ -76,13 +79,14 @@ def supcon_loss(z: Any, labels: Any, temperature: float = 0.1) -> Any:
     return per_anchor[n_pos > 0].mean()
 
 
-def evaluate(embedder: Any, sets: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """Silhouette and Davies–Bouldin (true labels) of ``embedder`` on each dataset (no cache)."""
+def evaluate(embedder: Any, sets: dict[str, Any], *, cache: bool = False) -> dict[str, dict[str, float]]:
+    """Silhouette and Davies–Bouldin (true labels) of ``embedder`` on each dataset (through the embedding
+    cache only with ``cache=True``: never for a model whose weights changed after its fingerprint was taken)."""
     from geomcheck.metrics import davies_bouldin, silhouette
 
     out = {}
     for name, ds in sets.items():
-        X = embedder.encode(ds.texts, cache=False)
+        X = embedder.encode(ds.texts, cache=cache)
         out[name] = {"silhouette": float(silhouette(X, ds.labels)), "davies_bouldin": float(davies_bouldin(X, ds.labels))}
     return out
 
@@ -107,56 +111,76 @@ def train_lora(
     train_data: WindowTask | TextTask | None = None,
     *,
     out_dir: str | os.PathLike,
-    r: int = 16,
-    alpha: int = 16,
+    r: int | None = None,
+    alpha: int | None = None,
     target_modules: str | Sequence[str] = "all-linear",
     objective: str = "supcon",
-    lr: float = 3e-3,
-    max_steps: int = 17,
+    lr: float | None = None,
+    max_steps: int | None = None,
     warmup_steps: int = 0,
     temperature: float = 0.1,
     max_grad_norm: float | None = None,
-    max_seq_length: int = 128,
+    max_seq_length: int | None = None,
+    top_layers: int | None = None,
+    recipe: str = "auto",
     seed: int = 0,
     checkpoints: int = 3,
     progress: bool = True,
     evaluate_sets: bool = True,
 ) -> LoraRun:
-    """Train a LoRA adapter on ``model`` (alias, path or Embedder) for ``train_data`` (default: ``WindowTask()``).
+    """Train a LoRA adapter on ``model`` (alias, path or Embedder) for ``train_data``.
 
-    AdamW, linear warmup then cosine decay to 0, SupCon with temperature ``temperature``.
-    ``max_seq_length`` truncates the training batches only. Saves ``checkpoints`` adapters
-    along the way (``out_dir/checkpoint-<step>``) and the
-    final one in ``out_dir/adapter``, all in peft's format. Same seed, same adapter.
+    ``r``, ``alpha``, ``lr``, ``max_steps``, ``max_seq_length``, ``top_layers`` and
+    ``train_data`` left at None come from the recipe (``geomcheck.adapt.recipes``: "auto" picks
+    the encoder or the decoder recipe by the model's kind). AdamW, linear warmup then cosine
+    decay to 0, SupCon with temperature ``temperature``. ``max_seq_length`` truncates the
+    training batches only; ``top_layers`` puts LoRA on the top N transformer layers only.
+    Saves ``checkpoints`` adapters along the way (``out_dir/checkpoint-<step>``) and the final
+    one in ``out_dir/adapter``, all in peft's format. Same seed, same adapter.
     """
     import torch
     from peft import LoraConfig, get_peft_model
 
+    from geomcheck.adapt.recipes import recipe_for
+
     if objective != "supcon":
         raise InvalidInputError(f"objective must be 'supcon' (the only one implemented), got {objective!r}")
-    for name, v, lo in (("r", r, 1), ("alpha", alpha, 1), ("max_steps", max_steps, 1), ("checkpoints", checkpoints, 0)):
-        if not isinstance(v, int) or v < lo:
-            raise InvalidInputError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if not lr > 0 or not temperature > 0:
-        raise InvalidInputError(f"lr and temperature must be > 0, got lr={lr}, temperature={temperature}")
-    task = train_data or WindowTask()
+    _check_settings(r, alpha, max_steps, checkpoints, lr, temperature, top_layers)  # before loading the model
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
     emb, base_dir, base_name = _base_path(model)
+    rec = recipe_for(emb, recipe)
+
+    def pick(given: Any, default: Any) -> Any:
+        return default if given is None else given
+
+    r, alpha, lr, max_steps = pick(r, rec.r), pick(alpha, rec.alpha), pick(lr, rec.lr), pick(max_steps, rec.max_steps)
+    max_seq_length, top_layers = pick(max_seq_length, rec.max_seq_length), pick(top_layers, rec.top_layers)
+    task = pick(train_data, rec.task())
     # Truncation applies to the training batches only: evaluation sees the texts as the model
     # normally does (digit-level tokenizers turn a 50-term window into ~250 tokens).
     full_length = emb.model.max_seq_length
     sets = task.eval_sets() if evaluate_sets else {}
-    before = evaluate(emb, sets) if sets else {}
+    # the base's vectors are those of any other run on this base (the suites have embedded the paper and
+    # held-out sets already): read from and kept in the embedding cache, unlike the trained model's below
+    t_eval = time.perf_counter()
+    before = evaluate(emb, sets, cache=True) if sets else {}
+    eval_seconds = {"before": time.perf_counter() - t_eval}
 
     transformer = emb.model[0]
-    cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=target_modules if isinstance(target_modules, str)
-                     else list(target_modules), lora_dropout=0.0, bias="none")
-    with torch.random.fork_rng(devices=[]):
+    layers, pattern = _top_layers(transformer.model, top_layers)
+    targets = target_modules if isinstance(target_modules, str) else list(target_modules)
+    if layers is not None and isinstance(targets, str):  # peft takes layers_to_transform with a list of names only
+        targets = _linear_names(transformer.model) if targets == "all-linear" else [targets]
+    cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, bias="none",
+                     layers_to_transform=layers, layers_pattern=pattern)
+    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
         torch.manual_seed(seed)  # LoRA's A matrices are initialised randomly
+        # peft asks transformers 5 by a deprecated name whether checkpointing is on: nothing a user can act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(transformer.model, cfg)
     transformer.model = peft_model
     params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -205,14 +229,51 @@ def train_lora(
     adapter = out / "adapter"
     peft_model.save_pretrained(str(adapter))
     wall = time.perf_counter() - t0
+    t_eval = time.perf_counter()
     after = evaluate(emb, sets) if sets else {}
+    eval_seconds["after"] = time.perf_counter() - t_eval
     settings = dict(r=r, alpha=alpha, target_modules=target_modules if isinstance(target_modules, str) else list(target_modules),
                     objective=objective, lr=lr, max_steps=max_steps, warmup_steps=warmup_steps, temperature=temperature,
-                    max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, seed=seed, task=task.describe(),
+                    max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, top_layers=top_layers,
+                    recipe=rec.name, seed=seed, task=task.describe(),
                     base_dir=str(base_dir))
-    run = LoraRun(adapter, tuple(ckpts), tuple(losses), wall, base_name, settings, before, after)
+    run = LoraRun(adapter, tuple(ckpts), tuple(losses), wall, base_name, settings, before, after, eval_seconds)
     (out / "lora_run.json").write_text(json.dumps(run.to_dict(), indent=1, default=str))
     return run
+
+
+def _check_settings(r: Any, alpha: Any, max_steps: Any, checkpoints: Any, lr: Any, temperature: Any,
+                    top_layers: Any) -> None:
+    """The training settings given (None: the recipe's), or an ``InvalidInputError`` naming the bad one."""
+    for name, v, lo in (("r", r, 1), ("alpha", alpha, 1), ("max_steps", max_steps, 1), ("checkpoints", checkpoints, 0),
+                        ("top_layers", top_layers, 1)):
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < lo):
+            raise InvalidInputError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if (lr is not None and not lr > 0) or not temperature > 0:
+        raise InvalidInputError(f"lr and temperature must be > 0, got lr={lr}, temperature={temperature}")
+
+
+def _top_layers(model: Any, top: int | None) -> tuple[list[int], str] | tuple[None, None]:
+    """(indices of the top ``top`` transformer layers of ``model``, the name of their list: "layers", "layer", …),
+    or (None, None) for all layers."""
+    import torch
+
+    if top is None:
+        return None, None
+    n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+    blocks = [name for name, m in model.named_modules() if isinstance(m, torch.nn.ModuleList) and len(m) == n]
+    if not isinstance(n, int) or n < 1 or not blocks:
+        raise InvalidInputError("top_layers: cannot find the model's list of transformer layers "
+                                "(config.num_hidden_layers); train all layers (top_layers=None)")
+    return list(range(max(0, n - top), n)), blocks[0].rsplit(".", 1)[-1]
+
+
+def _linear_names(model: Any) -> list[str]:
+    """The names of the linear layers inside the transformer blocks, as peft's "all-linear" picks them."""
+    import torch
+
+    return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
+                   if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in ("lm_head", "score")})
 
 
 def _progress(enabled: bool, total: int):

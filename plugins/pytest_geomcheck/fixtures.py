@@ -18,7 +18,7 @@ __all__ = [
     "geomcheck_settings", "geomcheck_model_name", "embedder", "base_embedder", "embed", "geometry",
     "geomcheck_record", "dataset_factory", "paper_dataset", "heldout_dataset", "suite_dataset", "user_dataset",
     "lora_task", "lora_run",
-    "merged_variants", "geomcheck_baseline_path", "geomcheck_baseline", "Recorder",
+    "merged_variants", "merge_sweep", "geomcheck_baseline_path", "geomcheck_baseline", "Recorder",
 ]
 
 
@@ -221,7 +221,7 @@ def lora_run(base_embedder, lora_task, geomcheck_model_name: str, pytestconfig: 
     """The LoRA run of the base model: ``--adapter``/``--checkpoint``, else trained on ``lora_task`` with the
     adapt defaults (cached on disk by base fingerprint, settings and task: a warm run does not retrain)."""
     from geomcheck.adapt.cached import (
-        LORA_DEFAULTS,
+        lora_steps,
         cached_lora_run,
         external_run,
         lora_cache_dir,
@@ -237,7 +237,7 @@ def lora_run(base_embedder, lora_task, geomcheck_model_name: str, pytestconfig: 
         session.say(f"LoRA on {base_embedder.name}{on}: read from the cache")
         run = cached_lora_run(base_embedder, **task)
     else:
-        session.say(f"LoRA on {base_embedder.name}{on}: training {LORA_DEFAULTS['max_steps']} steps"
+        session.say(f"LoRA on {base_embedder.name}{on}: training {lora_steps(base_embedder, **task)} steps"
                     + (" (kept in the cache for later runs)" if s.cache else ""))
         with session.terminal():  # the progress bar reaches the terminal through pytest's capture
             run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker, **task)
@@ -264,6 +264,26 @@ def merged_variants(base_embedder, lora_run, pytestconfig: pytest.Config):
     else:
         session.say(f"building variants {names} of {base_embedder.name}")
     return cached_variants(base_embedder, lora_run, methods, device=s.device, cache=s.cache)
+
+
+@pytest.fixture(scope="session")
+def merge_sweep(geomcheck_model_name: str, request: pytest.FixtureRequest, pytestconfig: pytest.Config):
+    """``{(method, t): model directory}``: the base → lora interpolations of ``--geomcheck-sweep`` (slerp and
+    linear, or the ``--merge`` methods that interpolate, at ``SWEEP_TS``), merged beside the variants (cached);
+    skips the test without the option, before anything is trained or built (list it first among a test's
+    fixtures). Load each directory on its own (a sweep holds many models)."""
+    from pathlib import Path
+
+    from geomcheck.adapt.variants import SWEEP_TS, build_sweep, sweep_methods
+
+    session = GeomcheckSession.of(pytestconfig)
+    s = session.settings
+    if not s.sweep:
+        pytest.skip("the t-sweep is written with --geomcheck-sweep (and --geomcheck-report DIR)")
+    base_embedder, merged_variants = (request.getfixturevalue(n) for n in ("base_embedder", "merged_variants"))
+    methods = sweep_methods(s.merges)
+    session.say(f"t-sweep {', '.join(methods)} of {base_embedder.name} at t = {', '.join(f'{t:g}' for t in SWEEP_TS)}")
+    return build_sweep(Path(merged_variants.info["dirs"]["base"]).parent, methods, SWEEP_TS)
 
 
 @pytest.fixture(scope="session")

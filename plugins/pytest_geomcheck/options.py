@@ -179,6 +179,9 @@ OPTIONS: tuple[Option, ...] = (
            switch=True),
     Option("paper_claims", "--geomcheck-paper-claims", "gate on the paper's merge claims (measured and shown on "
            "every run; not gated by default)", ini="geomcheck_paper_claims", ini_type="bool", switch=True),
+    Option("sweep", "--geomcheck-sweep", "with --geomcheck-report DIR: the merge suite also writes the t-sweep "
+           "base -> LoRA (slerp and linear, or the --geomcheck-merge methods that interpolate, at t = 0, 0.25, 0.5, "
+           "0.75, 1) as sweep.json and sweep.png into DIR", ini="geomcheck_sweep", ini_type="bool", switch=True),
     Option("baselines_dir", None, "directory of your own <model>.json baselines, relative to the rootdir (default "
            "geomcheck-baselines; the shipped ones are found in the installed package)", ini="geomcheck_baselines"),
     Option("tolerances", None, "baseline tolerance overrides, one NAME=VALUE per line", ini="geomcheck_tolerances",
@@ -240,6 +243,7 @@ class SuiteSettings:
     update_baseline: bool = False
     cache: bool = True
     paper_claims: bool = False
+    sweep: bool = False
     tolerances: dict[str, float] = field(default_factory=dict)
     baselines_dir: str = "geomcheck-baselines"
     min_gain_share: float = DEFAULT_MIN_GAIN_SHARE
@@ -296,6 +300,9 @@ class SuiteSettings:
         if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
             raise InvalidInputError(f"--geomcheck-baseline: no file at {self.baseline!r} "
                                     f"(write one with --geomcheck-update-baseline)")
+        if self.sweep and self.report_dir is None:
+            raise InvalidInputError("--geomcheck-sweep (ini geomcheck_sweep) writes sweep.json and sweep.png into the "
+                                    "report directory: give --geomcheck-report DIR too, or drop the option")
         if self.report_dir is not None and Path(self.report_dir).exists() and not Path(self.report_dir).is_dir():
             raise InvalidInputError(f"--geomcheck-report: {self.report_dir!r} exists and is not a directory")
         return self
