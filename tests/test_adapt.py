@@ -210,3 +210,19 @@ def test_top_layers_put_lora_on_the_top_layers_only(tmp_path):
     assert r.settings["recipe"] == "decoder" and r.settings["top_layers"] == 1 and r.settings["lr"] == 1e-2
     with pytest.raises(InvalidInputError, match="top_layers must be an integer >= 1, got 0"):
         train_lora(str(base), task, out_dir=tmp_path / "bad", top_layers=0)
+
+
+def test_training_pools_as_inference_does(tmp_path):
+    """train_lora's forward (the pipeline's preprocess and modules, a padded batch) gives each text the vector
+    ``encode`` gives it: the same last-token (decoder) or mean (encoder) pooling, padding masked out."""
+    import torch
+
+    from geomcheck.models import load_model
+    from geomcheck.testing import tiny_model
+
+    texts = ["1, 2", "2, 3, 5, 7, 11, 13, 17, 19", "4, 9, 16, 25"]
+    for kind in ("qwen3", "bert"):
+        emb = load_model(str(tiny_model(kind, tmp_path / kind)), device="cpu", cache=False)
+        with torch.no_grad():
+            z = emb.model(emb.model.preprocess(texts, prompt=emb.prompt or None))["sentence_embedding"]
+        assert np.allclose(z.numpy(), emb.encode(texts), atol=1e-5), kind
