@@ -205,14 +205,17 @@ def user_dataset(pytestconfig: pytest.Config):
 
 
 @pytest.fixture(scope="session")
-def lora_task(pytestconfig: pytest.Config):
-    """What the suites' LoRA learns: ``WindowTask()`` (sequence windows), or with ``--dataset`` a
-    ``TextTask`` on its train split (a stratified 75/25 split, seed 0), measured on its test split."""
-    from geomcheck.adapt.tasks import TextTask, WindowTask
+def lora_task(base_embedder, pytestconfig: pytest.Config):
+    """What the suites' LoRA learns: sequence windows (``WindowTask``, drawn as the base model's recipe
+    says: ``geomcheck.adapt.recipes``), or with ``--dataset`` a ``TextTask`` on its train split (a
+    stratified 75/25 split, seed 0), measured on its test split."""
+    from geomcheck.adapt.tasks import TextTask
 
     s = GeomcheckSession.of(pytestconfig).settings
     if s.dataset is None:
-        return WindowTask()
+        from geomcheck.adapt.recipes import recipe_for
+
+        return recipe_for(base_embedder).task()
     return TextTask.from_dataset(s.suite_dataset(), test_size=0.25, seed=0, name=s.suite_dataset_name)
 
 
