@@ -190,6 +190,14 @@ def test_the_recipe_follows_the_kind_of_model(tmp_path):
     with pytest.raises(InvalidInputError, match="unknown LoRA recipe 'fast'; known: auto, encoder, decoder"):
         recipe_for(encoder, "fast")
     assert RECIPES["decoder"].task().per_family == 4 and RECIPES["encoder"].task() == WindowTask()
+    # train_lora trains a fresh copy of an Embedder: the copy keeps its registry entry, so the recipe it
+    # trains with is the one the LoRA cache key was made with
+    from geomcheck.models.registry import REGISTRY
+
+    encoder.spec = REGISTRY["smollm2-135m"]  # kind "llm"
+    run = train_lora(encoder, WindowTask(families=("prime", "odd"), per_family=2), out_dir=tmp_path / "run",
+                     max_steps=1, checkpoints=0, progress=False, evaluate_sets=False)
+    assert run.settings["recipe"] == "decoder" and recipe_for(encoder) is RECIPES["decoder"]
 
 
 def test_top_layers_put_lora_on_the_top_layers_only(tmp_path):

@@ -157,6 +157,7 @@ def test_text_datasets_with_own_label_and_text_strategies(ds):
 @given(gst.text_datasets(texts=st.sampled_from(["same text", "other text"]), unique=False, min_per_label=3))
 def test_text_datasets_may_repeat_texts_when_asked(ds):
     _valid(ds, lo=3)
+    assert len(set(ds.texts)) < len(ds.texts)  # >= 6 texts drawn from 2 strings: repeats there must be
 
 
 def test_text_datasets_shrink_to_two_labels_of_two_short_texts():

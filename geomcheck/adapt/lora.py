@@ -101,6 +101,7 @@ def _base_path(model: Any) -> tuple[Any, Path, str]:
             raise InvalidInputError("train_lora needs a model loaded from a directory (load_model), not one built in memory")
         fresh = load_model(str(model.source_path), device=model.device, dtype="float32", prompt=model.prompt,
                            cache=False, max_seq_length=model.max_seq_length)
+        fresh.spec = model.spec  # the same model: its registry entry picks the recipe, as for the caller's cache key
         return fresh, model.source_path, model.name
     fresh = load_model(str(model), dtype="float32", cache=False)
     return fresh, fresh.source_path, str(model)

@@ -114,6 +114,17 @@ def embed_sets(name: str, path: Any, sets: dict[str, Any], device: str, announce
     return out
 
 
+def variant_dirs(base: Any, run: Any, methods: Any, out: Any, *, device: str, t: float = 0.5) -> dict[str, Any]:
+    """{variant name → model directory}: ``build_variants`` into ``out`` under its lock, as ``cached_variants``
+    builds (several processes build it once), without loading the models (the callers load one at a time)."""
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.cache import lock_for
+
+    with lock_for(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation notes, once per model saved
+        return build_variants(base, run, methods=methods, t=t, out_dir=out, device=device, load=False)
+
+
 def _methods(given: list[str] | None) -> list[str]:
     from geomcheck.adapt.variants import variant_methods
 
@@ -131,8 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
     from geomcheck.adapt.cached import variants_cache_dir
     from geomcheck.adapt.tasks import WindowTask
-    from geomcheck.adapt.variants import NAMED, build_variants, buildable
-    from geomcheck.cache import lock_for
+    from geomcheck.adapt.variants import NAMED, buildable
     from geomcheck.checks.merging import measure_claims, variant_rows
 
     started = time.perf_counter()
@@ -150,9 +160,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser() if args.out else variants_cache_dir(base, run, built, t=args.t)
     say(f"variants base, lora, {', '.join(built)}: " + ("reading or building" if (out / "variants.json").is_file()
                                                        else "building") + f" in {out}")
-    with lock_for(out), warnings.catch_warnings():  # as cached_variants: several processes build it once
-        warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation notes, once per model saved
-        dirs = build_variants(base, run, methods=built, t=args.t, out_dir=out, device=args.device, load=False)
+    dirs = variant_dirs(base, run, built, out, device=args.device, t=args.t)
     info = json.loads((out / "variants.json").read_text())
     timings["variants_s"] = time.perf_counter() - t0
 

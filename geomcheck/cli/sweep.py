@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import warnings
 from typing import Any
 
 from geomcheck.errors import GeomcheckError
@@ -69,10 +68,9 @@ def run(args: argparse.Namespace) -> int:
 
     from geomcheck.adapt.cached import variants_cache_dir
     from geomcheck.adapt.tasks import WindowTask
-    from geomcheck.adapt.variants import build_sweep, build_variants, interpolating
-    from geomcheck.cache import lock_for
+    from geomcheck.adapt.variants import build_sweep, interpolating
     from geomcheck.checks.merging import sweep_rows, variant_rows
-    from geomcheck.cli.merges import embed_sets, load_base, lora_run, say
+    from geomcheck.cli.merges import embed_sets, load_base, lora_run, say, variant_dirs
     from geomcheck.errors import InvalidInputError
 
     started = time.perf_counter()
@@ -90,9 +88,7 @@ def run(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     out = Path(args.out).expanduser() if args.out else variants_cache_dir(base, run, ())
-    with lock_for(out), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # transformers' deprecation notes, once per model saved
-        dirs = build_variants(base, run, methods=(), out_dir=out, device=args.device, load=False)
+    dirs = variant_dirs(base, run, (), out, device=args.device)
     points = build_sweep(out, methods, args.t, progress=say)
     timings["merge_s"] = time.perf_counter() - t0
 
