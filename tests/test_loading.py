@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import time
 
 import numpy as np
 import pytest
@@ -125,10 +124,8 @@ def test_missing_hub_model_fails_fast_and_says_what_to_do(tmp_path, monkeypatch,
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty-hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", offline)
-    t = time.perf_counter()
     with pytest.raises(ModelNotAvailableError) as info:
         load_model("qwen3-0.6b", device="cpu")
-    assert time.perf_counter() - t < 20
     msg = str(info.value)
     assert "'qwen3-0.6b'" in msg and "Qwen/Qwen3-Embedding-0.6B" in msg
     assert "hf download Qwen/Qwen3-Embedding-0.6B" in msg and "HF_HOME" in msg and "local model directory" in msg

@@ -206,11 +206,10 @@ def test_other_seed_gives_other_weights(built, loaded, kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_small_and_quick(built, kind):
-    path, seconds = built[kind]
+def test_small(built, kind):
+    path, _ = built[kind]  # build times: bench/, not here (a loaded machine is no failure)
     size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
     assert size < 5 * 1024 * 1024
-    assert seconds < 30  # includes the first import of torch / transformers in this process
 
 
 def test_leaves_caller_torch_rng_alone(tmp_path):
