@@ -1,6 +1,10 @@
 """geomcheck: test the geometry of text-embedding models with pytest.
 
 Importing the package is cheap (no torch, no sklearn); submodules load what they need.
+
+PYTEST_DONT_REWRITE: pytest marks an installed plugin's whole distribution for assertion
+rewriting, and ``geomcheck check`` has imported this package before pytest starts; geomcheck
+asserts nothing itself, so there is nothing to rewrite (and no "already imported" warning).
 """
 
 from __future__ import annotations

@@ -125,3 +125,72 @@ def test_geomcheck_check_gates_a_model_on_your_own_labelled_texts(installed, tmp
     assert edited.returncode == 1
     assert f"{written}: the 'topics' baseline is for another dataset (texts digest " in edited.stdout
     assert "1 of 48 texts differ, first at index 4: baseline 'Knead the bread dough" in edited.stdout
+
+
+OWN_OPTIONS = ("def pytest_addoption(parser):\n"
+               "    parser.addoption('--model', default='own-model')\n"
+               "    parser.addoption('--device', default='own-device')\n")
+
+
+def test_the_suites_test_the_model_named_where_the_project_has_its_own_model_option(installed, tmp_path):
+    """A project whose conftest defines --model and --device (as ML repositories do): `geomcheck check --model X`
+    tests X from inside the project and from a sibling directory; `pytest --pyargs geomcheck.suites --model X`
+    there is a usage error naming the clash, never a silent run on the default model; an unknown model never
+    exits 0."""
+    from geomcheck.testing import tiny_model
+
+    _, env = installed
+    project = _project(tmp_path, OWN_OPTIONS)
+    sibling = tmp_path / "sibling"
+    sibling.mkdir()
+    ckpt = tiny_model("bert", project / "ckpt")
+    env = {**env, "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    collect = ["-m", "not geomcheck_slow", "-p", "no:cacheprovider", "--co", "-k", "finite"]
+    for cwd, flag, path in ((project, "--model", "./ckpt"), (project, "--geomcheck-model", str(ckpt)),
+                            (sibling, "--model", "../team-project/ckpt"), (sibling, "--geomcheck-model", str(ckpt))):
+        result = _run(["-m", "geomcheck", "check", flag, path, "--device", "cpu", *collect], cwd, env)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        assert f"model under test: {path}" in result.stdout
+        assert "test_embeddings_are_finite_distinct_and_deterministic[ckpt]" in result.stdout
+        assert "minilm" not in result.stdout
+    for cwd, path in ((project, "./ckpt"), (sibling, "../team-project/ckpt")):
+        clash = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--model", path, *collect], cwd, env)
+        assert clash.returncode == pytest.ExitCode.USAGE_ERROR, clash.stdout[-2000:] + clash.stderr[-2000:]
+        assert "geomcheck: --model is also an option of your project" in clash.stderr
+        assert "Use --geomcheck-model instead" in clash.stderr
+    joined = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model=./ckpt", *collect], project, env)
+    assert joined.returncode == 0 and "[ckpt]" in joined.stdout, joined.stdout[-2000:] + joined.stderr[-2000:]
+    for args in (["-m", "geomcheck", "check", "--model", "does-not-exist"],
+                 ["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model", "does-not-exist"]):
+        unknown = _run([*args, *collect], project, env)
+        assert unknown.returncode == pytest.ExitCode.USAGE_ERROR
+        assert "unknown model 'does-not-exist'" in unknown.stderr
+
+
+def test_a_model_path_given_apart_from_its_option_is_the_model_not_the_rootdir(installed, tmp_path):
+    """`geomcheck check --model /abs/ckpt` (the value apart, both spellings): pytest must not take the model's
+    directory for a test path and root there; the project's committed baseline gates the model. Through plain
+    pytest, where that would happen, it is a usage error saying to join the value with '='."""
+    from geomcheck.testing import tiny_model
+
+    _, env = installed
+    project = _project(tmp_path)
+    models = tmp_path / "models"
+    model = tiny_model("bert", models / "ckpt", seed=0)
+    other = tiny_model("bert", tmp_path / "other" / "ckpt", seed=1)  # another model, the same name
+    env = {**env, "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}
+    quick = ["-m", "not geomcheck_slow", "-p", "no:cacheprovider", "-k", "baseline", "-rs", "--device", "cpu"]
+    wrote = _run(["-m", "geomcheck", "check", "--model", str(other), "--geomcheck-update-baseline", *quick],
+                 project, env)
+    assert wrote.returncode == 0, wrote.stdout[-2000:] + wrote.stderr[-2000:]
+    assert (project / "geomcheck-baselines" / "ckpt.json").is_file()  # the project's, committed there
+    for flag in ("--model", "--geomcheck-model"):
+        gate = _run(["-m", "geomcheck", "check", flag, str(model), *quick], project, env)
+        assert gate.returncode == 1, gate.stdout[-3000:] + gate.stderr[-2000:]  # another model: the gate fails
+        assert "ckpt vs baseline on paper: FAILED" in gate.stdout and "SKIPPED" not in gate.stdout
+        assert sorted(p.name for p in models.iterdir()) == ["ckpt"]  # nothing written beside the model
+        assert not (model / "geomcheck-baselines").exists()
+        plain = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model", str(model), *quick],
+                     project, env)
+        assert plain.returncode == pytest.ExitCode.USAGE_ERROR, plain.stdout[-2000:] + plain.stderr[-2000:]
+        assert f"Join the value with '=': --geomcheck-model={model}" in plain.stderr

@@ -211,14 +211,19 @@ def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
     workflow = yaml.safe_load((ROOT / "examples" / "github-actions-gpu.yml").read_text())
     steps = [s for job in workflow["jobs"].values() for s in job["steps"]]
     command = next(s["run"] for s in steps if "geomcheck check" in s.get("run", ""))
-    assert any('pip install "geomcheck[test]"' in s.get("run", "") for s in steps)  # a package, not a checkout
+    assert any('pip install "geomcheck[test] @ ' in s.get("run", "") for s in steps)  # a package, not a checkout
     options = set(re.findall(r"(--[a-z][a-z-]+)", command)) | ({"-n"} if " -n " in command else set())
     assert {"--model", "--base-model", "--geomcheck-baseline", "--report", "--junit-xml", "-n"} <= options
-    # what `geomcheck check --help` lists: pytest's options, the plugin's and the suites' short forms
-    helptext = subprocess.run([sys.executable, "-m", "geomcheck", "check", "--help", "-p", "xdist"], cwd=pytester.path,
-                              capture_output=True, text=True).stdout
-    missing = [o for o in options if o != "-n" and o not in helptext]
+    # geomcheck's options are in `geomcheck check --help`, the others are pytest's (xdist's -n included)
+    ours = subprocess.run([sys.executable, "-m", "geomcheck", "check", "--help"], cwd=pytester.path,
+                          capture_output=True, text=True).stdout
+    pytests = subprocess.run([sys.executable, "-m", "pytest", "--help", "-p", "xdist"], cwd=pytester.path,
+                             capture_output=True, text=True).stdout
+    assert ours.startswith("usage: geomcheck check")
+    missing = [o for o in options if f"{o} " not in ours and f"{o}," not in ours and f"{o} " not in pytests
+               and f"{o}=" not in pytests]
     assert not missing, missing
+    assert {"--model", "--base-model", "--report"} <= {o for o in options if f"{o}, --geomcheck-" in ours}
     assert any("upload-artifact" in s.get("uses", "") and s.get("if") == "always()" for s in steps)
 
 

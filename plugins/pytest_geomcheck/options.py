@@ -196,11 +196,16 @@ def add_short_options(parser: pytest.Parser) -> None:
 
     The shipped suites' ``conftest.py`` calls this, so the short forms exist exactly when the
     suites run; a project may call it too. A short name the project already uses for an option
-    of its own stays the project's (the ``--geomcheck-*`` form still works); calling this twice
-    adds nothing.
+    of its own stays the project's (the ``--geomcheck-*`` form still works), and giving it in a run
+    where the short forms were asked for is a usage error naming the clash
+    (``pytest_geomcheck.cmdline``); calling this twice adds nothing.
     """
     group = parser.getgroup("geomcheck-suites", "geomcheck's shipped suites: short forms of the geomcheck options")
     present = {name for option in group.options for name in option.names()}
+    if "--geomcheck-short-forms" not in present:  # a hidden marker: the short forms were asked for in this run,
+        # so a short form the project's own option took is a usage error (pytest_geomcheck.cmdline), not a default
+        group.addoption("--geomcheck-short-forms", action="store_true", default=True, dest="geomcheck_short_forms",
+                        help=argparse.SUPPRESS)
     for opt in OPTIONS:
         if opt.short is not None and opt.short not in present:
             try:

@@ -16,6 +16,7 @@ import pytest
 import geomcheck
 from geomcheck import SUITES_PACKAGE
 from pytest_geomcheck import fixtures
+from pytest_geomcheck.cmdline import check_command_line
 from pytest_geomcheck.options import add_options, add_short_options
 from pytest_geomcheck.session import MODEL_PARAM, VARIANT_PARAM, GeomcheckSession
 
@@ -53,6 +54,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(xdist, "geomcheck-xdist")
     if not config.getoption("help", False):
+        check_command_line(config)
         GeomcheckSession.of(config).validate()
 
 
