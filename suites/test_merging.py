@@ -62,10 +62,12 @@ def _variant(merged_variants, name: str):
 
 
 def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *, slack: float) -> None:
-    """Each family's mean silhouette in ``variant`` >= the lowest of its ``parents``' - ``slack``."""
+    """Each class's mean silhouette in ``variant`` >= the lowest of its ``parents``' - ``slack``. Records
+    ``worst_<family|label>_change``: the smallest change of a class's silhouette (negative: it dropped)."""
     __tracebackhide__ = True
     from geomcheck.metrics import silhouette_samples
 
+    word = getattr(datasets[0][1], "class_word", "family")
     worst = []
     for name, ds in datasets:
         sv = silhouette_samples(embed(ds, embedder=variant).X, ds.labels)
@@ -75,9 +77,9 @@ def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *,
             floor = min(float(s[m].mean()) for s in sp)
             worst.append((floor - float(sv[m].mean()), f"{name}/{fam}", floor, float(sv[m].mean())))
     drop, where, floor, now = max(worst)
-    geomcheck_record("worst_family_drop", drop)
-    geomcheck_record("worst_family", where)
-    assert drop <= slack, (f"class {where} collapsed: its silhouette is {now:+.4f}, {drop:.4f} below "
+    geomcheck_record(f"worst_{word}_change", -drop)
+    geomcheck_record(f"worst_{word}", where)
+    assert drop <= slack, (f"{word} {where} collapsed: its silhouette is {now:+.4f}, {drop:.4f} below "
                            f"{floor:+.4f} ({'the base' if len(parents) == 1 else 'the lower of base and LoRA'}); "
                            f"allowed {slack}")
 

@@ -142,6 +142,7 @@ def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model.embed(short).n_truncated == 0
+        assert model.embed(ds).n_truncated == 4  # counted again, announced once per model and texts
 
 
 @pytest.mark.parametrize("kind", ["bert", "qwen3"])

@@ -9,6 +9,7 @@ by the user instead of training.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geomcheck.cache import lock_for
+from geomcheck.cache import lock_for, remove_stale
 from geomcheck.errors import InvalidInputError
 
 __all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "variants_cache_dir",
@@ -86,8 +87,21 @@ def cached_lora_run(base: Any, *, root: str | os.PathLike | None = None, cache: 
             try:
                 return LoraRun.from_dict(json.loads(record.read_text()))
             except (ValueError, KeyError, TypeError):
-                shutil.rmtree(out, ignore_errors=True)  # a half-written or old record: train again
-        return train_lora(base, out_dir=out, progress=progress, **kw)
+                pass  # a half-written or old record: train again
+        shutil.rmtree(out, ignore_errors=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale(out.parent, f".{out.name}.tmp-*")  # what a killed run (SIGKILL) left
+        # Trained beside its place and moved there whole: an interrupted run (Ctrl-C) leaves nothing.
+        tmp = out.parent / f".{out.name}.tmp-{os.getpid()}"
+        try:
+            run = train_lora(base, out_dir=tmp, progress=progress, **kw)
+            run = dataclasses.replace(run, adapter_dir=out / run.adapter_dir.relative_to(tmp),
+                                      checkpoint_dirs=tuple(out / p.relative_to(tmp) for p in run.checkpoint_dirs))
+            (tmp / "lora_run.json").write_text(json.dumps(run.to_dict(), indent=1, default=str))
+            os.replace(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return run
 
 
 def lora_cache_dir(base: Any, **train_kw: Any) -> Path:

@@ -10,13 +10,14 @@ its test split.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import random
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -178,10 +179,8 @@ def train_lora(
         targets = _linear_names(transformer.model) if targets == "all-linear" else [targets]
     cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, bias="none",
                      layers_to_transform=layers, layers_pattern=pattern)
-    with torch.random.fork_rng(devices=[]), warnings.catch_warnings():
+    with torch.random.fork_rng(devices=[]), quiet_peft():
         torch.manual_seed(seed)  # LoRA's A matrices are initialised randomly
-        # peft asks transformers 5 by a deprecated name whether checkpointing is on: nothing a user can act on
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         peft_model = get_peft_model(transformer.model, cfg)
     transformer.model = peft_model
     params = [p for p in peft_model.parameters() if p.requires_grad]
@@ -277,13 +276,23 @@ def _linear_names(model: Any) -> list[str]:
                    if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in ("lm_head", "score")})
 
 
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft (0.18) asks transformers 5 by a deprecated name whether checkpointing is on, on every
+    ``PeftModel``: a FutureWarning no user can act on, shown once per LoRA in every run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _progress(enabled: bool, total: int):
     if not enabled:
         return None
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     p = Progress(TextColumn("LoRA"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                 TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), transient=False)
+                 TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(),
+                 transient=True)  # gone when done: a line left behind splits pytest's progress line
     task_id = p.add_task("train", total=total, loss=float("nan"))
     p.start()
     return p, task_id
@@ -297,7 +306,8 @@ def _with_adapter(base: Any, adapter_dir: str | os.PathLike) -> tuple[Any, Path]
     if not (adapter_dir / "adapter_config.json").is_file():
         raise InvalidInputError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
     transformer = emb.model[0]
-    transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
+    with quiet_peft():
+        transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
     return emb, base_dir
 
 

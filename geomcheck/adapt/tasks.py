@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -116,6 +117,9 @@ def _windows(families: Sequence[str], starts: Sequence[int], length: int) -> Seq
     )
 
 
+MIN_TEST_PER_LABEL = 8  # test texts per label below which the merge suite says its numbers are noisy
+
+
 @dataclass(frozen=True, eq=False)
 class TextTask:
     """SupCon on your own labelled texts: each step draws up to ``per_label`` texts of every label
@@ -151,6 +155,24 @@ class TextTask:
         """The task on a stratified ``dataset.split(test_size, seed=seed)``."""
         train, test = dataset.split(test_size, seed=seed)
         return cls(train, test, **kw)
+
+    def small_split_note(self, min_per_label: int = MIN_TEST_PER_LABEL) -> str | None:
+        """What to say when the test split is too small for its numbers to mean much, else None.
+
+        With k test texts of a label, that label's mean silhouette (the collapse check) and its share
+        of the task gain rest on k numbers: at k < 8 one odd text moves them by more than the checks'
+        tolerances (0.05–0.1), so the verdicts say little."""
+        counts = np.bincount(self.test.labels, minlength=len(self.test.label_names))
+        low = int(counts.min())
+        if low >= min_per_label:
+            return None
+        names = [n for n, c in zip(self.test.label_names, counts) if c == low]
+        share = len(self.test) / max(1, len(self.test) + len(self.train))
+        need = math.ceil(min_per_label / share) if share > 0 else min_per_label * 4
+        return (f"the test split of {self.name} is small: {low} text(s) of label {', '.join(map(repr, names[:3]))}"
+                f"{' and others' if len(names) > 3 else ''} ({len(self.test)} test texts in all), so the task gain, "
+                f"CKA and per-label collapse measured on it are noisy; at least {min_per_label} test texts per label "
+                f"(about {need} per label in the file) would make them mean something")
 
     @property
     def texts_per_label(self) -> int:

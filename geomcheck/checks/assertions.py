@@ -106,6 +106,13 @@ def _fmt_interval(iv: tuple[float, float] | None, level: float | None) -> str:
     return f" [{level:.0%} CI {iv[0]:+.4f}, {iv[1]:+.4f}]" if iv is not None and level else ""
 
 
+def _words(data: Any) -> tuple[str, str]:
+    """("family", "families") for the sequence families and plain arrays, ("label", "labels") for your
+    own labelled texts (an ``EmbeddedDataset`` of a ``TextDataset``): the paper's word means nothing there."""
+    one = str(getattr(data, "class_word", "family") or "family")
+    return one, ("families" if one == "family" else one + "s")
+
+
 def _worst(samples: np.ndarray, labels: np.ndarray, names: tuple[str, ...] | None, k: int = 3) -> str:
     """The ``k`` families with the lowest mean silhouette, from per-sample values."""
     per = []
@@ -168,12 +175,13 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
     judged = iv[0] if iv else value
     if not judged > threshold:
         model = _model_name(data)
+        one, many = _words(data)
         raise GeometryAssertionError(
             f"silhouette {judged:+.4f}{' (lower bound)' if iv else ''} <= {threshold:+.4f} ({model}, {len(y)} texts)\n"
-            f"silhouette ({metric}, true family labels) of {model} on {len(y)} texts / "
-            f"{len(np.unique(y))} families = {value:+.4f}{_fmt_interval(iv, confidence)}; "
+            f"silhouette ({metric}, true {one} labels) of {model} on {len(y)} texts / "
+            f"{len(np.unique(y))} {many} = {value:+.4f}{_fmt_interval(iv, confidence)}; "
             f"{'its lower bound is' if iv else 'it is'} not above the threshold {threshold:+.4f}. "
-            f"Worst families: {_worst(samples, y, names)}. Look at a t-SNE plot of these embeddings "
+            f"Worst {many}: {_worst(samples, y, names)}. Look at a t-SNE plot of these embeddings "
             f"(geomcheck.reporting.plots.tsne_plot) and at the KMeans silhouette (geomcheck.metrics.cluster_report): "
             f"a model that groups the texts by another property scores low here"
             f"{f' ({data.hint})' if getattr(data, 'hint', '') else ''}.",
@@ -199,11 +207,12 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
     value = davies_bouldin(X, y)
     if not value < threshold:
         model = _model_name(data)
+        one, many = _words(data)
         raise GeometryAssertionError(
             f"Davies-Bouldin {value:.4f} >= {threshold:.4f} ({model}, {len(y)} texts)\n"
-            f"Davies–Bouldin (true family labels) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
+            f"Davies–Bouldin (true {one} labels) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
             f"threshold {threshold:.4f} (lower is better: clusters are wide relative to their separation). "
-            f"Worst families by silhouette: {_worst(silhouette_samples(X, y), y, names)}. Look at which families "
+            f"Worst {many} by silhouette: {_worst(silhouette_samples(X, y), y, names)}. Look at which {many} "
             f"overlap in a t-SNE plot (geomcheck.reporting.plots.tsne_plot).",
             metric="davies_bouldin", value=value, threshold=threshold, model=model,
         )
@@ -226,12 +235,13 @@ def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed:
     gap = rep.silhouette_kmeans - rep.silhouette_true
     if gap > margin:
         model = _model_name(data)
+        one, many = _words(data)
         raise GeometryAssertionError(
-            f"KMeans beats the families by {gap:.4f} > margin {margin:.4f} ({model}, {len(y)} texts)\n"
-            f"{model} clusters by something other than the family: KMeans silhouette "
+            f"KMeans beats the {many} by {gap:.4f} > margin {margin:.4f} ({model}, {len(y)} texts)\n"
+            f"{model} clusters by something other than the {one}: KMeans silhouette "
             f"{rep.silhouette_kmeans:+.4f} exceeds the true-label silhouette {rep.silhouette_true:+.4f} by "
-            f"{gap:.4f} > margin {margin:.4f} (KMeans vs families: ARI {rep.ari:.3f}, NMI {rep.nmi:.3f}). "
-            f"Worst families: {', '.join(f'{n} {v:+.3f}' for n, v in rep.worst_families())}. Look at what the "
+            f"{gap:.4f} > margin {margin:.4f} (KMeans vs {many}: ARI {rep.ari:.3f}, NMI {rep.nmi:.3f}). "
+            f"Worst {many}: {', '.join(f'{n} {v:+.3f}' for n, v in rep.worst_families())}. Look at what the "
             f"KMeans clusters share (geomcheck.metrics.kmeans_labels)"
             f"{': ' + data.hint if getattr(data, 'hint', '') else ''}.",
             metric="silhouette_kmeans - silhouette_true", value=gap, threshold=margin, model=model,

@@ -16,6 +16,7 @@ import base64
 import json
 import math
 import os
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,12 +38,16 @@ DATASETS = ("paper", "heldout")
 UPDATE_HINT = "geomcheck check --model NAME --geomcheck-update-baseline"
 
 
-def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME", dataset: str | None = None) -> str:
+def regenerate_hint(path: str | os.PathLike[str] | None, model: str = "NAME", dataset: str | None = None,
+                    dataset_file: str = "") -> str:
     """How to (re)write the baseline at ``path`` from ``model``: the suites' flag, or the CLI (with
-    ``--dataset`` for a baseline of your own labelled texts, any ``dataset`` other than paper / heldout)."""
+    ``--dataset FILE`` for a baseline of your own labelled texts, any ``dataset`` other than paper /
+    heldout: the file itself where it is known)."""
     if path is None:
         return f"`{UPDATE_HINT}`"
-    own = " --dataset YOUR_FILE" if dataset is not None and dataset not in (*DATASETS, "suite") else ""
+    own = ""
+    if dataset is not None and dataset not in (*DATASETS, "suite"):
+        own = f" --dataset {shlex.quote(dataset_file) if dataset_file else 'YOUR_FILE'}"
     return f"rerun with --geomcheck-update-baseline, or run `geomcheck baseline --model {model}{own} --out {path}`"
 KMEANS_MARGIN = 0.05  # as assert_clusters_by_family: KMeans silhouette - true silhouette <= margin
 

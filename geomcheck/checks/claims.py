@@ -7,7 +7,7 @@ Representational Geometry) implies that
    (LERP) for most of the tensors the LoRA changed — else "SLERP" is a soup by another name;
 2. ``soup_not_adapter_dominated``: a uniform soup of the LoRA's checkpoints sits nearer the
    base than the adapter (adapter position r, ``assert_no_adapter_dominance``, below 0.6);
-3. ``slerp_beats_soup``: the SLERP merge clusters the families better than the soup, paired
+3. ``slerp_beats_soup``: the SLERP merge separates the classes better than the soup, paired
    text by text (mean per-text silhouette difference, family-stratified bootstrap interval
    above 0).
 
@@ -103,7 +103,7 @@ CLAIMS: dict[str, PaperClaim] = {c.name: c for c in (
     PaperClaim("soup_not_adapter_dominated", "a soup of checkpoints is not adapter-dominated",
                ("soup",), lambda e, info: claim_soup_not_adapter_dominated(e["soup"], e["base"], e["lora"])),
     PaperClaim("slerp_beats_soup",
-               "the SLERP merge clusters the families better (paired silhouette) than the soup",
+               "the SLERP merge separates the classes better (paired silhouette) than the soup",
                ("slerp", "soup"), lambda e, info: claim_slerp_beats_soup(e["slerp"], e["soup"])),
 )}
 

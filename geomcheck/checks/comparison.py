@@ -73,6 +73,7 @@ class Comparison:
     confidence: float
     tolerances: dict[str, float]
     baseline_path: Path | None = None
+    dataset_file: str = ""  # the file of your own labelled texts it measured, for the rewrite command
 
     @property
     def passed(self) -> bool:
@@ -107,7 +108,7 @@ class Comparison:
         if f:
             where = f" at {self.baseline_path}" if self.baseline_path else ""
             lines.append(f"If the change is intended, rewrite the baseline{where} from {self.model}: "
-                         f"{regenerate_hint(self.baseline_path, self.model, self.dataset)}.")
+                         f"{regenerate_hint(self.baseline_path, self.model, self.dataset, self.dataset_file)}.")
         return "\n".join(lines)
 
     def check(self) -> Comparison:
@@ -225,7 +226,13 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     checks.append(Check("mutual_knn_to_baseline", 1.0, knn, tol["mutual_knn_to_baseline"],
                         knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"))
     return Comparison(str(getattr(embedded, "model", "")), baseline.model, dataset_name, tuple(checks), mean_d,
-                      (lo, hi), float(confidence), tol, baseline.path)
+                      (lo, hi), float(confidence), tol, baseline.path, _dataset_file(embedded))
+
+
+def _dataset_file(embedded: Any) -> str:
+    """The file the embedded texts were read from, when they came from one (``TextDataset.source``)."""
+    source = str(getattr(embedded, "source", "") or "")
+    return source if source and Path(source).is_file() else ""
 
 
 def assert_matches_baseline(baseline: Baseline, dataset_name: str, embedded: Any, **kw: Any) -> Comparison:

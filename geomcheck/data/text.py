@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -51,6 +51,7 @@ class TextDataset:
     metadata: tuple[Mapping[str, Any], ...] | None = None
     source: str = ""
     hint: str = field(default="", repr=False)  # what a failing check should suggest for these data
+    class_word: ClassVar[str] = "label"  # what messages and legends call the classes (the paper says "family")
 
     def __post_init__(self) -> None:
         labels = np.asarray(self.labels, dtype=np.int64)

@@ -46,6 +46,8 @@ class EmbeddedDataset:
     n_truncated: int = 0  # texts longer than the model's max_seq_length: the model saw only their start
     longest_tokens: int = 0
     hint: str = ""  # the dataset's advice for a failing check (what else its texts may cluster by)
+    class_word: str = "family"  # what the dataset calls its classes: "family" (sequences), "label" (your texts)
+    source: str = ""  # the file the texts were read from (your own labelled texts), else ""
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -288,12 +290,15 @@ class Embedder:
         ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
         X = self.encode(dataset.texts, cache=cache)
         n_cut, longest = self.truncation(dataset.texts)
-        if n_cut:
+        announce = (self.name, self.max_seq_length, hashlib.sha256("\x00".join(dataset.texts).encode()).hexdigest())
+        if n_cut and announce not in _ANNOUNCED:  # once per model and texts in a process, not once per test
+            _ANNOUNCED.add(announce)
             warnings.warn(f"geomcheck: {n_cut} of {len(dataset.texts)} texts are longer than {self.name}'s "
                           f"max_seq_length of {self.max_seq_length} tokens (the longest has {longest:,}): the model "
                           f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
-                               self.name, self.fingerprint, n_cut, longest, str(getattr(dataset, "hint", "")))
+                               self.name, self.fingerprint, n_cut, longest, str(getattr(dataset, "hint", "")),
+                               str(getattr(dataset, "class_word", "family")), str(getattr(dataset, "source", "") or ""))
 
     def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
         """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
@@ -302,6 +307,9 @@ class Embedder:
             return 0, 0
         lengths = self.token_lengths(texts, cut=False)
         return int((lengths > limit).sum()), int(lengths.max(initial=0))
+
+
+_ANNOUNCED: set[tuple[Any, ...]] = set()  # (model, limit, texts digest) whose cut texts were announced
 
 
 def _progress(batches: list[Any], show: bool, name: str) -> Any:

@@ -8,6 +8,7 @@ tests; ``geomcheck_record`` is per test (like pytest's ``record_property``).
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any
 
 import pytest
@@ -216,7 +217,12 @@ def lora_task(base_embedder, pytestconfig: pytest.Config):
         from geomcheck.adapt.recipes import recipe_for
 
         return recipe_for(base_embedder).task()
-    return TextTask.from_dataset(s.suite_dataset(), test_size=0.25, seed=0, name=s.suite_dataset_name)
+    task = TextTask.from_dataset(s.suite_dataset(), test_size=0.25, seed=0, name=s.suite_dataset_name)
+    note = task.small_split_note()
+    if note is not None:  # said once, where the run shows it and in the warnings summary
+        GeomcheckSession.of(pytestconfig).say(note)
+        warnings.warn(f"geomcheck: {note}", UserWarning, stacklevel=2)
+    return task
 
 
 @pytest.fixture(scope="session")
@@ -244,6 +250,9 @@ def lora_run(base_embedder, lora_task, geomcheck_model_name: str, pytestconfig: 
                     + (" (kept in the cache for later runs)" if s.cache else ""))
         with session.terminal():  # the progress bar reaches the terminal through pytest's capture
             run = cached_lora_run(base_embedder, cache=s.cache, progress=not session.is_xdist_worker, **task)
+        losses = run.loss_history
+        session.say(f"LoRA on {base_embedder.name}: {len(losses)} steps in {run.wall_time:.0f} s"
+                    + (f", loss {losses[0]:.3f} -> {losses[-1]:.3f}" if losses else ""))
     session.record.add_value(session.id_of(geomcheck_model_name), "lora", "settings", dict(run.settings))
     return run
 

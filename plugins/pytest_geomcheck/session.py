@@ -146,21 +146,35 @@ class GeomcheckSession:
         if model is not None and (report.when == "call" or report.outcome != "passed"):
             outcome = "skipped" if report.skipped else "failed" if report.failed else "passed"
             self.record.add_outcome(model, variant, outcome)
-        self.shorten_geometry_failure(call, report)
+        self.shorten_geometry_failure(item, call, report)
         if report.failed and (model is not None or self.record_started):  # not for runs that never used geomcheck
             crash = getattr(report.longrepr, "reprcrash", None)
             first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
             self.record.add_failure(item.nodeid, model, variant, first[0] if first else report.when)
 
-    @staticmethod
-    def shorten_geometry_failure(call: pytest.CallInfo, report: pytest.TestReport) -> None:
+    def shorten_geometry_failure(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
         """``-ra`` shows the verdict (the first line of a ``GeometryAssertionError``: metric, value,
-        threshold, model), not ``geomcheck.errors.GeometryAssertionError: …`` cut after a few words."""
+        threshold, model), not ``geomcheck.errors.GeometryAssertionError: …`` cut after a few words.
+        A shipped suite's failure shows the verdict and its explanation only: the suite's source and
+        its fixture values say nothing to the user (``--tb=long`` and the like still show them)."""
         from geomcheck.errors import GeometryAssertionError
 
+        if call.excinfo is None or not isinstance(call.excinfo.value, GeometryAssertionError) or not report.failed:
+            return
+        if self.config.getoption("tbstyle", "auto") == "auto" and self.in_shipped_suites(item):
+            report.longrepr = call.excinfo.getrepr(style="value")
         crash = getattr(report.longrepr, "reprcrash", None)
-        if call.excinfo is not None and isinstance(call.excinfo.value, GeometryAssertionError) and crash is not None:
-            crash.message = str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else crash.message
+        if crash is not None and str(call.excinfo.value):
+            crash.message = str(call.excinfo.value).splitlines()[0]
+
+    @staticmethod
+    def in_shipped_suites(item: pytest.Item) -> bool:
+        """Whether ``item`` is a test of geomcheck's shipped suites (installed, or ``suites/`` of a checkout)."""
+        suites = shipped_baselines_dir().parent
+        try:
+            return Path(item.path).resolve().is_relative_to(suites.resolve())
+        except OSError:
+            return False
 
     def finish(self) -> None:
         """On the controller (or without xdist): the settings into the record, the report directory."""
