@@ -139,3 +139,21 @@ def test_a_checkpoint_of_another_width_is_named_by_its_path_not_the_variants_cop
     assert f"checkpoint 0 ({str(wide)!r})" in msg and "'embed_tokens.weight'" in msg
     assert ", 96)" in msg and ", 64)" in msg and str(tmp_path / "v") not in msg
     assert not (tmp_path / "v" / "ckpt-0").exists()  # the unusable copy is not kept for a later build
+
+
+def test_a_lora_adapter_trained_on_another_width_is_named_with_both_shapes(built, tmp_path):
+    """Before: a raw RuntimeError from torch's load_state_dict, listing every lora_A/lora_B of the adapter."""
+    from geomcheck.adapt import WindowTask, train_lora
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.errors import IncompatibleModelsError
+    from test_merge_faults import wide_model  # tests/ is on sys.path (rootdir-less "prepend" import mode)
+
+    root, base, run, _ = built
+    wide = wide_model(base, tmp_path / "wide")
+    wide_run = train_lora(str(wide), WindowTask(families=("prime", "odd"), per_family=2), out_dir=tmp_path / "run",
+                          max_steps=1, checkpoints=0, progress=False, evaluate_sets=False)
+    with pytest.raises(IncompatibleModelsError) as info:
+        build_variants(str(base), wide_run, methods=("slerp",), out_dir=tmp_path / "v", load=False)
+    msg = str(info.value)
+    assert repr(str(wide_run.adapter_dir)) in msg and "lora_A" in msg and ", 96)" in msg and ", 64)" in msg
+    assert not (tmp_path / "v" / "lora").exists() and [p.name for p in (tmp_path / "v").glob(".*")] == []
