@@ -95,6 +95,101 @@ def _cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("NaN threshold type", lambda: assert_silhouette_above(X, y, "high")),
         ("NaN embeddings", lambda: assert_silhouette_above(np.full((12, 4), np.nan), y, 0.0)),
         ("hub model, offline, not cached", lambda: _offline(lambda: load_model("Qwen/Qwen3-Embedding-0.6B"))),
+        *_merge_cases(tmp, a, b),
+    ]
+
+
+def _merge_cases(tmp: Path, a: Path, b: Path) -> list[tuple[str, Callable[[], object]]]:
+    """The merge part of "no wrong answer served as right": NaN inputs, a full disk, killed merges, t, widths."""
+    import errno
+
+    from safetensors.torch import load_file, save_file
+
+    from geomcheck.merge import files, merge_files
+
+    def nan_copy() -> Path:  # a diverged checkpoint: one NaN row in the word embeddings
+        out = tmp / "nan-model"
+        if not out.exists():
+            shutil.copytree(b, out)
+            sd = load_file(str(out / "model.safetensors"))
+            sd["embeddings.word_embeddings.weight"][5] = float("nan")
+            save_file(sd, str(out / "model.safetensors"), metadata={"format": "pt"})
+        return out
+
+    def disk_fills() -> object:
+        real = files._write
+        count = [0]
+
+        def write(f, data):  # the disk fills at the fifth write (the one call the engine writes through)
+            count[0] += 1
+            if count[0] > 4:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            real(f, data)
+
+        files._write = write
+        try:
+            return merge_files("slerp", [a, b], tmp / "full" / "out", t=0.5)
+        finally:
+            files._write = real
+            assert not list((tmp / "full").iterdir()), "partial output left"
+
+    def killed_leftover() -> object:
+        parent = tmp / "killed"
+        stale = parent / ".out.merge.tmp-killed"  # what a SIGKILLed merge leaves
+        stale.mkdir(parents=True)
+        os.utime(stale, (0, 0))
+        merge_files("slerp", [a, b], parent / "out", t=0.5)
+        assert not stale.exists(), "the killed merge's temporary folder is still there"
+        return "removed by the next merge"
+
+    def t_as_given() -> object:
+        try:
+            return merge_files("slerp", [a, b], tmp / "o-t", t=1.0000001)
+        except GeomcheckError as exc:
+            assert "1.0000001" in str(exc), f"the value is not shown as given: {exc}"
+            raise
+
+    def other_width() -> object:
+        from transformers import AutoConfig, AutoModel
+
+        wide = tmp / "wide"
+        shutil.copytree(a, wide)
+        cfg = AutoConfig.from_pretrained(str(wide))
+        cfg.hidden_size, cfg.intermediate_size = 96, 192
+        AutoModel.from_config(cfg).save_pretrained(str(wide))
+        try:
+            return merge_files("ties", [wide], tmp / "o-w", base=a)
+        except GeomcheckError as exc:
+            assert str(wide) in str(exc) and "96" in str(exc), f"the input or widths not named: {exc}"
+            raise
+
+    def gguf_disk_full() -> object:
+        import safetensors.torch
+        from safetensors import SafetensorError
+
+        from geomcheck.models import gguf
+
+        real = safetensors.torch.save_file
+
+        def full(*_: object, **__: object) -> None:
+            raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                                  'message: "No space left on device" })')
+
+        safetensors.torch.save_file = full
+        try:
+            return gguf.convert_gguf(gguf.find_gguf(), tmp / "gguf-full" / "out")
+        finally:
+            safetensors.torch.save_file = real
+
+    return [
+        ("merge a NaN input (linear)", lambda: merge_files("linear", [a, nan_copy()], tmp / "o-nl")),
+        ("merge a NaN input (slerp)", lambda: merge_files("slerp", [a, nan_copy()], tmp / "o-ns", t=0.5)),
+        ("merge a NaN input (ties)", lambda: merge_files("ties", [nan_copy()], tmp / "o-nt", base=a)),
+        ("merge, disk fills (ENOSPC)", disk_fills),
+        ("GGUF conversion, disk fills", gguf_disk_full),
+        ("merge after a killed merge", killed_leftover),
+        ("merge t = 1.0000001", t_as_given),
+        ("merge input of another width", other_width),
     ]
 
 

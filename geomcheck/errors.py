@@ -20,6 +20,8 @@ __all__ = [
     "IncompatibleModelsError",
     "UnknownMergeMethodError",
     "BaselineMismatchError",
+    "NonFiniteWeightsError",
+    "DiskSpaceError",
     "unknown_name_message",
 ]
 
@@ -74,6 +76,14 @@ class UnknownMergeMethodError(GeomcheckError, LookupError):
 
 class BaselineMismatchError(InvalidInputError):
     """A baseline was written for another dataset (other texts, labels or label names) than the one measured."""
+
+
+class NonFiniteWeightsError(MergeError):
+    """A model to merge holds NaN or inf weights: a merge would spread them (linear, slerp) or hide them (ties)."""
+
+
+class DiskSpaceError(GeomcheckError):
+    """Too little free space to write a model (found up front, or the disk filled while writing)."""
 
 
 class GeometryAssertionError(AssertionError):

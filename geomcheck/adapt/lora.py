@@ -306,8 +306,23 @@ def _with_adapter(base: Any, adapter_dir: str | os.PathLike) -> tuple[Any, Path]
     if not (adapter_dir / "adapter_config.json").is_file():
         raise InvalidInputError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
     transformer = emb.model[0]
-    with quiet_peft():
-        transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
+    try:
+        with quiet_peft():
+            transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
+    except RuntimeError as exc:  # torch's load_state_dict lists every mismatch; name the first, with both shapes
+        import re
+
+        found = re.findall(r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) "
+                           r"from checkpoint, the shape in current model is torch\.Size\(\[([^\]]*)\]\)", str(exc))
+        if not found:
+            raise
+        from geomcheck.errors import IncompatibleModelsError
+
+        name, got, want = found[0]
+        raise IncompatibleModelsError(
+            f"the LoRA adapter {str(adapter_dir)!r} does not fit the base model {str(base_dir)!r}: tensor {name!r} "
+            f"has shape ({got}) in the adapter but ({want}) on this base ({len(found)} tensors differ); it was "
+            "trained on another model (another width); merge it into the model it was trained on.") from None
     return emb, base_dir
 
 

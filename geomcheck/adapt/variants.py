@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -100,9 +101,14 @@ def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.P
     from geomcheck.adapt import load_adapter
     from geomcheck.models import load_model
 
+    from geomcheck.merge.validate import check_finite_files
+
     out = Path(out)
     if not (out / "modules.json").is_file():
-        if (Path(adapter_dir) / "adapter_config.json").is_file():
+        is_adapter = (Path(adapter_dir) / "adapter_config.json").is_file()
+        # on the user's files: merged in or re-saved, a NaN would be reported in our copy, a cache path
+        check_finite_files(adapter_dir, "the LoRA adapter" if is_adapter else "the model")
+        if is_adapter:
             emb = load_adapter(base, adapter_dir)
         else:
             emb = load_model(str(adapter_dir), dtype="float32", cache=False)
@@ -113,8 +119,6 @@ def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.P
 def _save_whole(emb: Any, out: Path) -> None:
     """Save the model into a temporary sibling and rename it into place: a process killed while
     saving leaves no directory that looks complete (``modules.json`` present) to a later run."""
-    import shutil
-
     from geomcheck.models._pipeline import quiet_progress
 
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -136,6 +140,10 @@ def _resave(base: Any, out: Path) -> Path:
     from geomcheck.models.embedder import Embedder
 
     if not (out / "modules.json").is_file():
+        if not isinstance(base, Embedder) and Path(str(base)).exists():
+            from geomcheck.merge.validate import check_finite_files
+
+            check_finite_files(base, "the base model")
         emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False)
         _save_whole(emb, out)
     return out
@@ -166,7 +174,7 @@ def build_variants(
     from geomcheck.models import load_model
 
     if not 0 <= t <= 1:
-        raise InvalidInputError(f"t must lie in [0, 1], got {t}")
+        raise InvalidInputError(f"t must lie in [0, 1], got {t!r}")
     known = variant_methods()
     unknown = [m for m in methods if m not in known]
     if unknown:
@@ -186,8 +194,23 @@ def build_variants(
     params = merge_params or {}
 
     dirs: dict[str, Path] = {"base": _resave(base, root / "base")}
-    dirs["lora"] = save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora")
-    ck_dirs = [save_with_adapter(dirs["base"], c, root / f"ckpt-{i}") for i, c in enumerate(ckpts)] if needs_ckpts else []
+
+    def fitting(made: Path, what: str) -> Path:
+        """``made`` (our copy of the user's ``what``) when its shapes are the base's, else an error naming ``what``."""
+        from geomcheck.errors import IncompatibleModelsError
+        from geomcheck.merge.validate import check_fits_base
+
+        try:
+            check_fits_base(made, dirs["base"], what)
+        except IncompatibleModelsError:
+            shutil.rmtree(made, ignore_errors=True)  # a copy no merge here can use: not kept for the next build
+            raise
+        return made
+
+    dirs["lora"] = fitting(save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora"),
+                           f"the LoRA model {str(lora_run.adapter_dir)!r}")
+    ck_dirs = [fitting(save_with_adapter(dirs["base"], c, root / f"ckpt-{i}"), f"checkpoint {i} ({str(c)!r})")
+               for i, c in enumerate(ckpts)] if needs_ckpts else []
     info: dict[str, Any] = {"t": t, "checkpoints": [str(c) for c in ckpts]}
     try:  # diagnostics of an earlier build into the same directory (they read every weight twice)
         old = json.loads((root / "variants.json").read_text())
@@ -319,7 +342,7 @@ def _sweep_t(t: Any) -> float:
     except (TypeError, ValueError):
         raise InvalidInputError(f"t must be a number in [0, 1], got {t!r}") from None
     if not 0 <= v <= 1:
-        raise InvalidInputError(f"t must lie in [0, 1], got {v:g}")
+        raise InvalidInputError(f"t must lie in [0, 1], got {t!r}")  # as given: :g rounds 1.0000001 to 1
     return v
 
 

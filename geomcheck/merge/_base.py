@@ -272,7 +272,10 @@ def check_fraction(value: Any, *, what: str, lo: float = 0.0, hi: float = 1.0, l
     v = float(value)
     if v > hi or v < lo or (lo_open and v == lo):
         interval = f"{'(' if lo_open else '['}{lo:g}, {hi:g}]"
-        raise MergeError(f"{what} must lie in {interval}, got {v:g}.")
+        # the value as given (repr), not :g, which prints 1.0000001 as "1" and hides why it is out;
+        # through float/int so that a numpy scalar reads 1.0000001, not np.float64(1.0000001)
+        shown = repr(float(value)) if isinstance(value, float) else repr(int(value))
+        raise MergeError(f"{what} must lie in {interval}, got {shown}.")
     return v
 
 

@@ -18,12 +18,14 @@ from typing import Any
 
 import torch
 
-from geomcheck.errors import IncompatibleModelsError, MergeError
+from geomcheck.errors import IncompatibleModelsError, MergeError, NonFiniteWeightsError
 from geomcheck.merge._base import MergeMethod, check_weights, count_layers, resolve_setting
 from geomcheck.merge._tensor import work_dtype
 from geomcheck.merge.registry import METHODS, get_method
 
-__all__ = ["MergePlan", "plan_merge", "check_compatible", "merge_state_dicts"]
+__all__ = ["MergePlan", "plan_merge", "check_compatible", "check_finite", "count_non_finite", "merge_state_dicts"]
+
+_FINITE_CHUNK = 1 << 22  # entries per isfinite pass: the bool mask stays at 4 MB for any tensor size
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,30 @@ def check_compatible(shapes: Sequence[Mapping[str, tuple[int, ...]]], labels: Se
                 )
 
 
+def count_non_finite(t: torch.Tensor) -> int:
+    """How many entries of ``t`` are NaN or ±inf (0 for a non-floating tensor); chunked, so memory stays small."""
+    if not t.is_floating_point():
+        return 0
+    flat = t.reshape(-1)
+    return sum(int(torch.count_nonzero(~torch.isfinite(flat[i : i + _FINITE_CHUNK])))
+               for i in range(0, flat.numel(), _FINITE_CHUNK))
+
+
+def check_finite(t: torch.Tensor, name: str, where: str) -> None:
+    """``NonFiniteWeightsError`` naming ``where`` (the input and its file) and tensor ``name`` when ``t`` holds NaN/inf.
+
+    Checked on every input before merging: linear and slerp would carry a NaN into the output,
+    ties would silently drop it and write a clean-looking model.
+    """
+    bad = count_non_finite(t)
+    if bad:
+        raise NonFiniteWeightsError(
+            f"{where}: tensor {name!r} {tuple(t.shape)} has {bad:,} non-finite entr{'y' if bad == 1 else 'ies'} "
+            f"(NaN or inf) of {t.numel():,}; a merge would spread them or hide them, so nothing was written. "
+            "Use an earlier checkpoint of that model (training diverged?), or leave it out of the merge."
+        )
+
+
 def _as_tensor(x: Any, key: str, label: str) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
         return x
@@ -147,7 +173,10 @@ def merge_state_dicts(method: str | MergeMethod, models: Sequence[Mapping[str, A
     dicts = [{k: _as_tensor(v, k, lab) for k, v in sd.items()} for sd, lab in zip(models, labels)]
     base_d = {k: _as_tensor(v, k, "base") for k, v in base.items()} if base is not None else None
     all_d = dicts + ([base_d] if base_d is not None else [])
-    check_compatible([{k: tuple(v.shape) for k, v in d.items()} for d in all_d],
-                     labels + (["base"] if base_d is not None else []))
+    all_labels = labels + (["base"] if base_d is not None else [])
+    check_compatible([{k: tuple(v.shape) for k, v in d.items()} for d in all_d], all_labels)
+    for d, label in zip(all_d, all_labels):
+        for k, v in d.items():
+            check_finite(v, k, label)
     return {k: plan.merge_tensor(k, [d[k] for d in dicts], base_d[k] if base_d is not None else None)
             for k in dicts[0]}

@@ -24,8 +24,13 @@ loads with plain ``SentenceTransformer(out_dir)`` (mergekit keeps only the trans
 arcee-ai/mergekit#286). Weight files in other formats (``*.bin``, ``*.pt``, ``*.onnx``,
 ``*.gguf``…) are not copied: they would be the first model's weights, not the merge.
 
-The output is written into a temporary sibling directory and renamed into place at the
-end, so ``out_dir`` never holds a half-written model.
+The output is written into a temporary sibling directory (``.<out>.merge.tmp-*``) and renamed
+into place at the end, so ``out_dir`` never holds a half-written model. A merge that was killed
+leaves that directory behind; the next merge into the same parent removes such leftovers of
+merges (only that pattern, and only those untouched for ``STALE_AFTER_S``: a running merge
+touches its own every ``_HEARTBEAT_S``). Every input tensor is checked for NaN/inf as it is read,
+before the output is committed; free space is checked up front against the output's size,
+and a disk that fills anyway is a ``DiskSpaceError``, the partial output removed.
 """
 
 from __future__ import annotations
@@ -42,9 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geomcheck._disk import check_free_space, human, is_no_space, no_space_error
 from geomcheck.errors import IncompatibleModelsError, MergeError
 from geomcheck.merge._base import MergeMethod
-from geomcheck.merge.core import check_compatible, plan_merge
+from geomcheck.merge.core import check_compatible, check_finite, plan_merge
 from geomcheck.merge.reader import (
     WEIGHT_SUFFIXES,
     LazyStateDict,
@@ -82,6 +88,18 @@ class MergedFiles:
         }
 
 
+# A merge's own temporary directories (``.<out>.merge.tmp-*``; ``.<out>.merge.old-*`` while --overwrite
+# swaps): the suffix marks them as a merge's, so a later merge removes only its own kind.
+_TMP_INFIX, _OLD_INFIX = ".merge.tmp-", ".merge.old-"
+STALE_AFTER_S = 600.0  # a leftover untouched this long is a killed merge's, not a running one's
+_HEARTBEAT_S = 60.0  # a running merge touches its temporary directory this often (<< STALE_AFTER_S)
+
+
+def _write(f: Any, data: Any) -> None:
+    """The one call through which a merge writes its weight files (a full disk surfaces here)."""
+    f.write(data)
+
+
 def _tensor_bytes(t: Any) -> memoryview:
     import torch
 
@@ -92,8 +110,13 @@ def _tensor_bytes(t: Any) -> memoryview:
 
 
 def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDict | None, out_file: Path,
-                  metadata: Mapping[str, str]) -> tuple[int, int, list[str]]:
-    """Write the merged tensors of one weight file; return (tensors, parameters, names kept unmerged)."""
+                  metadata: Mapping[str, str], heartbeat: Path | None = None) -> tuple[int, int, list[str]]:
+    """Write the merged tensors of one weight file; return (tensors, parameters, names kept unmerged).
+
+    Each input tensor is checked for NaN/inf as it is read (``NonFiniteWeightsError`` naming the
+    input, its file and the tensor); ``heartbeat``'s mtime is renewed while writing, so another
+    merge into the same parent does not take it for a killed merge's leftover.
+    """
     import math
 
     ref = models[0]
@@ -111,13 +134,20 @@ def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDic
     out_file.parent.mkdir(parents=True, exist_ok=True)
     # One writer thread: tensor i is written (a page-cache copy that releases the GIL) while
     # tensor i+1 is read and merged. At most two merged tensors are alive at a time.
+    touched = time.monotonic()
     with open(out_file, "wb") as f, ThreadPoolExecutor(max_workers=1) as writer:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
+        _write(f, struct.pack("<Q", len(raw)))
+        _write(f, raw)
         pending: Future[Any] | None = None
         for name, e in ref.entries.items():
             tensors = [m[name] for m in models]
             b = base[name] if base is not None else None
+            for sd, t in zip(list(models) + ([base] if base is not None else []), tensors + [b]):
+                if t is not None:
+                    check_finite(t, name, f"{sd.label}, file {str(sd.entries[name].file)!r}")
+            if heartbeat is not None and time.monotonic() - touched > _HEARTBEAT_S:
+                os.utime(heartbeat)
+                touched = time.monotonic()
             out = plan.merge_tensor(name, tensors, b)
             if not tensors[0].is_floating_point():
                 kept.append(name)
@@ -127,12 +157,24 @@ def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDic
             del tensors, b, out
             if pending is not None:
                 pending.result()
-            pending = writer.submit(f.write, data)  # the memoryview keeps the tensor alive until written
+            pending = writer.submit(_write, f, data)  # the memoryview keeps the tensor alive until written
             params += math.prod(e.shape)
             del data
         if pending is not None:
             pending.result()
     return len(ref.entries), params, kept
+
+
+def _output_size(jobs: Sequence[Any], first_dir: Path | None) -> int:
+    """Bytes a merge writes: each weight file's tensors (the first model's dtypes and shapes) plus a header
+    allowance, and the first model's other files that are copied beside them."""
+    size = sum(sum(e.end - e.start + 256 for e in models[0].entries.values()) for _, _, models, _ in jobs)
+    if first_dir is not None:
+        for p in first_dir.rglob("*"):
+            rel = p.relative_to(first_dir)
+            if not is_hidden(rel) and p.is_file() and p.suffix not in WEIGHT_SUFFIXES:
+                size += p.stat().st_size
+    return size
 
 
 def _copy_rest(src: Path, dst: Path, written: set[str]) -> tuple[list[str], list[str]]:
@@ -257,7 +299,14 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
     except OSError as exc:  # a file where a parent directory should be, no permission, …
         raise MergeError(f"cannot create the output's parent directory {str(out.parent)!r}: "
                          f"{exc.strerror or exc}; choose another output directory") from None
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    from geomcheck.cache import remove_stale
+
+    for infix in (_TMP_INFIX, _OLD_INFIX):  # what killed merges into this parent left (module doc)
+        remove_stale(out.parent, f".*{infix}*", older_than_s=STALE_AFTER_S)
+    needed = _output_size(jobs, in_paths[0] if kind == "dir" else None)
+    what = f"the merged model ({human(needed)})"
+    check_free_space(out.parent, needed, what)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_INFIX}", dir=out.parent))
     import torch
 
     threads_before = torch.get_num_threads()
@@ -275,7 +324,7 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
             meta = {**models[0].metadata, "format": models[0].metadata.get("format", "pt"),
                     "geomcheck_merge": provenance}
             try:
-                nt, npar, k = _write_merged(plan, models, b, tmp / g, meta)
+                nt, npar, k = _write_merged(plan, models, b, tmp / g, meta, heartbeat=tmp)
             finally:
                 for sd in models + ([b] if b is not None else []):
                     sd.close()
@@ -293,14 +342,16 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         os.chmod(tmp, probe.stat().st_mode & 0o7777)
         probe.rmdir()
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}{_OLD_INFIX}", dir=out.parent))
             os.replace(out, old / "x")
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(tmp, out)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if is_no_space(exc):  # after the removal, so the free space reported is what the user has
+            raise no_space_error(out.parent, needed, what) from None
         raise
     finally:
         torch.set_num_threads(threads_before)

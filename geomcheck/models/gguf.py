@@ -19,6 +19,7 @@ import struct
 import tempfile
 from typing import Any
 
+from geomcheck._disk import check_free_space, human, is_no_space, no_space_error
 from geomcheck.errors import InvalidInputError, ModelLoadError, ModelNotAvailableError
 
 __all__ = [
@@ -158,7 +159,19 @@ def _write_transformer(gguf_path: pathlib.Path, dest: pathlib.Path, max_seq_leng
         if ptr in seen:
             state[key] = tensor.clone()
         seen.add(ptr)
-    save_file(state, str(dest / "model.safetensors"), metadata={"format": "pt"})
+    # float32 weights of a 135M model are ~0.5 GB, 5x the Q4 file: refuse before writing on a disk
+    # that cannot hold them, and turn a disk that fills anyway into a DiskSpaceError (safetensors
+    # reports errno 28 as a SafetensorError, whose traceback says nothing of where or how much).
+    needed = sum(t.numel() * t.element_size() for t in state.values())
+    what = f"the float32 conversion of {gguf_path.name} ({human(needed)})"
+    check_free_space(dest.parent, needed, what)
+    try:
+        save_file(state, str(dest / "model.safetensors"), metadata={"format": "pt"})
+    except Exception as exc:
+        if not is_no_space(exc):
+            raise
+        (dest / "model.safetensors").unlink(missing_ok=True)  # first, so the free space reported is real
+        raise no_space_error(dest.parent, needed, what) from None
 
     config = model.config
     # The GGUF loader leaves a quantization_config ("quant_method": "gguf") on the config;
