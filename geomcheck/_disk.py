@@ -15,7 +15,7 @@ from pathlib import Path
 
 from geomcheck.errors import DiskSpaceError
 
-__all__ = ["free_bytes", "check_free_space", "is_no_space", "no_space_error", "human"]
+__all__ = ["free_bytes", "check_free_space", "is_no_space", "no_space_error", "human", "remove_stale"]
 
 # ENOSPC: the disk is full; EDQUOT: the user's quota is, which the user fixes the same way.
 _NO_SPACE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -66,3 +66,22 @@ def is_no_space(exc: BaseException) -> bool:
 def no_space_error(folder: str | os.PathLike[str], needed: int, what: str) -> DiskSpaceError:
     """The ``DiskSpaceError`` for a write into ``folder`` that ran out of space (raise it after removing the partial output)."""
     return DiskSpaceError(_message(Path(folder), needed, free_bytes(folder), what, during=True))
+
+
+def remove_stale(folder: str | os.PathLike, pattern: str, *, older_than_s: float = 600.0) -> list[Path]:
+    """Delete what killed runs left in ``folder`` (temporary files or directories matching ``pattern``)
+    that nothing has touched for ``older_than_s`` seconds; returns what was removed."""
+    import shutil
+    import time
+
+    removed = []
+    now = time.time()
+    for p in Path(folder).glob(pattern):
+        try:
+            if now - p.stat().st_mtime < older_than_s:
+                continue
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+            removed.append(p)
+        except OSError:
+            continue
+    return removed

@@ -157,22 +157,3 @@ def lock_for(path: str | os.PathLike) -> Any:
     folder = cache_dir() / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(str(folder / f"{Path(path).name}-{key}.lock"))
-
-
-def remove_stale(folder: str | os.PathLike, pattern: str, *, older_than_s: float = 600.0) -> list[Path]:
-    """Delete what killed runs left in ``folder`` (temporary files or directories matching ``pattern``)
-    that nothing has touched for ``older_than_s`` seconds; returns what was removed."""
-    import shutil
-    import time
-
-    removed = []
-    now = time.time()
-    for p in Path(folder).glob(pattern):
-        try:
-            if now - p.stat().st_mtime < older_than_s:
-                continue
-            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
-            removed.append(p)
-        except OSError:
-            continue
-    return removed

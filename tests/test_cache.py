@@ -137,7 +137,7 @@ def test_what_killed_runs_left_is_removed_and_fresh_work_is_not(tmp_path):
     import os
     import time
 
-    from geomcheck.cache import remove_stale
+    from geomcheck._disk import remove_stale
 
     old_dir, old_file, fresh = tmp_path / ".soup.tmp-abc", tmp_path / ".b.json.x1.tmp", tmp_path / ".lora.tmp-new"
     old_dir.mkdir()

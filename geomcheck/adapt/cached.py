@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from geomcheck.cache import lock_for, remove_stale
+from geomcheck._disk import remove_stale
+from geomcheck.cache import lock_for
 from geomcheck.errors import InvalidInputError
 
 __all__ = ["ExternalRun", "cached_lora_run", "cached_variants", "external_run", "lora_cache_dir", "variants_cache_dir",

@@ -188,7 +188,7 @@ def build_variants(
         )
     root = Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="geomcheck-variants-"))
     root.mkdir(parents=True, exist_ok=True)
-    from geomcheck.cache import remove_stale
+    from geomcheck._disk import remove_stale
 
     remove_stale(root, ".*.tmp-*")  # model copies a killed build left (saves and merges rename theirs away)
     params = merge_params or {}

@@ -339,7 +339,7 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
                      meta: Mapping[str, Any] | None = None) -> Baseline:
     """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
     ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
-    from geomcheck.cache import remove_stale
+    from geomcheck._disk import remove_stale
 
     path = Path(path)
     old = None

@@ -299,7 +299,7 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
     except OSError as exc:  # a file where a parent directory should be, no permission, …
         raise MergeError(f"cannot create the output's parent directory {str(out.parent)!r}: "
                          f"{exc.strerror or exc}; choose another output directory") from None
-    from geomcheck.cache import remove_stale
+    from geomcheck._disk import remove_stale
 
     for infix in (_TMP_INFIX, _OLD_INFIX):  # what killed merges into this parent left (module doc)
         remove_stale(out.parent, f".*{infix}*", older_than_s=STALE_AFTER_S)

@@ -270,7 +270,7 @@ def _single(emb: Any, method: str, *, perplexity: float | None, max_iter: int, s
     fig = _new_figure(8.0, 6.2)
     ax = fig.add_subplot(1, 1, 1)
     _scatter(ax, proj, p, styles, size=60)
-    one = str(getattr(emb, "class_word", "family") or "family")
+    one = getattr(emb, "class_word", "family")  # "label" for your own labelled texts
     many = "families" if one == "family" else one + "s"
     heading = title if title is not None else f"{p.model or 'embeddings'} — {len(p.X)} texts, {len(present)} {many}"
     text = heading + ("\n" + metrics_line(rep) if rep is not None else "")
@@ -322,11 +322,6 @@ def pca_plot(emb: EmbLike, path: str | os.PathLike, *, seed: int = 0, title: str
     _png_path(path)  # refuse a bad path before the work
     return pca_figure(emb, seed=seed, title=title, report=report, metrics=metrics,
                       label_names=label_names, model=model).save(path)
-
-
-def _class_word(items: Sequence[tuple[str, Any]]) -> str:
-    """The legend's title: "family", or "label" when the panels embed your own labelled texts."""
-    return str(getattr(items[0][1], "class_word", "family") or "family") if items else "family"
 
 
 def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str = "tsne",
@@ -396,7 +391,7 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
     if notes:
         text += " (" + "; ".join(notes) + ")"
     fig.suptitle(text, fontsize=11)
-    fig.legend(handles=_legend_handles(styles, legend), title=_class_word(items), loc="center left",
+    fig.legend(handles=_legend_handles(styles, legend), title=getattr(items[0][1], "class_word", "family"), loc="center left",
                bbox_to_anchor=(1.0, 0.5), fontsize=8.5, title_fontsize=9, frameon=False)
     fig.tight_layout()
     return Plot(fig, projections, [n for n, _ in items], legend, text, reps)
