@@ -253,3 +253,19 @@ def test_a_missing_column_names_the_keywords_and_the_flags(tmp_path):
     with pytest.raises(DatasetError, match=r"d\.jsonl, line 1: no column 'text'; the columns are 'body', "
                                            r"'label'; pass text=/label=/id= \(CLI: --text-column/--label-column\)"):
         load_dataset(jl)
+
+
+def test_a_jsonl_id_may_be_missing_in_some_rows_but_not_in_all(tmp_path):
+    records = [{"text": t, "label": lab} for t, lab in ROWS]
+    records[1]["uid"] = "b-1"
+    path = _jsonl(tmp_path / "d.jsonl", records)
+    assert load_dataset(path, id="uid").ids == (None, "b-1", None, None, None, None)
+    with pytest.raises(DatasetError, match=r"d\.jsonl: no column 'key'; the columns are 'text', 'label'"):
+        load_dataset(path, id="key")
+
+
+def test_a_pandas_na_label_is_missing_not_a_label_named_na():
+    pd = pytest.importorskip("pandas")
+    df = pd.DataFrame({"text": ["a", "b", "c", "d"], "label": pd.array([1, 2, None, 1], dtype="Int64")})
+    with pytest.raises(DatasetError, match=r"DataFrame, row 2, column 'label': missing label"):
+        load_dataset(df)

@@ -59,7 +59,10 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
     for col in wanted if rows.columns is not None else ():
         if col not in rows.columns:
             raise missing_column(where, col, rows.columns)
-    present = dict.fromkeys(wanted, rows.columns is not None)  # JSONL: whether some row had the column yet
+    # JSONL: whether some row had the column yet; text and label must be in the first row (every row needs them),
+    # an id only in some row
+    present = dict.fromkeys(wanted, rows.columns is not None)
+    first_keys: list[str] = []
     names = rows.class_names.get(label)
 
     texts: list[str] = []
@@ -75,9 +78,11 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         place = f"{where}, {rows.unit} {n}"
         for col in wanted:
             if not present[col]:
-                if col not in row:  # no earlier row had it either: a wrong name, not a gap
+                if col in row:
+                    present[col] = True
+                elif col != id:  # no earlier row had it either: a wrong name, not a gap
                     raise missing_column(place, col, list(row))
-                present[col] = True
+        first_keys = first_keys or list(row)
         texts.append(cell_text(row.get(text), place, text))
         codes.append(keys.setdefault(label_key(row.get(label), place, label, names), len(keys)))
         numbers.append(n)
@@ -86,6 +91,8 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         meta.append({k: v for k, v in row.items() if k not in wanted})
     if not texts:
         raise DatasetError(f"{where}: no rows")
+    if id and not present[id]:
+        raise missing_column(where, id, first_keys)
 
     def place(i: int) -> str:
         return f"{where}, {rows.unit} {numbers[i]}"

@@ -18,7 +18,9 @@ _TEXT_FIX = "pass text= (CLI: --text-column) to name the column that holds the t
 
 
 def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)
+    # None, NaN, and pandas' NA / NaT (whose str() would otherwise become a label "<NA>")
+    return value is None or (isinstance(value, float) and value != value) or type(value).__name__ in ("NAType",
+                                                                                                      "NaTType")
 
 
 def _is_number(value: Any) -> bool:
