@@ -156,7 +156,7 @@ def _delimited(path: Path, compression: str | None, delimiter: str) -> Rows:
                 raise DatasetError(f"{path}, line {start}: {len(fields)} fields but the header has {len(header)}; "
                                    f"a text containing {'a comma' if delimiter == ',' else 'a tab'} needs double "
                                    f"quotes around it")
-            yield start, dict(zip(header, fields))
+            yield start, dict(zip(header, fields, strict=False))  # a short row: its last cells are missing
 
     return Rows(str(path), "line", items(), list(header), rest=_counter(r for r in reader if r), typed=False)
 

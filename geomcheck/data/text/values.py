@@ -111,7 +111,7 @@ def name_labels(keys: Sequence[Any], *, typed: bool) -> tuple[list[str], list[tu
         return [str(_raw(k)) for k in keys], [], False
     names = [_number_name(_raw(k)) for k in keys]
     spellings: dict[str, list[str]] = {}
-    for key, name in zip(keys, names):
+    for key, name in zip(keys, names, strict=True):
         spellings.setdefault(name, []).append(str(_raw(key)))
     merged = [(name, list(dict.fromkeys(sp))) for name, sp in spellings.items() if len(set(sp)) > 1]
     return names, merged, True
