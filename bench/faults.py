@@ -96,6 +96,7 @@ def _cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("NaN embeddings", lambda: assert_silhouette_above(np.full((12, 4), np.nan), y, 0.0)),
         ("hub model, offline, not cached", lambda: _offline(lambda: load_model("Qwen/Qwen3-Embedding-0.6B"))),
         *_merge_cases(tmp, a, b),
+        *_dataset_cases(tmp / "data"),
     ]
 
 
@@ -202,6 +203,104 @@ def _offline(run: Callable[[], object]) -> object:
     finally:
         for k, v in saved.items():
             os.environ.pop(k, None) if v is None else os.environ.__setitem__(k, v)
+
+
+def _dataset_cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
+    """load_dataset's inputs from "No wrong answer served as right": a clear error must also name the fix in both
+    forms (Python keyword and CLI flag); a case that works must give the right dataset (else AssertionError: RAW)."""
+    import gzip
+    import importlib.util
+
+    from geomcheck.data import DatasetError, load_dataset
+
+    tmp.mkdir(parents=True, exist_ok=True)
+    rows = [("the cat sat", "animals"), ("a dog barked", "animals"), ("stocks fell", "finance"),
+            ("rates rose", "finance")]
+
+    def jsonl(name: str, records: list[dict], compress: bool = False) -> Path:
+        raw = "".join(json.dumps(r) + "\n" for r in records).encode()
+        (tmp / name).write_bytes(gzip.compress(raw) if compress else raw)
+        return tmp / name
+
+    def says(*needles: str, run: Callable[[], object]) -> Callable[[], object]:
+        def check() -> object:
+            try:
+                return run()
+            except DatasetError as exc:
+                if missing := [n for n in needles if n not in str(exc)]:
+                    raise AssertionError(f"the message lacks {missing}: {exc}") from None
+                raise
+        return check
+
+    def reads(run: Callable[[], object]) -> Callable[[], object]:
+        def check() -> object:  # refusing an input that is fine is no clear error
+            try:
+                return run()
+            except DatasetError as exc:
+                raise AssertionError(f"refused: {exc}") from None
+        return check
+
+    def split_labels() -> object:
+        path = jsonl("split.jsonl", [{"text": f"t{i}", "label": i % 4 if i < 4 else float(i % 4)} for i in range(8)])
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            ds = load_dataset(path)
+        assert ds.label_names == ("0", "1", "2", "3"), ds.label_names
+        assert any("labels 0 and 0.0 are the same number" in str(w.message) for w in caught), "no warning"
+        return "4 labels, warned"
+
+    def class_label() -> object:
+        import datasets
+
+        feats = datasets.Features({"text": datasets.Value("string"),
+                                   "label": datasets.ClassLabel(names=["neg", "pos"])})
+        ds = load_dataset(datasets.Dataset.from_dict({"text": [t for t, _ in rows], "label": [1, 1, 0, 0]},
+                                                     features=feats))
+        assert ds.label_names == ("neg", "pos") and ds.labels.tolist() == [1, 1, 0, 0], ds
+        return "names kept"
+
+    def gz() -> object:
+        ds = load_dataset(jsonl("data.jsonl.gz", [{"text": t, "label": lab} for t, lab in rows], compress=True))
+        assert ds.texts == tuple(t for t, _ in rows), ds.texts
+        return "read"
+
+    def zst() -> object:
+        try:
+            import zstandard
+        except ImportError:
+            (tmp / "data.jsonl.zst").write_bytes(b"\x28\xb5\x2f\xfd" + bytes(20))  # an error is all it can give
+        else:
+            raw = "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows).encode()
+            (tmp / "data.jsonl.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+        assert len(load_dataset(tmp / "data.jsonl.zst")) == 4
+        return "read"
+
+    def parquet_bytes() -> object:
+        import pyarrow as pa
+
+        table = pa.table({"text": pa.array([t.encode() for t, _ in rows], pa.binary()),
+                          "label": [lab for _, lab in rows]})
+        assert load_dataset(table).texts == tuple(t for t, _ in rows)
+        return "decoded"
+
+    records = [{"text": t, "label": lab} for t, lab in rows]
+    has = importlib.util.find_spec
+    return [
+        ("dataset: labels 1 and 1.0", reads(split_labels)),
+        *([("dataset: ClassLabel column", reads(class_label))] if has("datasets") else []),
+        ("dataset: a list as label", says("line 2, column 'label'", "--label-column", run=lambda: load_dataset(
+            jsonl("list.jsonl", [records[0], {**records[1], "label": ["animals", "pets"]}, *records[2:]])))),
+        ("dataset: data.jsonl.gz", reads(gz)),
+        ("dataset: data.jsonl.zst", says("pip install zstandard", run=zst)),
+        *([("dataset: Parquet text of bytes", reads(parquet_bytes))] if has("pyarrow") else []),
+        ("dataset: a number as text", says("line 3, column 'text'", "holds a number", "--text-column",
+                                           run=lambda: load_dataset(jsonl("num.jsonl", [
+                                               *records[:2], {"text": 42, "label": "finance"}, *records[3:]])))),
+        ("dataset: more rows than max_rows", says("max_rows=", "--max-rows", run=lambda: load_dataset(
+            jsonl("many.jsonl", records * 2), max_rows=5))),
+        ("dataset: missing text column", says("text=", "--text-column", "--label-column", run=lambda: load_dataset(
+            jsonl("body.jsonl", [{"body": t, "label": lab} for t, lab in rows])))),
+    ]
 
 
 def main() -> None:
