@@ -112,7 +112,7 @@ def test_a_text_dataset_goes_through_embedding_metrics_and_assertions(tmp_path):
     rep = cluster_report(emb, label_names=emb.label_names)
     assert set(rep.per_family_silhouette) == {"animals", "finance", "weather"}
     assert rep.silhouette_true == pytest.approx(silhouette(emb.X, ds.labels))
-    with pytest.raises(GeometryAssertionError, match=r"Worst families: (animals|finance|weather) ") as info:
+    with pytest.raises(GeometryAssertionError, match=r"Worst labels: (animals|finance|weather) ") as info:
         assert_silhouette_above(emb, 0.99)
     # advice that fits these data: no "number magnitude" for sentences
     assert "what the texts of the worst labels share" in str(info.value) and "magnitude" not in str(info.value)

@@ -178,7 +178,7 @@ def assert_silhouette_above(data: Any, *args: Any, metric: str = "euclidean", co
         one, many = _words(data)
         raise GeometryAssertionError(
             f"silhouette {judged:+.4f}{' (lower bound)' if iv else ''} <= {threshold:+.4f} ({model}, {len(y)} texts)\n"
-            f"silhouette ({metric}, true {one} labels) of {model} on {len(y)} texts / "
+            f"silhouette ({metric}, {'true family labels' if one == 'family' else 'true labels'}) of {model} on {len(y)} texts / "
             f"{len(np.unique(y))} {many} = {value:+.4f}{_fmt_interval(iv, confidence)}; "
             f"{'its lower bound is' if iv else 'it is'} not above the threshold {threshold:+.4f}. "
             f"Worst {many}: {_worst(samples, y, names)}. Look at a t-SNE plot of these embeddings "
@@ -210,7 +210,7 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
         one, many = _words(data)
         raise GeometryAssertionError(
             f"Davies-Bouldin {value:.4f} >= {threshold:.4f} ({model}, {len(y)} texts)\n"
-            f"Davies–Bouldin (true {one} labels) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
+            f"Davies–Bouldin ({'true family labels' if one == 'family' else 'true labels'}) of {model} on {len(y)} texts = {value:.4f}; it is not below the "
             f"threshold {threshold:.4f} (lower is better: clusters are wide relative to their separation). "
             f"Worst {many} by silhouette: {_worst(silhouette_samples(X, y), y, names)}. Look at which {many} "
             f"overlap in a t-SNE plot (geomcheck.reporting.plots.tsne_plot).",
