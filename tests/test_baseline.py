@@ -73,6 +73,9 @@ def test_bad_files_say_what_to_do(baseline: Baseline, tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(InvalidInputError, match="is not JSON"):
         Baseline.load(tmp_path / "bad.json")
+    (tmp_path / "deep.json").write_text('{"format_version": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(InvalidInputError, match=r"nests its JSON too deeply .*--geomcheck-update-baseline"):
+        Baseline.load(tmp_path / "deep.json")  # was a raw RecursionError
     d = baseline.to_dict()
     (tmp_path / "v.json").write_text(json.dumps({**d, "format_version": 99}))
     with pytest.raises(InvalidInputError, match=r"format version 99.*reads version 1.*--geomcheck-update-baseline"):

@@ -493,3 +493,26 @@ def test_import_is_light():
             "print([m for m in ('torch', 'sklearn', 'scipy') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_very_many_clusters_run_one_kmeans_start_and_say_so():
+    """2,000 labels of 2 texts ran KMeans(n_init=10) for > 12 minutes: above n x k = 1e6 one k-means++ start,
+    the same labels as scikit-learn's KMeans(n_init=1), with a warning and kmeans_n_init in the report."""
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import adjusted_rand_score
+
+    from geomcheck.metrics import cluster_report
+
+    rng = np.random.default_rng(0)
+    k = 1000
+    X = np.repeat(rng.normal(size=(k, 4)) * 10, 2, axis=0) + rng.normal(size=(2 * k, 4)) * 0.01  # n x k = 2e6
+    X = np.vstack([X, rng.normal(size=(2, 4))])
+    y = np.concatenate([np.repeat(np.arange(k), 2), [0, 1]])
+    with pytest.warns(UserWarning, match=r"KMeans with 1,000 clusters on 2,002 points: 1 k-means\+\+ start instead of "
+                                         r"the protocol's 10"):
+        rep = cluster_report(X, y, seed=0)
+    assert rep.kmeans_n_init == 1
+    ref = KMeans(n_clusters=k, n_init=1, random_state=0).fit_predict(X)
+    assert rep.ari == pytest.approx(adjusted_rand_score(y, ref), abs=1e-12)
+    small = cluster_report(X[:40], y[:40] % 5, seed=0)
+    assert small.kmeans_n_init == 10

@@ -468,3 +468,33 @@ def test_a_project_that_uses_no_geomcheck_fixture_pays_nothing_for_it(pytester):
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["LOADED: []"])
     assert "= geomcheck =" not in result.stdout.str()
+
+
+def test_a_report_directory_holding_the_users_own_report_is_refused_before_the_run(pytester):
+    """--geomcheck-report docs where docs/report.md is the user's own file: a usage error before the run, the
+    file untouched; a directory of an earlier geomcheck report is replaced; a read-only one is refused."""
+    import os
+
+    pytester.makepyfile("def test_x(geometry, paper_dataset):\n    geometry(paper_dataset, 'paper')\n")
+    docs = pytester.path / "docs"
+    docs.mkdir()
+    (docs / "report.md").write_text("# Our quarterly report\n")
+    result = pytester.runpytest_subprocess("--geomcheck-report", "docs", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--geomcheck-report: the report directory 'docs' holds report.md that geomcheck "
+                                 "did not write*choose an empty or new directory*"])
+    assert (docs / "report.md").read_text() == "# Our quarterly report\n" and sorted(os.listdir(docs)) == ["report.md"]
+
+    ours = pytester.path / "ours"
+    (ours / "sub").mkdir(parents=True)
+    (ours / "report.json").write_text('{"format": "geomcheck.run/1"}')
+    (ours / "report.md").write_text("old")
+    again = pytester.runpytest_subprocess("--geomcheck-report", "ours", "-p", "no:cacheprovider")
+    assert again.ret == 0, again.stderr.str()
+    assert (ours / "report.md").read_text() != "old"  # an earlier geomcheck report is replaced
+    os.chmod(ours / "sub", 0o555)
+    if os.access(ours / "sub", os.W_OK):  # root writes anywhere: the read-only case cannot be shown
+        pytest.skip("running as a user that may write into read-only directories")
+    ro = pytester.runpytest_subprocess("--geomcheck-report", "ours/sub", "-p", "no:cacheprovider")
+    assert ro.ret == pytest.ExitCode.USAGE_ERROR
+    ro.stderr.fnmatch_lines(["*the report directory 'ours/sub' is not writable*"])

@@ -155,3 +155,4 @@ def test_rich_table_columns_values_and_paper_rows():
 def test_paper_row_is_a_plain_paper_result():
     r = Row.from_paper("e5-mistral-7b")
     assert r.paper == PaperResult(0.3037, 1.1061, 0.3037, 1.1061) and r.interval("silhouette_true") is None
+

@@ -239,6 +239,9 @@ class Baseline:
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise InvalidInputError(f"baseline {str(p)!r} is not JSON ({exc}); "
                                     f"regenerate it with `{UPDATE_HINT}`") from None
+        except RecursionError:  # json's parser recurses per nesting level; no baseline nests past a few
+            raise InvalidInputError(f"baseline {str(p)!r} nests its JSON too deeply to be a geomcheck baseline; "
+                                    f"regenerate it with `{UPDATE_HINT}`") from None
         if not isinstance(d, dict) or "format_version" not in d:
             raise InvalidInputError(f"{str(p)!r} is not a geomcheck baseline (no format_version); "
                                     f"regenerate it with `{UPDATE_HINT}`")
@@ -330,7 +333,7 @@ def _looks_like_a_baseline(path: Path) -> bool:
     """A JSON object with a ``format_version`` and ``datasets``: ours, even if damaged."""
     try:
         d = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return False
     return isinstance(d, dict) and "format_version" in d and "datasets" in d
 

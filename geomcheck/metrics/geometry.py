@@ -34,6 +34,7 @@ class GeometryReport:
     metric: str = "euclidean"
     seed: int = 0
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    kmeans_n_init: int = 10  # k-means++ starts: the protocol's 10, 1 for very many clusters
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (intervals as two-item lists)."""

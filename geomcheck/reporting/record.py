@@ -29,6 +29,32 @@ _KEYS = {"geometry": ("model", "variant", "dataset"), "values": ("model", "varia
          "failures": ("nodeid",)}  # what identifies a record
 
 
+def check_report_dir(path: str | os.PathLike) -> None:
+    """Refuse a report directory geomcheck must not write into: not a directory, not writable, or holding a
+    report.md / report.json of someone else's (a report.json of geomcheck's, format ``geomcheck.run/*``,
+    marks the directory as a geomcheck report that a new run replaces)."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise InvalidInputError(f"the report directory {str(out)!r} exists and is not a directory")
+    if not out.exists():
+        parent = next((p for p in out.absolute().parents if p.exists()), None)
+        if parent is not None and not os.access(parent, os.W_OK | os.X_OK):
+            raise InvalidInputError(f"cannot create the report directory {str(out)!r}: {parent} is not writable")
+        return
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"the report directory {str(out)!r} is not writable; choose another one")
+    ours = False
+    try:
+        ours = str(json.loads((out / "report.json").read_text()).get("format", "")).startswith("geomcheck.run/")
+    except (OSError, ValueError, AttributeError):
+        pass
+    theirs = [n for n in ("report.md", "report.json") if (out / n).exists()]
+    if theirs and not ours:
+        raise InvalidInputError(f"the report directory {str(out)!r} holds {' and '.join(theirs)} that geomcheck did "
+                                f"not write (no geomcheck report.json beside it); a report would overwrite "
+                                f"{'them' if len(theirs) > 1 else 'it'}: choose an empty or new directory")
+
+
 class RunRecord:
     """Everything a suite run measured (see the module docstring)."""
 
@@ -49,6 +75,7 @@ class RunRecord:
             rec["X"] = [[float(x) for x in row] for row in emb.X]
             rec["labels"] = [int(x) for x in emb.labels]
             rec["label_names"] = list(emb.label_names)
+            rec["class_word"] = getattr(emb, "class_word", "family")
         self._upsert("geometry", rec)
 
     def add_value(self, model: str, variant: str | None, name: str, value: Any) -> None:
@@ -195,8 +222,10 @@ class RunRecord:
         return render(self, files or [])
 
     def write_dir(self, path: str | os.PathLike, *, plots: bool = True) -> list[Path]:
-        """Write report.json, report.md and (``plots``) t-SNE PNGs and a grid; returns the files."""
+        """Write report.json, report.md and (``plots``) t-SNE PNGs and a grid; returns the files. A directory
+        holding a report.md or report.json that geomcheck did not write is refused (``check_report_dir``)."""
         out = Path(path)
+        check_report_dir(out)
         out.mkdir(parents=True, exist_ok=True)
         pictures = self._plots(out) if plots else []
         written = []
@@ -222,7 +251,8 @@ class RunRecord:
                 label = row_label(rec["model"], rec["variant"])
                 embs[label] = EmbeddedDataset(X=np.asarray(rec["X"], dtype=np.float32),
                                               labels=np.asarray(rec["labels"]), label_names=tuple(rec["label_names"]),
-                                              texts=(), model=label, fingerprint="")
+                                              texts=(), model=label, fingerprint="",
+                                              class_word=rec.get("class_word", "family"))
                 reports[label] = GeometryReport.from_dict(rec["report"])
             for label, emb in embs.items():
                 written.append(tsne_plot(emb, out / tsne_file_name(ds, label), title=f"{label} · {ds}",

@@ -308,8 +308,13 @@ class SuiteSettings:
         if self.sweep and self.report_dir is None:
             raise InvalidInputError("--geomcheck-sweep (ini geomcheck_sweep) writes sweep.json and sweep.png into the "
                                     "report directory: give --geomcheck-report DIR too, or drop the option")
-        if self.report_dir is not None and Path(self.report_dir).exists() and not Path(self.report_dir).is_dir():
-            raise InvalidInputError(f"--geomcheck-report: {self.report_dir!r} exists and is not a directory")
+        if self.report_dir is not None:  # before the run: not after an hour of it
+            from geomcheck.reporting.record import check_report_dir
+
+            try:
+                check_report_dir(self.report_dir)
+            except GeomcheckError as exc:
+                raise type(exc)(f"--geomcheck-report: {exc}") from None
         return self
 
     def suite_dataset(self) -> Any:

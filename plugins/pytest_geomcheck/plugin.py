@@ -110,7 +110,7 @@ def pytest_runtest_makereport(item: pytest.Item, call):
 
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    GeomcheckSession.of(session.config).finish()
+    GeomcheckSession.of(session.config).finish(session)
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:

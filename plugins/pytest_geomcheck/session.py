@@ -42,6 +42,7 @@ class GeomcheckSession:
         self._loaded: dict[str, Any] = {}
         self._ids: dict[str, str] | None = None
         self.report_files: list[Path] = []
+        self.report_error = ""
 
     @classmethod
     def of(cls, config: pytest.Config) -> GeomcheckSession:
@@ -176,7 +177,7 @@ class GeomcheckSession:
         except OSError:
             return False
 
-    def finish(self) -> None:
+    def finish(self, session: pytest.Session | None = None) -> None:
         """On the controller (or without xdist): the settings into the record, the report directory."""
         if self.is_xdist_worker or not self.record_started:  # a run that used no geomcheck fixture: nothing to do
             return
@@ -190,7 +191,16 @@ class GeomcheckSession:
                                          "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0,
                                                    "tsne": 0}}
         if self.settings.report_dir and self.record:
-            self.report_files = self.record.write_dir(self.settings.report_dir)
+            from geomcheck.errors import GeomcheckError
+
+            try:
+                # Ctrl-C: the record and tables at once, no t-SNE pictures (they take seconds each)
+                interrupted = session is not None and session.exitstatus == pytest.ExitCode.INTERRUPTED
+                self.report_files = self.record.write_dir(self.settings.report_dir, plots=not interrupted)
+            except (OSError, GeomcheckError) as exc:  # the directory changed during the run: say so, fail the run
+                self.report_error = f"could not write the report into {self.settings.report_dir}: {exc}"
+                if session is not None and session.exitstatus == 0:
+                    session.exitstatus = pytest.ExitCode.INTERNAL_ERROR
         self._junit_suite_properties()
 
     def _junit_suite_properties(self) -> None:
@@ -218,6 +228,8 @@ class GeomcheckSession:
             console.print(part)
         if self.report_files:
             console.print(f"report: {len(self.report_files)} files in {self.report_files[0].parent}")
+        if self.report_error:
+            console.print(f"geomcheck: error: {self.report_error}")
         return out.getvalue()
 
     # --- the terminal while pytest captures output ---------------------------------------
