@@ -169,7 +169,21 @@ def test_table_of_your_own_labelled_texts(offline, tmp_path, capsys):
                                                                                      label="topic").labels), abs=1e-6)
     assert row["n"] == 6 and row["labels"] == ["animals", "finance", "weather"]
     assert main(["table", "--model", "minilm", "--dataset", str(path)]) == 2  # the default columns are not there
-    assert "no column 'text'; the columns are 'sentence', 'topic'" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no column 'text'; the columns are 'sentence', 'topic'" in err and "--text-column" in err
+
+    # every loader option has its flag: a gzipped copy under a name that hides its format, and the row limit
+    import gzip
+
+    hidden = tmp_path / "mine.data.gz"
+    hidden.write_bytes(gzip.compress(path.read_bytes()))
+    assert main(["table", "--model", "minilm", "--dataset", str(hidden), "--dataset-format", "tsv", "--text-column",
+                 "sentence", "--label-column", "topic", "--json", "--device", "cpu"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"][0]["silhouette_true"] == pytest.approx(row["silhouette_true"],
+                                                                                              abs=1e-6)
+    assert main(["table", "--model", "minilm", "--dataset", str(path), "--max-rows", "4", "--text-column", "sentence",
+                 "--label-column", "topic"]) == 2
+    assert "more than max_rows=4; pass max_rows= (CLI: --max-rows)" in capsys.readouterr().err
 
 
 def test_table_json_of_a_jsonl_file_equals_sklearn_on_sentence_transformers(tmp_path, capsys):

@@ -174,7 +174,13 @@ def test_your_dataset_from_the_ini_or_the_command_line(pytester, monkeypatch):
     monkeypatch.chdir(pytester.mkdir("sub"))  # run from elsewhere: the ini's path is read beside the ini
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(root))
     result.assert_outcomes(passed=1)
+    # 1 test text a label: said, with the size that would do
+    result.stdout.fnmatch_lines(["*the test split of intents is small: 1 text(s) of label 'greet'*at least 8 test "
+                                 "texts per label (about 16 per label in the file)*"])
     monkeypatch.chdir(root)
+    rows = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-max-rows", "3")
+    assert rows.ret == pytest.ExitCode.USAGE_ERROR
+    rows.stderr.fnmatch_lines(["*argument --geomcheck-max-rows: must be >= 4 (2 labels of 2 texts), got 3"])
     bad = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-dataset", "data/bad.csv")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR
     bad.stderr.fnmatch_lines(["*geomcheck: --geomcheck-dataset: */data/bad.csv, line 4, column 'intent': missing label"])
@@ -498,3 +504,20 @@ def test_a_report_directory_holding_the_users_own_report_is_refused_before_the_r
     ro = pytester.runpytest_subprocess("--geomcheck-report", "ours/sub", "-p", "no:cacheprovider")
     assert ro.ret == pytest.ExitCode.USAGE_ERROR
     ro.stderr.fnmatch_lines(["*the report directory 'ours/sub' is not writable*"])
+
+
+def test_a_model_directory_in_the_ini_is_read_beside_the_ini_file(pytester, monkeypatch, tmp_path):
+    """ini ``geomcheck_model = ./models/tiny`` is the directory beside the ini file, wherever pytest runs (as
+    ``geomcheck_dataset``); a missing one is that missing directory, never a Hugging Face id."""
+    _tiny(pytester.path / "models", "bert", "tiny")
+    pytester.makeini("[pytest]\ngeomcheck_model = ./models/tiny\n")
+    pytester.makepyfile("def test_m(geomcheck_settings):\n    print('MODELS', geomcheck_settings.models)\n")
+    root = pytester.path
+    monkeypatch.chdir(pytester.mkdir("elsewhere"))
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s", str(root))
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"* MODELS ('{root / 'models' / 'tiny'}',)"])
+    pytester.makeini("[pytest]\ngeomcheck_model = ./models/gone\n")
+    gone = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(root))
+    assert gone.ret == pytest.ExitCode.USAGE_ERROR
+    gone.stderr.fnmatch_lines([f"*--geomcheck-model: no model directory at '{root / 'models' / 'gone'}'*"])

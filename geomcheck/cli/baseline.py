@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from geomcheck.cli._dataset import add_reading_flags, read_dataset
+
 __all__ = ["add_parser", "run"]
 
 
@@ -17,8 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bl.add_argument("--out", required=True, metavar="PATH", help="baseline JSON to (re)write")
     bl.add_argument("--dataset", metavar="PATH", help="your own labelled texts (CSV, TSV, JSONL, JSON, Parquet) instead "
                     "of the paper's and the held-out sets; the dataset is named after the file, as in the suites")
-    bl.add_argument("--text-column", default="text", metavar="NAME", help="with --dataset: the text column")
-    bl.add_argument("--label-column", default="label", metavar="NAME", help="with --dataset: the label column")
+    add_reading_flags(bl)
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
                     "cuda:N or mps; the file records it")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
@@ -31,11 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from geomcheck.models import load_model
 
     if args.dataset is not None:  # read before the model loads: a bad file fails at once
-        from geomcheck.data import load_dataset
         from geomcheck.data.text import dataset_name
 
-        datasets = {dataset_name(args.dataset): load_dataset(args.dataset, text=args.text_column,
-                                                             label=args.label_column)}
+        datasets = {dataset_name(args.dataset): read_dataset(args)}
     else:
         datasets = {"paper": paper_dataset(), "heldout": heldout_dataset()}
     emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False)

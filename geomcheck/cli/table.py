@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from geomcheck.cli._dataset import add_reading_flags, read_dataset
 from geomcheck.errors import GeomcheckError
 
 __all__ = ["add_parser", "run"]
@@ -24,8 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tab.add_argument("--dataset", default="paper", metavar="paper|heldout|PATH",
                      help="the paper's 24 texts (default), the held-out families, or your own labelled texts "
                           "(CSV, TSV, JSONL, JSON, Parquet: geomcheck.load_dataset)")
-    tab.add_argument("--text-column", default="text", metavar="NAME", help="with --dataset PATH: the text column")
-    tab.add_argument("--label-column", default="label", metavar="NAME", help="with --dataset PATH: the label column")
+    add_reading_flags(tab)
     tab.add_argument("--paper", action="store_true",
                      help="add the paper's published rows (every registry model it measured, all 14); "
                      "alone, print just those")
@@ -55,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
         if args.dataset in ("paper", "heldout"):
             ds = paper_dataset() if args.dataset == "paper" else heldout_dataset()
         else:
-            from geomcheck.data import load_dataset
             from geomcheck.data.text import dataset_name
 
-            ds = load_dataset(args.dataset, text=args.text_column, label=args.label_column)
+            ds = read_dataset(args)
             args.dataset = dataset_name(args.dataset)  # the name rows, notes and PNGs carry (as in the suites)
         for name in models:
             try:

@@ -26,83 +26,23 @@ from typing import Any
 import pytest
 
 from geomcheck.errors import GeomcheckError, InvalidInputError
+from pytest_geomcheck.parsing import (
+    _argparse_type,
+    _dataset_format,
+    _device,
+    _dtype,
+    _families,
+    _fraction,
+    _ini_model,
+    _int_at_least,
+    _tolerances,
+)
 
 __all__ = ["OPTIONS", "Option", "SuiteSettings", "add_options", "add_short_options", "settings_from_config",
            "DEFAULT_MERGES"]
 
 DEFAULT_MERGES: tuple[str, ...] = ("soup", "slerp")
 DEFAULT_MIN_GAIN_SHARE = 0.25
-
-
-# --- typed parsers: text -> value, or a GeomcheckError saying what is wrong ----------------------
-
-
-def _int_at_least(minimum: int, why: str = "") -> Callable[[str], int]:
-    def parse(text: Any) -> int:
-        try:
-            value = int(str(text).strip())
-        except ValueError:
-            raise InvalidInputError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise InvalidInputError(f"must be >= {minimum}{why}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def _device(text: str) -> str:
-    from geomcheck._device import check_device
-
-    return check_device(str(text).strip(), what="the device")
-
-
-def _dtype(text: str) -> str:
-    from geomcheck.models.loading import dtype_name_ok
-
-    if not dtype_name_ok(text):
-        raise InvalidInputError(f"must be one of auto, float32, bfloat16, float16, got {text!r}")
-    return str(text)
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InvalidInputError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0 <= value <= 1:
-        raise InvalidInputError(f"must lie in [0, 1], got {value}")
-    return value
-
-
-def _families(text: str) -> tuple[str, ...]:
-    return tuple(f.strip() for f in str(text).split(",") if f.strip())
-
-
-def _tolerances(lines: list[str]) -> dict[str, float]:
-    out = {}
-    for line in lines:
-        name, sep, value = line.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep:
-            raise InvalidInputError(f"expected NAME=NUMBER, got {line!r}")
-    return out
-
-
-def _argparse_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
-    """``parse`` as argparse's ``type=``: its message becomes the usage error."""
-
-    def typed(text: str) -> Any:
-        try:
-            return parse(text)
-        except GeomcheckError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-
-    typed.__name__ = getattr(parse, "__name__", "value")
-    return typed
 
 
 # --- the table ----------------------------------------------------------------------------------
@@ -169,6 +109,11 @@ OPTIONS: tuple[Option, ...] = (
            ini="geomcheck_text_column", metavar="NAME", short="--text-column"),
     Option("label_column", "--geomcheck-label-column", "with --geomcheck-dataset: the column of the labels (default "
            "label)", ini="geomcheck_label_column", metavar="NAME", short="--label-column"),
+    Option("dataset_format", "--geomcheck-dataset-format", "with --geomcheck-dataset: csv, tsv, jsonl, json or parquet "
+           "(default: from the file's suffix; .gz/.zst files are decompressed)", ini="geomcheck_dataset_format",
+           parse=_dataset_format, metavar="FORMAT", short="--dataset-format"),
+    Option("max_rows", "--geomcheck-max-rows", "with --geomcheck-dataset: refuse a file of more rows (default 200,000)",
+           ini="geomcheck_max_rows", parse=_int_at_least(4, " (2 labels of 2 texts)"), metavar="N", short="--max-rows"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
            "model/variant to DIR", metavar="DIR", short="--report"),
     Option("baseline", "--geomcheck-baseline", "baseline to compare with (default: <geomcheck_baselines>/<model>.json)",
@@ -243,6 +188,8 @@ class SuiteSettings:
     dataset: str | None = None  # a path: your own labelled texts replace the sequence suite dataset
     text_column: str = "text"
     label_column: str = "label"
+    dataset_format: str | None = None
+    max_rows: int = 200_000
     report_dir: str | None = None
     baseline: str | None = None
     update_baseline: bool = False
@@ -300,8 +247,10 @@ class SuiteSettings:
                     self.dataset_loaded()
             except GeomcheckError as exc:
                 raise type(exc)(f"--geomcheck-dataset: {exc}") from None
-        elif (self.text_column, self.label_column) != ("text", "label"):
-            raise InvalidInputError("--geomcheck-text-column / --geomcheck-label-column need --geomcheck-dataset PATH")
+        elif (self.text_column, self.label_column, self.dataset_format, self.max_rows) != ("text", "label", None,
+                                                                                          200_000):
+            raise InvalidInputError("--geomcheck-text-column / --geomcheck-label-column / --geomcheck-dataset-format / "
+                                    "--geomcheck-max-rows need --geomcheck-dataset PATH")
         if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
             raise InvalidInputError(f"--geomcheck-baseline: no file at {self.baseline!r} "
                                     f"(write one with --geomcheck-update-baseline)")
@@ -330,7 +279,8 @@ class SuiteSettings:
         """``--geomcheck-dataset`` read with ``geomcheck.load_dataset`` (once per file version and columns)."""
         p = Path(self.dataset)
         stat = p.stat() if p.is_file() else None
-        return _load(str(p), self.text_column, self.label_column, stat and (stat.st_mtime_ns, stat.st_size))
+        return _load(str(p), self.text_column, self.label_column, self.dataset_format, self.max_rows,
+                     stat and (stat.st_mtime_ns, stat.st_size))
 
     @property
     def is_paper_protocol(self) -> bool:
@@ -367,10 +317,10 @@ class SuiteSettings:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str, text: str, label: str, version: Any) -> Any:
+def _load(path: str, text: str, label: str, format: str | None, max_rows: int, version: Any) -> Any:
     from geomcheck.data import load_dataset
 
-    return load_dataset(path, text=text, label=label)
+    return load_dataset(path, text=text, label=label, format=format, max_rows=max_rows)
 
 
 def settings_from_config(config: pytest.Config) -> SuiteSettings:
@@ -393,6 +343,12 @@ def settings_from_config(config: pytest.Config) -> SuiteSettings:
         here = config.invocation_params.dir if flag is not None else (
             config.inipath.parent if config.inipath is not None else config.rootpath)
         values["dataset"] = str((Path(here) / Path(values["dataset"]).expanduser()).resolve())
+    ini_dir = Path(config.inipath.parent if config.inipath is not None else config.rootpath)
+    for dest in ("models", "base_model"):  # from an ini: a model directory relative to the ini file, as the dataset
+        if dest in values and config.getoption(f"geomcheck_{dest}") is None:
+            names = values[dest] if isinstance(values[dest], tuple) else (values[dest],)
+            names = tuple(_ini_model(n, ini_dir) for n in names)
+            values[dest] = names if isinstance(values[dest], tuple) else names[0]
     if "models" in values:  # the same model twice runs once
         values["models"] = tuple(dict.fromkeys(values["models"]))
     if "no_cache" in values:
