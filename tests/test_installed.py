@@ -188,6 +188,9 @@ def test_a_model_path_given_apart_from_its_option_is_the_model_not_the_rootdir(i
         gate = _run(["-m", "geomcheck", "check", flag, str(model), *quick], project, env)
         assert gate.returncode == 1, gate.stdout[-3000:] + gate.stderr[-2000:]  # another model: the gate fails
         assert "ckpt vs baseline on paper: FAILED" in gate.stdout and "SKIPPED" not in gate.stdout
+        # the failure reads as its verdict: no suite source, no fixture values, no assertion-rewrite warning
+        assert "def test_matches_baseline" not in gate.stdout and "geomcheck_settings = " not in gate.stdout
+        assert "cka_to_baseline" in gate.stdout and "PytestAssertRewriteWarning" not in gate.stdout + gate.stderr
         assert sorted(p.name for p in models.iterdir()) == ["ckpt"]  # nothing written beside the model
         assert not (model / "geomcheck-baselines").exists()
         plain = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model", str(model), *quick],
