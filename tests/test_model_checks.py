@@ -12,6 +12,8 @@ from geomcheck.errors import ModelLoadError
 from geomcheck.models import load_model
 from geomcheck.testing import tiny_model
 
+pytest_plugins = ["pytester"]
+
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
@@ -151,3 +153,49 @@ def test_a_copied_cache_named_like_a_registry_model_runs_no_code_unless_asked(ti
         load_model(str(snap), device="cpu", trust_remote_code=["gte-large-en-v1.5-other"])
     load_model("gte-large-en-v1.5", device="cpu", cache=False, trust_remote_code=True)
     assert marker.exists()
+
+
+def test_geomcheck_table_runs_a_models_code_only_with_trust_remote_code(tiny, tmp_path, monkeypatch, capsys):
+    from geomcheck.cli import main
+
+    marker = tmp_path / "marker"
+    snap = _hf_cache_layout(tmp_path / "copied" / "hub", "Alibaba-NLP/gte-large-en-v1.5",
+                            _with_remote_code(tiny["bert"], tmp_path / "src", marker))
+    assert main(["table", "--model", str(snap), "--device", "cpu", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "runs Python code shipped with the model" in err and "--trust-remote-code" in err and not marker.exists()
+    assert main(["table", "--model", str(snap), "--device", "cpu", "--json", "--trust-remote-code"]) == 0
+    assert marker.exists() and json.loads(capsys.readouterr().out)["rows"]
+
+
+PLUGIN_TEST = """
+def test_embed(embed, paper_dataset):
+    assert embed(paper_dataset).X.shape == (24, 64)
+"""
+
+
+def test_the_pytest_option_names_the_model_whose_code_may_run(tiny, tmp_path, pytester):
+    marker = tmp_path / "marker"
+    d = _with_remote_code(tiny["bert"], tmp_path / "remote", marker)
+    pytester.makepyfile(PLUGIN_TEST)
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(d), "--geomcheck-device", "cpu")
+    result.stdout.fnmatch_lines([f"*ModelLoadError*runs Python code shipped with the model*"
+                                 f"--geomcheck-trust-remote-code {d} to pytest*"])
+    assert result.ret != 0 and not marker.exists()
+    result = pytester.runpytest_subprocess("--geomcheck-model", str(d), "--geomcheck-device", "cpu",
+                                           "--geomcheck-trust-remote-code", str(d))
+    result.assert_outcomes(passed=1)
+    assert marker.exists()
+
+
+def test_an_unavailable_device_is_one_usage_error(pytester):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    pytester.makepyfile(PLUGIN_TEST + "\n\ndef test_two(embedder):\n    pass\n")
+    result = pytester.runpytest_subprocess("--geomcheck-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*error: argument --geomcheck-device: the device='cuda' but CUDA is not available*"
+                                 "use 'cpu' or 'auto'*"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
