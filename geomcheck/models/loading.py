@@ -297,7 +297,8 @@ def load_model(
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
     check_tokenizer(model, r.name, r.path)
-    dropped = check_weights(model, r.name, r.path, trust)
+    with quiet_progress():  # the check reloads the checkpoint's index on the meta device: no bars either
+        dropped = check_weights(model, r.name, r.path, trust)
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     elif r.spec is not None and r.spec.max_seq_length and not (r.path / "sentence_bert_config.json").is_file():
