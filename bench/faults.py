@@ -97,6 +97,7 @@ def _cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("hub model, offline, not cached", lambda: _offline(lambda: load_model("Qwen/Qwen3-Embedding-0.6B"))),
         *_merge_cases(tmp, a, b),
         *_dataset_cases(tmp / "data"),
+        *_model_cases(tmp),
     ]
 
 
@@ -191,6 +192,139 @@ def _merge_cases(tmp: Path, a: Path, b: Path) -> list[tuple[str, Callable[[], ob
         ("merge after a killed merge", killed_leftover),
         ("merge t = 1.0000001", t_as_given),
         ("merge input of another width", other_width),
+    ]
+
+
+def _model_cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
+    """The issue "No wrong answer served as right", cache and model loading: each case is "clear" when
+    it ends in a GeomcheckError or in the right numbers (a string saying which)."""
+    import hashlib
+    import time
+
+    from geomcheck import cache
+    from geomcheck.cache import EmbeddingCache, file_digest
+    from geomcheck.models import load_model
+    from geomcheck.testing import tiny_model
+
+    root = tmp / "M"
+    bert, bert1, qwen = (tiny_model("bert", root / "bert"), tiny_model("bert", root / "bert1", seed=1),
+                         tiny_model("qwen3", root / "qwen3"))
+    texts = ["1, 2, 3, 5", "2, 4, 6, 8", "1, 4, 9, 16"]
+
+    def same_size_same_mtime() -> object:
+        f, other = root / "w.bin", root / "w2.bin"
+        f.write_bytes(b"a" * 4096)
+        other.write_bytes(b"b" * 4096)
+        st = f.stat()
+        time.sleep(getattr(cache, "_SETTLED_S", 2.0) + 0.1)  # old enough to be memoised
+        file_digest(f)
+        shutil.copyfile(other, f)
+        os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns))
+        assert file_digest(f) == hashlib.sha256(b"b" * 4096).hexdigest(), "old digest served"
+        return "new digest"
+
+    def tokenizer_swapped() -> object:
+        d = shutil.copytree(bert, root / "tok-swap")
+        before = load_model(str(d), device="cpu")
+        X = before.encode(texts)
+        tok = json.loads((d / "tokenizer.json").read_text())
+        v = tok["model"]["vocab"]
+        v["1"], v["2"] = v["2"], v["1"]
+        (d / "tokenizer.json").write_text(json.dumps(tok))
+        after = load_model(str(d), device="cpu")
+        Y = after.encode(texts)
+        assert after.fingerprint != before.fingerprint and np.array_equal(Y, after.encode(texts, cache=False))
+        assert not np.allclose(X, Y), "old vectors served"
+        return "new fingerprint, new vectors"
+
+    def entry_copied() -> object:
+        store = EmbeddingCache(tmp / "cache-copied")
+        a = store.put("fpA", ["t"], np.ones((1, 3), dtype=np.float32))
+        shutil.copy(store.put("fpB", ["t"], np.zeros((1, 3), dtype=np.float32)), a)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert store.get("fpA", ["t"]) is None and caught, "another key's vectors served"
+        return "warned, recomputed"
+
+    def without_tokenizer() -> object:
+        d = shutil.copytree(bert, root / "no-tok")
+        for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+            (d / f).unlink(missing_ok=True)
+        return load_model(str(d), device="cpu")
+
+    def other_weights() -> object:
+        d = shutil.copytree(bert, root / "bert-qwen-weights")
+        shutil.copy(qwen / "model.safetensors", d / "model.safetensors")
+        return load_model(str(d), device="cpu")
+
+    def adapter_of(base: Path, targets: list[str], out: Path) -> Path:
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModel
+
+        get_peft_model(AutoModel.from_pretrained(str(base)), LoraConfig(r=2, target_modules=targets)).save_pretrained(
+            str(out))
+        return out
+
+    def adapter(base: Path, targets: list[str], name: str, renamed: bool = False) -> Callable[[], object]:
+        def run() -> object:
+            from geomcheck.adapt import load_adapter
+
+            a = adapter_of(base, targets, root / name)
+            if renamed:  # the recorded base is right, the architecture is not: peft's own error
+                cfg = json.loads((a / "adapter_config.json").read_text())
+                cfg["base_model_name_or_path"] = str(bert)
+                (a / "adapter_config.json").write_text(json.dumps(cfg))
+            return load_adapter(str(bert), a)
+        return run
+
+    def remote_code(trust: bool) -> Callable[[], object]:
+        def run() -> object:
+            marker = root / f"marker-{trust}"
+            d = shutil.copytree(bert, root / f"remote-{trust}" / "models--Alibaba-NLP--gte-large-en-v1.5" /
+                                "snapshots" / "x")
+            cfg = json.loads((d / "config.json").read_text())
+            cfg["auto_map"] = {"AutoModel": "modeling_marker.MarkerModel"}
+            (d / "config.json").write_text(json.dumps(cfg))
+            (d / "modeling_marker.py").write_text(
+                f"import pathlib\nfrom transformers import BertModel\npathlib.Path({str(marker)!r}).write_text('ran')\n"
+                "class MarkerModel(BertModel):\n    pass\n")
+            try:
+                load_model(str(d), device="cpu", **({"trust_remote_code": True} if trust else {}))
+            finally:
+                assert marker.exists() == trust, "the model's code ran without consent" if not trust else "not run"
+            return "ran, as asked"
+        return run
+
+    def cache_dir_is_file() -> object:
+        f = tmp / "cache-file"
+        f.write_text("x")
+        saved = os.environ.get("GEOMCHECK_CACHE_DIR")
+        os.environ["GEOMCHECK_CACHE_DIR"] = str(f)
+        try:
+            return load_model(str(bert), device="cpu").encode(texts)
+        finally:
+            os.environ["GEOMCHECK_CACHE_DIR"] = saved or ""
+
+    def cuda_without_cuda() -> object:
+        from geomcheck._device import check_device, cuda_available
+
+        if cuda_available():
+            return "CUDA is here"
+        check_device("cuda", what="the device")
+        raise AssertionError("an absent CUDA device was accepted")
+
+    return [
+        ("weights replaced, same size + mtime", same_size_same_mtime),
+        ("tokenizer.json edited in place", tokenizer_swapped),
+        ("cache entry copied under another key", entry_copied),
+        ("BERT dir without tokenizer files", without_tokenizer),
+        ("BERT config, another model's weights", other_weights),
+        ("adapter of another base, same arch", adapter(bert1, ["query", "value"], "ad-bert1")),
+        ("adapter of another architecture", adapter(qwen, ["q_proj", "v_proj"], "ad-qwen", renamed=True)),
+        ("copied cache with auto_map, no consent", remote_code(False)),
+        ("copied cache with auto_map, consent", remote_code(True)),
+        ("GEOMCHECK_CACHE_DIR is a file", cache_dir_is_file),
+        ("--geomcheck-device cuda without CUDA", cuda_without_cuda),
     ]
 
 

@@ -19,12 +19,44 @@ DEVICES_HINT = "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
 
 def check_device(device: Any, *, what: str = "device") -> str:
-    """``device`` if it is "auto" or a name of ``DEVICE_PATTERN``, else an ``InvalidInputError`` (no torch)."""
+    """``device`` if it is "auto" or a name of ``DEVICE_PATTERN`` this machine has, else an ``InvalidInputError``.
+
+    Imports torch only for an explicit "cuda…" or "mps" (to ask whether it is there): a device that is
+    not there is one usage error here, not an error in every test that would load a model on it.
+    """
     if device is None:
         return "auto"
     if not isinstance(device, str) or not (device == "auto" or re.fullmatch(DEVICE_PATTERN, device)):
         raise InvalidInputError(f"{what} must be {DEVICES_HINT}, got {device!r}")
+    if device.startswith("cuda"):
+        n = _cuda_count()
+        index = int(device.partition(":")[2] or 0)
+        if n == 0:
+            raise InvalidInputError(f"{what}={device!r} but CUDA is not available on this machine{_torch_build()}; "
+                                    f"use 'cpu' or 'auto' (CUDA when there is one), or install a CUDA build of torch")
+        if index >= n:
+            raise InvalidInputError(f"{what}={device!r} but this machine has {n} CUDA device(s) (cuda:0 … "
+                                    f"cuda:{n - 1}); use one of those, or 'auto'")
+    elif device == "mps" and not _mps_available():
+        raise InvalidInputError(f"{what}='mps' but MPS is not available on this machine (Apple silicon GPUs only); "
+                                f"use 'cpu' or 'auto'")
     return device
+
+
+def _cuda_count() -> int:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return 0
+    return int(torch.cuda.device_count()) if torch.cuda.is_available() else 0
+
+
+def _torch_build() -> str:
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return ""
+    return f" (torch {torch.__version__}{', a CPU-only build' if torch.version.cuda is None else ''})"
 
 
 def cuda_available() -> bool:

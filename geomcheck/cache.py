@@ -5,7 +5,9 @@ An entry is ``<key>.<digest>.npy`` (the array, ``np.save``, no pickle) and ``<ke
 temp name and moved into place with ``os.replace``, the sidecar last, so a reader sees a
 whole old entry or a whole new one. Writers of the same key (pytest-xdist workers) each
 commit a complete entry; the last sidecar wins. A sidecar whose array is missing, cut
-short or does not match its digest is reported with a warning and ignored (recomputed).
+short or does not match its digest is reported with a warning and ignored (recomputed), and so
+is a sidecar that records another key than the one it was read for (an entry copied or renamed
+under another model's or texts' name).
 """
 
 from __future__ import annotations
@@ -24,14 +26,33 @@ from typing import Any
 import numpy as np
 
 ENV_VAR = "GEOMCHECK_CACHE_DIR"
-_FORMAT = 1
+_FORMAT = 2  # 2: the sidecar records the texts' digest, so a read checks the whole key
+# A memo of a file's digest is written only for a file unchanged for this long: a later write to it
+# then gets a ctime past the memo's, even on file systems whose clock ticks coarsely (4 ms jiffies,
+# 1 s on some network file systems), so no edit can land in the same tick as the one memoised.
+_SETTLED_S = 2.0
 
 
 def cache_dir() -> Path:
-    """``$GEOMCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/geomcheck``, else ``~/.cache/geomcheck``."""
+    """``$GEOMCHECK_CACHE_DIR``, else ``$XDG_CACHE_HOME/geomcheck``, else ``~/.cache/geomcheck``.
+
+    A ``GEOMCHECK_CACHE_DIR`` that is (or lies under) a file is an ``InvalidInputError`` naming it:
+    every read would fail, which looked like a cache full of unreadable entries.
+    """
     env = os.environ.get(ENV_VAR)
     if env:
-        return Path(env).expanduser()
+        path = Path(env).expanduser()
+        for p in (path, *path.parents):
+            if p.exists():
+                if not p.is_dir():
+                    from geomcheck.errors import InvalidInputError
+
+                    raise InvalidInputError(
+                        f"{ENV_VAR}={env!r} " + ("is a file" if p == path else f"lies under the file {str(p)!r}")
+                        + ", not a directory: point it at a directory (it is created if missing), or unset it "
+                          "to use ~/.cache/geomcheck")
+                break
+        return path
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "geomcheck"
 
@@ -78,6 +99,7 @@ class EmbeddingCache:
         return self.root / fingerprint[:2] / f"{fingerprint}-{texts_digest(texts)[:40]}.json"
 
     def get(self, fingerprint: str, texts: Sequence[str]) -> np.ndarray | None:
+        digest = texts_digest(texts)
         side = self._sidecar(fingerprint, texts)
         try:
             meta = json.loads(side.read_text())
@@ -86,11 +108,19 @@ class EmbeddingCache:
         except (OSError, ValueError) as exc:
             warnings.warn(f"geomcheck: ignoring unreadable cache entry {side} ({exc}); recomputing", stacklevel=3)
             return None
+        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+            return None  # an older layout: recomputed and overwritten, nothing is wrong with it
+        # The file name is only a short prefix of the key, and a file can be copied or renamed: the
+        # entry must say it was written for this very model and these very texts.
+        if meta.get("fingerprint") != fingerprint or meta.get("texts_sha256") != digest:
+            which = "model fingerprint" if meta.get("fingerprint") != fingerprint else "texts"
+            warnings.warn(f"geomcheck: cache entry {side} was written for other {which} than it is read for "
+                          f"(copied or renamed?); ignoring it and recomputing", stacklevel=3)
+            return None
         try:
             X = np.load(side.with_name(meta["file"]), allow_pickle=False)
             ok = (
-                meta.get("format") == _FORMAT
-                and list(X.shape) == meta["shape"]
+                list(X.shape) == meta["shape"]
                 and str(X.dtype) == meta["dtype"]
                 and array_digest(X) == meta["sha256"]
             )
@@ -113,23 +143,40 @@ class EmbeddingCache:
         np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
         atomic_write(npy, buf.getvalue())
         meta = {"format": _FORMAT, "file": npy.name, "shape": list(X.shape), "dtype": str(X.dtype),
-                "sha256": digest, "fingerprint": fingerprint, "n_texts": len(texts), **info}
+                "sha256": digest, "fingerprint": fingerprint, "texts_sha256": texts_digest(texts),
+                "n_texts": len(texts), **info}
         atomic_write(side, json.dumps(meta, indent=1).encode())
         return side
 
 
 def file_digest(path: str | os.PathLike) -> str:
-    """sha256 of a file, memoised on disk by (real path, size, mtime) so big weights hash once.
+    """sha256 of a file, memoised on disk so big weights hash once.
 
-    Files in a Hugging Face cache are links to ``blobs/<sha256 or git sha1>``: that name is used as is.
+    The memo is keyed by what identifies this version of the file and what user space cannot set
+    back: (real path, device, inode, size, mtime_ns, ctime_ns). ``cp -p``, ``rsync -a`` and
+    ``tar x`` restore size and mtime (and ``os.utime`` sets any mtime), so those two alone served
+    the old digest for new weights; any write or rename gives the file a new ctime (or inode), which
+    nothing but the kernel sets. A memo is written only for a file that has not changed for
+    ``_SETTLED_S`` seconds and did not change while it was hashed; a younger file is hashed each
+    time (cheap: fresh files are small tiny models or were just written anyway).
+
+    Files in a Hugging Face cache are links to ``blobs/<sha256>`` (weights, Git LFS): that name is
+    used as is. Other blobs are named by their git sha1, which no local copy of the file shares:
+    they are hashed (they are small), so a copy of a snapshot has the same digests as the cache.
     """
+    import time
+
     p = Path(path)
     real = p.resolve()
-    if p.is_symlink() and len(real.name) in (40, 64) and all(c in "0123456789abcdef" for c in real.name):
+    if p.is_symlink() and len(real.name) == 64 and all(c in "0123456789abcdef" for c in real.name):
         return real.name
     st = real.stat()
+
+    def ident(s: os.stat_result) -> str:
+        return f"{real}|{s.st_dev}|{s.st_ino}|{s.st_size}|{s.st_mtime_ns}|{s.st_ctime_ns}"
+
     memo = cache_dir() / "digests"
-    key = hashlib.sha256(f"{real}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()
+    key = hashlib.sha256(ident(st).encode()).hexdigest()
     entry = memo / key[:2] / key
     try:
         return entry.read_text().strip()
@@ -140,11 +187,14 @@ def file_digest(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     digest = h.hexdigest()
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(entry, digest.encode())
-    except OSError:  # a read-only cache still gives the right digest, just not memoised
-        pass
+    after = real.stat()
+    settled = time.time() - max(after.st_mtime_ns, after.st_ctime_ns) / 1e9 > _SETTLED_S
+    if ident(after) == ident(st) and settled:
+        try:
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(entry, digest.encode())
+        except OSError:  # a read-only cache still gives the right digest, just not memoised
+            pass
     return digest
 
 

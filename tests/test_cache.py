@@ -162,3 +162,63 @@ def test_locks_live_in_the_cache_not_beside_the_file(tmp_path):
     with lock:
         assert str(cache_dir()) in lock.lock_file and not list(tmp_path.rglob("*.lock"))
     assert lock_for(target).lock_file == lock.lock_file and lock_for(tmp_path / "x.json").lock_file != lock.lock_file
+
+
+def test_a_file_rewritten_with_the_same_size_and_mtime_gets_its_new_digest(monkeypatch, tmp_path):
+    """cp -p / rsync -a / tar x restore size and mtime: the memo must not serve the old file's digest."""
+    import hashlib
+    import os
+    import shutil
+    import time
+
+    from geomcheck import cache
+
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "c"))
+    f, new = tmp_path / "model.safetensors", tmp_path / "other.safetensors"
+    f.write_bytes(b"a" * 1_000_000)
+    new.write_bytes(b"b" * 1_000_000)
+    old = f.stat()
+    time.sleep(cache._SETTLED_S + 0.1)  # old enough to be memoised
+    assert file_digest(f) == hashlib.sha256(b"a" * 1_000_000).hexdigest()
+    assert list((tmp_path / "c" / "digests").rglob("*")), "the digest of a settled file is memoised"
+    shutil.copyfile(new, f)  # in place: same inode, same size
+    os.utime(f, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert (f.stat().st_size, f.stat().st_mtime_ns, f.stat().st_ino) == (old.st_size, old.st_mtime_ns, old.st_ino)
+    assert file_digest(f) == hashlib.sha256(b"b" * 1_000_000).hexdigest()
+    shutil.copy2(tmp_path / "model.safetensors", tmp_path / "x")  # cp -p of the file, then renamed over it
+    (tmp_path / "x").write_bytes(b"c" * 1_000_000)
+    os.utime(tmp_path / "x", ns=(old.st_atime_ns, old.st_mtime_ns))
+    os.replace(tmp_path / "x", f)
+    assert file_digest(f) == hashlib.sha256(b"c" * 1_000_000).hexdigest()
+
+
+def test_an_entry_copied_under_another_key_is_not_served(store):
+    import shutil
+
+    X, Y = np.ones((2, 3), dtype=np.float32), np.zeros((2, 3), dtype=np.float32)
+    side_a, side_b = store.put("fpA", ["t", "u"], X), store.put("fpB", ["t", "u"], Y)
+    shutil.copy(side_b, side_a)  # B's sidecar (and through it B's array) under A's name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert store.get("fpA", ["t", "u"]) is None
+    msgs = [str(w.message) for w in caught]
+    assert len(msgs) == 1 and "written for other model fingerprint" in msgs[0] and str(side_a) in msgs[0]
+    store.put("fpA", ["t", "u"], X)  # recomputed: the entry is right again, read without a word
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.array_equal(store.get("fpA", ["t", "u"]), X)
+    other_texts = store.put("fpA", ["v", "w"], Y)
+    shutil.copy(other_texts, side_a)
+    with pytest.warns(UserWarning, match="written for other texts"):
+        assert store.get("fpA", ["t", "u"]) is None
+
+
+def test_a_cache_dir_that_is_a_file_is_an_error_naming_the_variable(monkeypatch, tmp_path):
+    from geomcheck.errors import InvalidInputError
+
+    f = tmp_path / "not-a-dir"
+    f.write_text("x")
+    for value in (f, f / "sub"):
+        monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(value))
+        with pytest.raises(InvalidInputError, match=rf"GEOMCHECK_CACHE_DIR='{value}' (is a file|lies under the file)"):
+            EmbeddingCache().get("fp", ["t"])

@@ -179,3 +179,77 @@ def test_a_token_budget_bounds_every_batch_of_long_texts(tiny, kind):
 def test_a_bad_token_budget_is_refused(tiny):
     with pytest.raises(InvalidInputError, match="token_budget must be a positive integer"):
         Embedder(load_model(str(tiny["bert"]), device="cpu").model, name="m", token_budget=0)
+
+
+def test_weights_replaced_in_place_with_same_size_and_mtime_give_the_new_embeddings(tmp_path):
+    """The issue's case: other weights of the same size copied over model.safetensors, mtime restored."""
+    import os
+    import shutil
+    import time
+
+    from geomcheck import cache
+
+    a, b = tiny_model("bert", tmp_path / "a"), tiny_model("bert", tmp_path / "b", seed=1)
+    w = a / "model.safetensors"
+    assert w.stat().st_size == (b / "model.safetensors").stat().st_size
+    time.sleep(cache._SETTLED_S + 0.1)  # the weights' digest gets memoised, as for any model on disk
+    old = load_model(str(a), device="cpu")
+    X = old.encode(DS.texts)
+    st = w.stat()
+    shutil.copyfile(b / "model.safetensors", w)
+    os.utime(w, ns=(st.st_atime_ns, st.st_mtime_ns))
+    new = load_model(str(a), device="cpu")
+    assert new.fingerprint != old.fingerprint
+    Y = new.encode(DS.texts)
+    assert np.array_equal(Y, load_model(str(b), device="cpu", cache=False).encode(DS.texts))
+    assert not np.allclose(X, Y, atol=1e-3)
+
+
+def _swap_vocab(d):
+    import json
+
+    f = d / "tokenizer.json"
+    tok = json.loads(f.read_text())
+    vocab = tok["model"]["vocab"]
+    vocab["1"], vocab["2"] = vocab["2"], vocab["1"]
+    f.write_text(json.dumps(tok))
+
+
+def _edit_json(name, edit):
+    def run(d):
+        import json
+
+        f = d / name
+        data = json.loads(f.read_text()) if f.is_file() else {}
+        edit(data)
+        f.write_text(json.dumps(data))
+    return run
+
+
+@pytest.mark.parametrize("edit", [
+    _swap_vocab,
+    _edit_json("tokenizer_config.json", lambda c: c.__setitem__("do_lower_case", not c.get("do_lower_case", True))),
+    _edit_json("special_tokens_map.json", lambda c: c.__setitem__("unk_token", "[UNK]")),
+    _edit_json("config_sentence_transformers.json", lambda c: c.__setitem__("prompts", {"document": "7, 7, "})),
+    _edit_json("modules.json", lambda m: m.append({"idx": len(m), "name": str(len(m)), "path": f"{len(m)}_Normalize",
+                                                   "type": "sentence_transformers.sentence_transformer.modules.Normalize"})),
+], ids=["tokenizer.json vocabulary swap", "tokenizer_config.json", "special_tokens_map.json", "ST prompts", "modules.json"])
+def test_every_file_that_changes_the_vectors_changes_the_fingerprint(tmp_path, edit):
+    d = tiny_model("bert", tmp_path / "m")
+    before = load_model(str(d), device="cpu")
+    X = before.encode(DS.texts)
+    edit(d)
+    after = load_model(str(d), device="cpu")
+    assert after.fingerprint != before.fingerprint
+    if edit is _swap_vocab:  # the issue's case: the cache served the old tokenizer's vectors
+        Y = after.encode(DS.texts)
+        assert np.array_equal(Y, after.encode(DS.texts, cache=False)) and not np.allclose(X, Y, atol=1e-3)
+
+
+def test_files_that_cannot_change_the_vectors_leave_the_fingerprint(tmp_path):
+    d = tiny_model("bert", tmp_path / "m")
+    before = load_model(str(d), device="cpu").fingerprint
+    (d / "README.md").write_text("# my model")
+    (d / "onnx").mkdir()
+    (d / "onnx" / "model.onnx").write_bytes(b"onnx")
+    assert load_model(str(d), device="cpu").fingerprint == before

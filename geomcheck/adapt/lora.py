@@ -92,8 +92,11 @@ def evaluate(embedder: Any, sets: dict[str, Any], *, cache: bool = False) -> dic
     return out
 
 
-def _base_path(model: Any) -> tuple[Any, Path, str]:
-    """A fresh Embedder of ``model`` (never the caller's: training changes the weights) and its directory."""
+def _base_path(model: Any, trust_remote_code: bool = False) -> tuple[Any, Path, str]:
+    """A fresh Embedder of ``model`` (never the caller's: training changes the weights) and its directory.
+
+    An ``Embedder`` brings the consent it was loaded with (its own code may run again); a path runs
+    code only with ``trust_remote_code``."""
     from geomcheck.models.embedder import Embedder
     from geomcheck.models import load_model
 
@@ -101,10 +104,11 @@ def _base_path(model: Any) -> tuple[Any, Path, str]:
         if model.source_path is None:
             raise InvalidInputError("train_lora needs a model loaded from a directory (load_model), not one built in memory")
         fresh = load_model(str(model.source_path), device=model.device, dtype="float32", prompt=model.prompt,
-                           cache=False, max_seq_length=model.max_seq_length)
+                           cache=False, max_seq_length=model.max_seq_length,
+                           trust_remote_code=getattr(model, "trust_remote_code", False))
         fresh.spec = model.spec  # the same model: its registry entry picks the recipe, as for the caller's cache key
         return fresh, model.source_path, model.name
-    fresh = load_model(str(model), dtype="float32", cache=False)
+    fresh = load_model(str(model), dtype="float32", cache=False, trust_remote_code=trust_remote_code)
     return fresh, fresh.source_path, str(model)
 
 
@@ -298,42 +302,32 @@ def _progress(enabled: bool, total: int):
     return p, task_id
 
 
-def _with_adapter(base: Any, adapter_dir: str | os.PathLike) -> tuple[Any, Path]:
-    from peft import PeftModel
+def _with_adapter(base: Any, adapter_dir: str | os.PathLike, trust_remote_code: bool = False) -> tuple[Any, Path]:
+    from geomcheck.adapt.adapter_base import apply_adapter, check_adapter_base
 
-    emb, base_dir, _ = _base_path(base)
+    emb, base_dir, base_name = _base_path(base, trust_remote_code)
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         raise InvalidInputError(f"{adapter_dir} is not a peft adapter directory (no adapter_config.json)")
     transformer = emb.model[0]
-    try:
-        with quiet_peft():
-            transformer.model = PeftModel.from_pretrained(transformer.model, str(adapter_dir)).merge_and_unload()
-    except RuntimeError as exc:  # torch's load_state_dict lists every mismatch; name the first, with both shapes
-        import re
-
-        found = re.findall(r"size mismatch for (\S+): copying a param with shape torch\.Size\(\[([^\]]*)\]\) "
-                           r"from checkpoint, the shape in current model is torch\.Size\(\[([^\]]*)\]\)", str(exc))
-        if not found:
-            raise
-        from geomcheck.errors import IncompatibleModelsError
-
-        name, got, want = found[0]
-        raise IncompatibleModelsError(
-            f"the LoRA adapter {str(adapter_dir)!r} does not fit the base model {str(base_dir)!r}: tensor {name!r} "
-            f"has shape ({got}) in the adapter but ({want}) on this base ({len(found)} tensors differ); it was "
-            "trained on another model (another width); merge it into the model it was trained on.") from None
+    check_adapter_base(transformer.model, base_name, base_dir, emb.spec, adapter_dir)
+    transformer.model = apply_adapter(transformer.model, adapter_dir, base_name)
     return emb, base_dir
 
 
-def load_adapter(base: Any, adapter_dir: str | os.PathLike) -> Any:
-    """The base model with a peft LoRA adapter merged in, as an ``Embedder`` with its own fingerprint."""
+def load_adapter(base: Any, adapter_dir: str | os.PathLike, *, trust_remote_code: bool = False) -> Any:
+    """The base model with a peft LoRA adapter merged in, as an ``Embedder`` with its own fingerprint.
+
+    The adapter must have been trained on ``base`` (``adapter_config.json``'s ``base_model_name_or_path``
+    names it, a copy of it, or a model with the same weights), else a ``ModelLoadError`` names both."""
     from geomcheck.models.embedder import Embedder, weights_digest_of_dir
 
-    emb, base_dir = _with_adapter(base, adapter_dir)
+    emb, base_dir = _with_adapter(base, adapter_dir, trust_remote_code)
     digest = f"{weights_digest_of_dir(base_dir)}+adapter:{weights_digest_of_dir(adapter_dir)}"
-    return Embedder(emb.model, name=f"{emb.name}+lora", spec=emb.spec, prompt=emb.prompt,
-                    batch_size=emb.batch_size, weights_digest=digest)
+    out = Embedder(emb.model, name=f"{emb.name}+lora", spec=emb.spec, prompt=emb.prompt,
+                   batch_size=emb.batch_size, weights_digest=digest)
+    out.trust_remote_code = emb.trust_remote_code
+    return out
 
 
 def merge_lora(base: Any, adapter_dir: str | os.PathLike) -> dict[str, Any]:

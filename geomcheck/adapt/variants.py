@@ -92,7 +92,8 @@ class Variants(dict):
         self.n_checkpoints = n_checkpoints
 
 
-def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike) -> Path:
+def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike, *,
+                      trust_remote_code: bool = False) -> Path:
     """Write the base model with a LoRA adapter merged in as a sentence-transformers directory.
 
     ``adapter_dir`` may also be a full fine-tuned model directory (no ``adapter_config.json``):
@@ -109,9 +110,9 @@ def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.P
         # on the user's files: merged in or re-saved, a NaN would be reported in our copy, a cache path
         check_finite_files(adapter_dir, "the LoRA adapter" if is_adapter else "the model")
         if is_adapter:
-            emb = load_adapter(base, adapter_dir)
+            emb = load_adapter(base, adapter_dir, trust_remote_code=trust_remote_code)
         else:
-            emb = load_model(str(adapter_dir), dtype="float32", cache=False)
+            emb = load_model(str(adapter_dir), dtype="float32", cache=False, trust_remote_code=trust_remote_code)
         _save_whole(emb, out)
     return out
 
@@ -134,7 +135,7 @@ def _save_whole(emb: Any, out: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _resave(base: Any, out: Path) -> Path:
+def _resave(base: Any, out: Path, trust_remote_code: bool = False) -> Path:
     """The base in the same on-disk layout as the merged variants (same weight key names)."""
     from geomcheck.models import load_model
     from geomcheck.models.embedder import Embedder
@@ -144,7 +145,8 @@ def _resave(base: Any, out: Path) -> Path:
             from geomcheck.merge.validate import check_finite_files
 
             check_finite_files(base, "the base model")
-        emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False)
+        emb = base if isinstance(base, Embedder) else load_model(str(base), dtype="float32", cache=False,
+                                                                  trust_remote_code=trust_remote_code)
         _save_whole(emb, out)
     return out
 
@@ -159,6 +161,7 @@ def build_variants(
     device: str = "auto",
     merge_params: dict[str, dict[str, Any]] | None = None,
     load: bool = True,
+    trust_remote_code: bool | None = None,
 ) -> dict[str, Any]:
     """``{"base", "lora", <method>…}`` → ``Embedder`` for ``lora_run`` (a ``LoraRun``) on ``base``.
 
@@ -168,7 +171,8 @@ def build_variants(
     ``variants.json`` with the SLERP diagnostics (share of tensors where SLERP equals LERP; for
     ``slerp_row`` of changed rows, and of tensors where every changed row does) in ``out_dir``.
     ``load=False`` returns the directories instead of ``Embedder``s (load them one at a time to
-    bound memory).
+    bound memory). ``trust_remote_code``: whether the base's own code may run (default: as ``base``, an
+    ``Embedder``, was loaded); the variants are saved from it and carry the same code.
     """
     from geomcheck.merge import METHODS, merge_diagnostics, merge_files
     from geomcheck.models import load_model
@@ -192,8 +196,9 @@ def build_variants(
 
     remove_stale(root, ".*.tmp-*")  # model copies a killed build left (saves and merges rename theirs away)
     params = merge_params or {}
+    trust = bool(getattr(base, "trust_remote_code", False) if trust_remote_code is None else trust_remote_code)
 
-    dirs: dict[str, Path] = {"base": _resave(base, root / "base")}
+    dirs: dict[str, Path] = {"base": _resave(base, root / "base", trust)}
 
     def fitting(made: Path, what: str) -> Path:
         """``made`` (our copy of the user's ``what``) when its shapes are the base's, else an error naming ``what``."""
@@ -207,10 +212,10 @@ def build_variants(
             raise
         return made
 
-    dirs["lora"] = fitting(save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora"),
-                           f"the LoRA model {str(lora_run.adapter_dir)!r}")
-    ck_dirs = [fitting(save_with_adapter(dirs["base"], c, root / f"ckpt-{i}"), f"checkpoint {i} ({str(c)!r})")
-               for i, c in enumerate(ckpts)] if needs_ckpts else []
+    lora_dir = save_with_adapter(dirs["base"], lora_run.adapter_dir, root / "lora", trust_remote_code=trust)
+    dirs["lora"] = fitting(lora_dir, f"the LoRA model {str(lora_run.adapter_dir)!r}")
+    ck_dirs = [fitting(save_with_adapter(dirs["base"], c, root / f"ckpt-{i}", trust_remote_code=trust),
+                       f"checkpoint {i} ({str(c)!r})") for i, c in enumerate(ckpts)] if needs_ckpts else []
     info: dict[str, Any] = {"t": t, "checkpoints": [str(c) for c in ckpts]}
     try:  # diagnostics of an earlier build into the same directory (they read every weight twice)
         old = json.loads((root / "variants.json").read_text())
@@ -262,7 +267,8 @@ def build_variants(
             merged(m, m, ck_dirs)
     (root / "variants.json").write_text(json.dumps({**info, "dirs": {k: str(v) for k, v in dirs.items()}}, indent=1))
     wanted = {name: path for name, path in dirs.items() if name in ("base", "lora") or name in methods}
-    return {name: load_model(str(path), device=device) for name, path in wanted.items()} if load else wanted
+    return ({name: load_model(str(path), device=device, trust_remote_code=trust) for name, path in wanted.items()}
+            if load else wanted)
 
 
 def _fallback_summary(diag: Any) -> dict[str, float]:

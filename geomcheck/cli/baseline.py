@@ -23,6 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
                     "cuda:N or mps; the file records it")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
+    bl.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     bl.set_defaults(func=run)
 
 
@@ -37,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         datasets = {dataset_name(args.dataset): read_dataset(args)}
     else:
         datasets = {"paper": paper_dataset(), "heldout": heldout_dataset()}
-    emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False)
+    emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False,
+                     trust_remote_code=args.trust_remote_code)
     embedded = {name: emb.embed(ds) for name, ds in datasets.items()}
     b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype})
     for name, e in b.datasets.items():

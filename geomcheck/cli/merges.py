@@ -68,15 +68,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (rows, claims, settings, timings)")
     p.add_argument("--out", metavar="DIR", help="keep the variant model directories in DIR (default: the cache)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     p.set_defaults(func=run)
 
 
-def load_base(name: str, device: str) -> Any:
+def load_base(name: str, device: str, trust_remote_code: bool = False) -> Any:
     """The base model, loaded for LoRA and merges."""
     from geomcheck.models import load_model
 
     say(f"loading {name}")
-    return load_model(name, device=device)
+    return load_model(name, device=device, trust_remote_code=trust_remote_code)
 
 
 def lora_run(base: Any) -> tuple[Any, bool]:
@@ -92,14 +93,15 @@ def lora_run(base: Any) -> tuple[Any, bool]:
 
 
 def embed_sets(name: str, path: Any, sets: dict[str, Any], device: str, announced: set[str], *,
-               label: str) -> dict[str, Any]:
+               label: str, trust_remote_code: bool = False) -> dict[str, Any]:
     """{set name → EmbeddedDataset} of the model at ``path``, loaded for this and dropped after (bounded memory).
 
     A dataset's truncation warning (texts longer than the model's limit) is shown once per set, not per model.
     """
     from geomcheck.models import load_model
 
-    emb = load_model(str(path), device=device)
+    # a variant of a base that runs its own code carries that code: the base's consent covers it
+    emb = load_model(str(path), device=device, trust_remote_code=trust_remote_code)
     emb.name = label
     out = {}
     for set_name, ds in sets.items():
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     methods = _methods(args.method)
-    base = load_base(args.model, args.device)
+    base = load_base(args.model, args.device, args.trust_remote_code)
     t0 = time.perf_counter()
     run, cached = lora_run(base)
     timings["lora_s"] = time.perf_counter() - t0
@@ -173,7 +175,8 @@ def run(args: argparse.Namespace) -> int:
     for i, name in enumerate(names, 1):
         say(f"[{i}/{len(names)}] {name}: embedding the {', '.join(SETS)} sets")
         label = base.name if name == "base" else f"{base.name}+{name}"
-        for s, e in embed_sets(name, dirs[name], sets, args.device, announced, label=label).items():
+        for s, e in embed_sets(name, dirs[name], sets, args.device, announced, label=label,
+                                    trust_remote_code=args.trust_remote_code).items():
             embs[s][name] = e
     timings["embed_s"] = time.perf_counter() - t0
 

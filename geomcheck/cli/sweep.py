@@ -59,6 +59,7 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object (rows, ends, settings, timings)")
     p.add_argument("--out", metavar="DIR", help="keep the model directories in DIR (default: the cache)")
     p.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    p.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     p.set_defaults(func=run)
 
 
@@ -81,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and not args.plot.lower().endswith(".png"):
         raise GeomcheckError(f"--plot writes a PNG; give a path ending in .png, got {args.plot!r}")
     timings: dict[str, float] = {}
-    base = load_base(args.model, args.device)
+    base = load_base(args.model, args.device, args.trust_remote_code)
     t0 = time.perf_counter()
     run, cached = lora_run(base)
     timings["lora_s"] = time.perf_counter() - t0
@@ -100,11 +101,13 @@ def run(args: argparse.Namespace) -> int:
     for name in ("base", "lora"):
         say(f"{name}: embedding the {', '.join(SWEEP_SETS)} sets")
         ends[name] = embed_sets(name, dirs[name], sets, args.device, announced,
-                                label=base.name if name == "base" else f"{base.name}+lora")
+                                label=base.name if name == "base" else f"{base.name}+lora",
+                                trust_remote_code=args.trust_remote_code)
     measured = {}
     for i, ((m, t), path) in enumerate(points.items(), 1):
         say(f"[{i}/{len(points)}] {m} at t = {t:g}: embedding")
-        measured[(m, t)] = embed_sets(m, path, sets, args.device, announced, label=f"{base.name}+{m}@t={t:g}")
+        measured[(m, t)] = embed_sets(m, path, sets, args.device, announced, label=f"{base.name}+{m}@t={t:g}",
+                                     trust_remote_code=args.trust_remote_code)
     timings["embed_s"] = time.perf_counter() - t0
     rows = sweep_rows(measured, ends, task_set="task", cka_set="paper")
     end_rows = variant_rows({s: {n: ends[n][s] for n in ends} for s in SWEEP_SETS}, task_set="task", cka_set="paper")

@@ -32,6 +32,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     tab.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
     tab.add_argument("--plot", metavar="DIR", help="also write a t-SNE PNG per model into DIR")
     tab.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
+    tab.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     tab.add_argument("--seed", type=int, default=0, help="seed of KMeans and t-SNE (default 0)")
     tab.set_defaults(func=run)
 
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
             args.dataset = dataset_name(args.dataset)  # the name rows, notes and PNGs carry (as in the suites)
         for name in models:
             try:
-                embedder = load_model(name, device=args.device)
+                embedder = load_model(name, device=args.device, trust_remote_code=args.trust_remote_code)
             except ModelNotAvailableError as exc:
                 why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 skipped[name] = why

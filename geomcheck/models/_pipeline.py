@@ -81,13 +81,21 @@ def build_pipeline(path: Path, name: str, spec: ModelSpec | None, *, device: str
 @contextlib.contextmanager
 def quiet_progress() -> Iterator[None]:
     """transformers' progress bars ("Loading weights", "Writing model shards") off while geomcheck loads
-    or saves a model: they would print into test output and CLI tables. Restored afterwards."""
+    or saves a model: they would print into test output and CLI tables. Its load report (missing and
+    unexpected tensors) is off too: ``load_model`` checks the same (``_checks.check_weights``) and says it
+    as an error or in ``Embedder.dropped_weights``. Restored afterwards."""
+    import logging
+
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    report = logging.getLogger("transformers.modeling_utils")
+    level = report.level
+    report.setLevel(logging.ERROR)
     try:
         yield
     finally:
+        report.setLevel(level)
         if was_on:
             hf_logging.enable_progress_bar()

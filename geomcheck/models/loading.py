@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,6 +241,7 @@ def load_model(
     prompt: str | None = None,
     max_seq_length: int | None = None,
     cache: bool = True,
+    trust_remote_code: bool | Iterable[str] | None = None,
 ) -> Any:
     """Load an embedding model as an ``Embedder``.
 
@@ -247,7 +249,20 @@ def load_model(
     sentence-transformers or plain transformers directory (plain ones get mean pooling
     for encoders, last-token for decoders, or ``pooling=``), or a Hugging Face id found
     in the HF cache. ``prompt=None`` applies the registry's document prompt, ``""`` none.
+
+    ``trust_remote_code``: ``True``, or the names (alias, id or path as passed here) of the models
+    whose own Python files may run. A model that ships code (``auto_map``) fails to load without it,
+    whatever its registry entry or its path's name says: code runs only when the user asked for it.
+    The model is checked before it is served: its tokenizer must be able to be the model's, and its
+    checkpoint must hold the architecture's tensors (unused heads are allowed; ``Embedder.dropped_weights``).
     """
+    from geomcheck.models._checks import (
+        check_tokenizer,
+        check_weights,
+        is_trusted,
+        remote_code_error,
+        remote_code_reasons,
+    )
     from geomcheck.models.embedder import Embedder, weights_digest_of_dir
     from geomcheck.models.gguf import SMOLLM2_PACKAGE
 
@@ -267,7 +282,12 @@ def load_model(
     dev = resolve_device(device)
     kind = r.spec.kind if r.spec else kind_of(read_json(r.path / "config.json"))
     torch_dtype = resolve_dtype(dtype, kind=kind, device=dev)
-    trust = bool(r.spec and r.spec.trust_remote_code)
+    # Never from the registry entry or the path's name: a copied cache named like a registry model
+    # would otherwise run whatever modeling_*.py sits beside its config.json.
+    trust = is_trusted(trust_remote_code, r.name, r.path)
+    reasons = remote_code_reasons(r.path)
+    if reasons and not trust:
+        raise remote_code_error(r.name, r.path, reasons, from_registry=r.spec is not None)
     if r.spec and r.spec.package == SMOLLM2_PACKAGE:
         pooling = None  # the converted directory was written with the requested pooling
     try:
@@ -276,11 +296,14 @@ def load_model(
                                    trust=trust)
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
+    check_tokenizer(model, r.name, r.path)
+    with quiet_progress():  # the check reloads the checkpoint's index on the meta device: no bars either
+        dropped = check_weights(model, r.name, r.path, trust)
     if max_seq_length is not None:
         model.max_seq_length = max_seq_length
     elif r.spec is not None and r.spec.max_seq_length and not (r.path / "sentence_bert_config.json").is_file():
         model.max_seq_length = r.spec.max_seq_length
-    return Embedder(
+    emb = Embedder(
         model,
         name=r.name,
         spec=r.spec,
@@ -290,3 +313,6 @@ def load_model(
         cache=cache,
         source_path=r.path,
     )
+    emb.dropped_weights = dropped
+    emb.trust_remote_code = trust  # models built from this one (LoRA, merges) load with the same consent
+    return emb

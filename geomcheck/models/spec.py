@@ -42,6 +42,8 @@ class ModelSpec:
     max_seq_length: int | None = None
     normalize: bool = True
     prompt: str = ""
+    # The model ships its own code (config.json auto_map). Informative only: that code runs when the user
+    # opts in (load_model(..., trust_remote_code=...)), never because this entry says so.
     trust_remote_code: bool = False
     params: str = ""  # parameter count as the card states it, e.g. "0.6B"
     source: str = ""  # where the facts above come from (model card / repository file URLs)

@@ -95,6 +95,10 @@ OPTIONS: tuple[Option, ...] = (
            ini="geomcheck_dtype", parse=_dtype, short="--dtype"),
     Option("batch_size", "--geomcheck-batch-size", "encode batch size (halved on CUDA OOM)", ini="geomcheck_batch_size",
            parse=_int_at_least(1), metavar="N", short="--batch-size"),
+    Option("trust_remote_code", "--geomcheck-trust-remote-code", "let this model's own Python files (config.json "
+           "auto_map) run: the name exactly as given to --geomcheck-model / --geomcheck-base-model; repeatable. "
+           "Without it such a model is refused", ini="geomcheck_trust_remote_code", ini_type="args", repeat=True,
+           metavar="NAME"),
     Option("families", "--geomcheck-families", "families of the suite dataset (default: the paper's six)",
            ini="geomcheck_families", ini_type="args", parse=_families, metavar="A,B,…", short="--families"),
     Option("per_family", "--geomcheck-per-family", "texts per family in the suite dataset (default 4)",
@@ -182,6 +186,7 @@ class SuiteSettings:
     device: str = "auto"
     dtype: str = "auto"
     batch_size: int | None = None
+    trust_remote_code: tuple[str, ...] = ()  # the models whose own code may run (load_model's trust_remote_code)
     families: tuple[str, ...] | None = None
     per_family: int = 4
     seq_length: int = 50
@@ -309,6 +314,8 @@ class SuiteSettings:
         kw: dict[str, Any] = {"device": self.device, "dtype": self.dtype, "cache": self.cache}
         if self.batch_size is not None:
             kw["batch_size"] = self.batch_size
+        if self.trust_remote_code:
+            kw["trust_remote_code"] = self.trust_remote_code  # names: consent for those models only
         return kw
 
     def to_json(self) -> dict[str, Any]:
