@@ -61,8 +61,8 @@ def test_geomcheck_check_runs_the_installed_suites_against_the_shipped_baseline(
     own_device = "def pytest_addoption(parser):\n    parser.addoption('--device', default='own')\n"
     project = _project(tmp_path, own_device)
     env = {**env, "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}
-    result = _run(["-m", "geomcheck", "check", "--model", "minilm", "-m", "not geomcheck_slow", "-p", "no:cacheprovider",
-                   "--device", "x"], project, env)
+    result = _run(["-m", "geomcheck", "check", "--model", "minilm", "-m", "not geomcheck_slow", "-p", "no:cacheprovider"],
+                  project, env)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "minilm vs baseline on paper: passed" in result.stdout
     assert " passed" in result.stdout.splitlines()[-1] and "failed" not in result.stdout.splitlines()[-1]
@@ -82,7 +82,7 @@ def test_a_bad_short_option_value_is_a_usage_error_naming_it(installed, tmp_path
     _, env = installed
     result = _run(["-m", "geomcheck", "check", "--per-family", "1"], _project(tmp_path), env)
     assert result.returncode == pytest.ExitCode.USAGE_ERROR
-    assert "argument --per-family: must be >= 2" in result.stderr
+    assert "argument --geomcheck-per-family: must be >= 2" in result.stderr  # geomcheck check namespaces it
 
 
 def test_geomcheck_check_gates_a_model_on_your_own_labelled_texts(installed, tmp_path):
@@ -170,7 +170,8 @@ def test_the_suites_test_the_model_named_where_the_project_has_its_own_model_opt
 def test_a_model_path_given_apart_from_its_option_is_the_model_not_the_rootdir(installed, tmp_path):
     """`geomcheck check --model /abs/ckpt` (the value apart, both spellings): pytest must not take the model's
     directory for a test path and root there; the project's committed baseline gates the model. Through plain
-    pytest, where that would happen, it is a usage error saying to join the value with '='."""
+    pytest, where pytest does root elsewhere, geomcheck still reads the project's baseline and says to join the
+    value with '='."""
     from geomcheck.testing import tiny_model
 
     _, env = installed
@@ -193,7 +194,10 @@ def test_a_model_path_given_apart_from_its_option_is_the_model_not_the_rootdir(i
         assert "cka_to_baseline" in gate.stdout and "PytestAssertRewriteWarning" not in gate.stdout + gate.stderr
         assert sorted(p.name for p in models.iterdir()) == ["ckpt"]  # nothing written beside the model
         assert not (model / "geomcheck-baselines").exists()
-        plain = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model", str(model), *quick],
-                     project, env)
-        assert plain.returncode == pytest.ExitCode.USAGE_ERROR, plain.stdout[-2000:] + plain.stderr[-2000:]
-        assert f"Join the value with '=': --geomcheck-model={model}" in plain.stderr
+    plain = _run(["-m", "pytest", "--pyargs", "geomcheck.suites", "--geomcheck-model", str(model), *quick],
+                 project, env)
+    assert plain.returncode == 1, plain.stdout[-2000:] + plain.stderr[-2000:]  # the project's baseline, found
+    assert "ckpt vs baseline on paper: FAILED" in plain.stdout
+    out = " ".join((plain.stdout + plain.stderr).split())
+    assert f"geomcheck reads and writes its baselines under {project}" in out
+    assert f"Join the value with '=': --geomcheck-model={model}" in out

@@ -124,7 +124,8 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
         (["--geomcheck-base-model", "qwen3-0.6"], "*--geomcheck-base-model: unknown model 'qwen3-0.6'*"),
         (["--geomcheck-baseline", "/nonexistent/b.json"], "*--geomcheck-baseline: no file at*--geomcheck-update-baseline*"),
         (["--geomcheck-dataset", "/nonexistent/mine.jsonl"], "*--geomcheck-dataset: no file at '/nonexistent/mine.jsonl'"),
-        (["--geomcheck-text-column", "sentence"], "*--geomcheck-text-column / --geomcheck-label-column need "
+        (["--geomcheck-text-column", "sentence"], "*--geomcheck-text-column / --geomcheck-label-column / "
+                                                  "--geomcheck-dataset-format / --geomcheck-max-rows need "
                                                   "--geomcheck-dataset PATH"),
     ],
 )

@@ -10,8 +10,9 @@ Two ways a plain ``pytest`` command line can silently test something else:
 - **a path taken for a test path**: pytest picks its rootdir, ini file and first conftests
   before it knows the plugin's options, so in ``--geomcheck-model /abs/ckpt`` the path counts as
   a test path there; the rootdir (where baselines are found and written) can become the model's
-  directory. Where that changed the rootdir or ini file, it is a usage error saying to join the
-  value with ``=``.
+  directory. Where that changed the ini file (another project's settings would apply), it is a
+  usage error saying to join the value with ``=``; where it changed only the rootdir, geomcheck
+  keeps its baselines under the rootdir the command line meant, and says so in a warning.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def _setup_without(config: pytest.Config, args: list[str], drop: set[int]) -> tu
     return Path(root), (Path(ini) if ini else None)
 
 
-def _path_taken_for_a_test_path(config: pytest.Config, args: list[str]) -> str | None:
+def _path_taken_for_a_test_path(config: pytest.Config, args: list[str]) -> tuple[str, Path | None] | None:
+    """(what to say, the rootdir meant) where a separated path value moved pytest's rootdir or ini file;
+    the rootdir is None where the ini file moved (a usage error, not a warning)."""
     flags = {name: opt for opt in OPTIONS if opt.dest in _PATH_DESTS for name in (opt.flag, opt.short) if name}
     separated = [(i + 1, a) for i, a in enumerate(args[:-1]) if a in flags and not args[i + 1].startswith("-")
                  and Path(args[i + 1]).expanduser().exists()]
@@ -96,16 +99,30 @@ def _path_taken_for_a_test_path(config: pytest.Config, args: list[str]) -> str |
     (root, ini), (root0, ini0) = with_paths, without
     i, flag = separated[0]
     value = args[i]
-    changed = f"rootdir {root} instead of {root0}" if root != root0 else f"ini file {ini} instead of {ini0}"
-    return (f"geomcheck: pytest took {value} (the value of {flag}) for a test path when it chose its rootdir and "
-            f"ini file, before geomcheck's options were known: {changed}, so baselines would be looked up and "
-            f"written there. Join the value with '=': {flag}={value} (or run `geomcheck check`, which does).")
+    head = (f"geomcheck: pytest took {value} (the value of {flag}) for a test path when it chose its rootdir and "
+            f"ini file, before geomcheck's options were known")
+    join = f"Join the value with '=': {flag}={value} (or run `geomcheck check`, which does)."
+    if ini != ini0:
+        return (f"{head}: ini file {ini} instead of {ini0}, so another project's settings would apply. {join}",
+                None)
+    return (f"{head}: rootdir {root} instead of {root0} (pytest's cache goes there); geomcheck reads and writes "
+            f"its baselines under {root0}, the rootdir the command line meant. {join}", root0)
 
 
-def check_command_line(config: pytest.Config) -> None:
-    """Raise ``pytest.UsageError`` where the command line would make the suites test something else
-    than the user named (see the module's docstring)."""
+def check_command_line(config: pytest.Config) -> tuple[Path, str]:
+    """(the rootdir geomcheck keeps its baselines under, what to say about it in the header): pytest's and
+    "", or the one the command line meant where a separated path value moved pytest's, and why. Raises
+    ``pytest.UsageError`` where the command line would make the suites test something else than the user
+    named (see the module's docstring)."""
     args = _command_line(config)
-    for problem in (_shadowed_short_forms(config, args), _path_taken_for_a_test_path(config, args)):
-        if problem is not None:
-            raise pytest.UsageError(problem)
+    problem = _shadowed_short_forms(config, args)
+    if problem is not None:
+        raise pytest.UsageError(problem)
+    moved = _path_taken_for_a_test_path(config, args)
+    if moved is None:
+        return Path(config.rootpath), ""
+    text, root = moved
+    if root is None:
+        raise pytest.UsageError(text)
+    # in the header, not a warning: a project's `filterwarnings = error` would turn it into a crash
+    return root, text

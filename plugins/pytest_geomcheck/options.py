@@ -330,8 +330,10 @@ def _load(path: str, text: str, label: str, format: str | None, max_rows: int, v
     return load_dataset(path, text=text, label=label, format=format, max_rows=max_rows)
 
 
-def settings_from_config(config: pytest.Config) -> SuiteSettings:
-    """The options of this run: each from its flag, else its ini key, else the default."""
+def settings_from_config(config: pytest.Config, root: Path | None = None) -> SuiteSettings:
+    """The options of this run: each from its flag, else its ini key, else the default. ``root``: the
+    rootdir ini paths are relative to when there is no ini file (default pytest's)."""
+    root = Path(root if root is not None else config.rootpath)
     values: dict[str, Any] = {}
     for opt in OPTIONS:
         value = config.getoption(f"geomcheck_{opt.dest}") if opt.flag is not None else None
@@ -348,9 +350,9 @@ def settings_from_config(config: pytest.Config) -> SuiteSettings:
     if "dataset" in values:  # a path: from the command line relative to where pytest runs, from an ini to its file
         flag = config.getoption("geomcheck_dataset")
         here = config.invocation_params.dir if flag is not None else (
-            config.inipath.parent if config.inipath is not None else config.rootpath)
+            config.inipath.parent if config.inipath is not None else root)
         values["dataset"] = str((Path(here) / Path(values["dataset"]).expanduser()).resolve())
-    ini_dir = Path(config.inipath.parent if config.inipath is not None else config.rootpath)
+    ini_dir = Path(config.inipath.parent if config.inipath is not None else root)
     for dest in ("models", "base_model"):  # from an ini: a model directory relative to the ini file, as the dataset
         if dest in values and config.getoption(f"geomcheck_{dest}") is None:
             names = values[dest] if isinstance(values[dest], tuple) else (values[dest],)

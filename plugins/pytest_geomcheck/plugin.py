@@ -54,12 +54,15 @@ def pytest_configure(config: pytest.Config) -> None:
 
         config.pluginmanager.register(xdist, "geomcheck-xdist")
     if not config.getoption("help", False):
-        check_command_line(config)
-        GeomcheckSession.of(config).validate()
+        session = GeomcheckSession.of(config)
+        session.rootpath, session.rootpath_note = check_command_line(config)
+        session.validate()
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"geomcheck {geomcheck.__version__}, model under test: {', '.join(GeomcheckSession.of(config).settings.models)}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    session = GeomcheckSession.of(config)
+    header = [f"geomcheck {geomcheck.__version__}, model under test: {', '.join(session.settings.models)}"]
+    return header + ([session.rootpath_note] if session.rootpath_note else [])
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -42,6 +42,8 @@ class GeomcheckSession:
         self._loaded: dict[str, Any] = {}
         self._ids: dict[str, str] | None = None
         self.report_files: list[Path] = []
+        self.rootpath = Path(config.rootpath)  # where baselines live (pytest_geomcheck.cmdline may correct it)
+        self.rootpath_note = ""  # why it differs from pytest's, for the header
         self.report_error = ""
 
     @classmethod
@@ -54,7 +56,7 @@ class GeomcheckSession:
     @property
     def settings(self) -> SuiteSettings:
         if self._settings is None:
-            self._settings = settings_from_config(self.config)
+            self._settings = settings_from_config(self.config, root=self.rootpath)
         return self._settings
 
     @property
@@ -134,7 +136,7 @@ class GeomcheckSession:
             return Path(s.baseline).resolve()
         # your own dataset gets its own file beside the model's: <model>.<dataset>.json (never shipped)
         name = f"{model}.{s.suite_dataset_name}.json" if s.dataset is not None else f"{model}.json"
-        own = (self.config.rootpath / s.baselines_dir / name).resolve()
+        own = (self.rootpath / s.baselines_dir / name).resolve()
         if s.update_baseline or own.is_file() or s.dataset is not None:
             return own
         shipped = shipped_baselines_dir() / f"{model}.json"
