@@ -305,6 +305,15 @@ def _model_cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         finally:
             os.environ["GEOMCHECK_CACHE_DIR"] = saved or ""
 
+    def nan_row() -> object:  # a diverged checkpoint: one NaN row of the word embeddings
+        from safetensors.torch import load_file, save_file
+
+        d = shutil.copytree(bert, root / "nan-row")
+        w = load_file(str(d / "model.safetensors"))
+        w[next(k for k in w if k.endswith("word_embeddings.weight"))][200] = float("nan")
+        save_file(w, str(d / "model.safetensors"), metadata={"format": "pt"})
+        return load_model(str(d), device="cpu").encode(texts)
+
     def cuda_without_cuda() -> object:
         from geomcheck._device import check_device, cuda_available
 
@@ -325,6 +334,7 @@ def _model_cases(tmp: Path) -> list[tuple[str, Callable[[], object]]]:
         ("copied cache with auto_map, consent", remote_code(True)),
         ("GEOMCHECK_CACHE_DIR is a file", cache_dir_is_file),
         ("--geomcheck-device cuda without CUDA", cuda_without_cuda),
+        ("model with a NaN row in its word embeddings", nan_row),
     ]
 
 

@@ -68,6 +68,23 @@ def test_weights_of_another_model_under_a_bert_config_are_refused(tiny, tmp_path
     assert "… (33 more)" in msg and "24 tensors in the checkpoint are not in the model (embed_tokens.weight," in msg
 
 
+def test_a_nan_row_in_the_word_embeddings_is_refused_at_load(tiny, tmp_path):
+    """Before: one NaN row (a token the paper's texts never use) passed `geomcheck table` with exit 0; texts
+    using that token would embed as NaN."""
+    from safetensors.torch import load_file, save_file
+
+    d = shutil.copytree(tiny["bert"], tmp_path / "nan-row")
+    weights = load_file(str(d / "model.safetensors"))
+    name = next(k for k in weights if k.endswith("word_embeddings.weight"))
+    weights[name][200] = float("nan")
+    save_file(weights, str(d / "model.safetensors"), metadata={"format": "pt"})
+    dim = weights[name].shape[1]
+    with pytest.raises(ModelLoadError, match=rf"has non-finite weights: tensor '[^']*word_embeddings.weight' "
+                                             rf"\(261, {dim}\) holds {dim} NaN or inf value\(s\)"):
+        load_model(str(d), device="cpu")
+    load_model(str(tiny["bert"]), device="cpu")  # the same model, finite: loads
+
+
 def test_an_unused_head_is_allowed_and_named(tiny, tmp_path):
     from safetensors.torch import load_file, save_file
 

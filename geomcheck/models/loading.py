@@ -257,6 +257,7 @@ def load_model(
     checkpoint must hold the architecture's tensors (unused heads are allowed; ``Embedder.dropped_weights``).
     """
     from geomcheck.models._checks import (
+        check_finite_weights,
         check_tokenizer,
         check_weights,
         is_trusted,
@@ -297,6 +298,7 @@ def load_model(
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
     check_tokenizer(model, r.name, r.path)
+    check_finite_weights(model, r.name, r.path)
     with quiet_progress():  # the check reloads the checkpoint's index on the meta device: no bars either
         dropped = check_weights(model, r.name, r.path, trust)
     if max_seq_length is not None:
