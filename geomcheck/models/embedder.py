@@ -294,10 +294,13 @@ class Embedder:
         ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
         X = self.encode(dataset.texts, cache=cache)
         n_cut, longest = self.truncation(dataset.texts)
-        announce = (self.name, self.max_seq_length, hashlib.sha256("\x00".join(dataset.texts).encode()).hexdigest())
-        if n_cut and announce not in _ANNOUNCED:  # once per model and texts in a process, not once per test
+        # once per model and texts in a process, not once per test; a variant ("minilm+soup") shares its
+        # base's tokenizer and limit, so it is the same news
+        family = self.name.split("+", 1)[0]
+        announce = (family, self.max_seq_length, hashlib.sha256("\x00".join(dataset.texts).encode()).hexdigest())
+        if n_cut and announce not in _ANNOUNCED:
             _ANNOUNCED.add(announce)
-            warnings.warn(f"geomcheck: {n_cut} of {len(dataset.texts)} texts are longer than {self.name}'s "
+            warnings.warn(f"geomcheck: {n_cut} of {len(dataset.texts)} texts are longer than {family}'s "
                           f"max_seq_length of {self.max_seq_length} tokens (the longest has {longest:,}): the model "
                           f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
