@@ -29,7 +29,8 @@ from typing import Any
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["KINDS", "MAX_SEQ_LENGTH", "POOLING", "HIDDEN_SIZE", "noisy_copy", "tiny_model", "training_corpus"]
+__all__ = ["KINDS", "MAX_SEQ_LENGTH", "POOLING", "HIDDEN_SIZE", "hf_cache_layout", "noisy_copy", "tiny_model",
+           "training_corpus"]
 
 KINDS: tuple[str, ...] = ("bert", "qwen3")
 POOLING: dict[str, str] = {"bert": "mean", "qwen3": "lasttoken"}
@@ -314,3 +315,25 @@ def _qwen3_model(tokenizer: Any) -> Any:
     )
     config.dtype = torch.float32
     return Qwen3Model(config).to(torch.float32).eval()
+
+
+def hf_cache_layout(root: str | os.PathLike[str], repo_id: str, model_dir: str | os.PathLike[str],
+                    rev: str = "0123456789abcdef0123456789abcdef01234567") -> pathlib.Path:
+    """A Hugging Face hub cache: models--org--name/{blobs,refs/main,snapshots/<rev>} with links to blobs."""
+    import hashlib
+
+    root, model_dir = pathlib.Path(root), pathlib.Path(model_dir)
+    repo = root / ("models--" + repo_id.replace("/", "--"))
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(rev)
+    (repo / "blobs").mkdir()
+    snap = repo / "snapshots" / rev
+    for f in model_dir.rglob("*"):
+        if f.is_file():
+            data = f.read_bytes()
+            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
+            blob.write_bytes(data)
+            dest = snap / f.relative_to(model_dir)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.symlink_to(blob)
+    return snap

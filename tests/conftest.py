@@ -10,3 +10,10 @@ def _isolated_geomcheck_cache(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path_factory.mktemp("geomcheck-cache")))
         yield
+
+
+@pytest.fixture
+def private_geomcheck_cache(tmp_path, monkeypatch):
+    """A cache of the test's own, for tests that count what the cache holds or what a model recomputes."""
+    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+    return tmp_path / "gc-cache"

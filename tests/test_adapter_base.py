@@ -12,9 +12,7 @@ from geomcheck.errors import ModelLoadError
 from geomcheck.testing import tiny_model
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+pytestmark = pytest.mark.usefixtures("private_geomcheck_cache")  # each test its own cache
 
 
 def _adapter(base_dir, out, targets):

@@ -14,9 +14,7 @@ from geomcheck.testing import tiny_model
 DS = paper_dataset(per_family=2, length=10)
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+pytestmark = pytest.mark.usefixtures("private_geomcheck_cache")  # each test its own cache
 
 
 @pytest.fixture(scope="module")

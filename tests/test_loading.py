@@ -15,13 +15,12 @@ from geomcheck.errors import (
 )
 from geomcheck.models import REGISTRY, load_model
 from geomcheck.sequences import paper_dataset
+from geomcheck.testing import hf_cache_layout
 
 TEXTS = list(paper_dataset(per_family=2, length=12).texts)
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+pytestmark = pytest.mark.usefixtures("private_geomcheck_cache")  # each test its own cache
 
 
 @pytest.fixture(scope="module")
@@ -84,31 +83,11 @@ def test_plain_transformers_dir_gets_registry_style_pooling(tmp_path, kind, defa
     assert np.abs(got_other - _manual_pooling(plain, TEXTS[:5], other)).max() < 1e-4
 
 
-def _hf_cache_layout(root, repo_id, model_dir, rev="0123456789abcdef0123456789abcdef01234567"):
-    """A Hugging Face hub cache: models--org--name/{blobs,refs/main,snapshots/<rev>} with links to blobs."""
-    import hashlib
-
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(rev)
-    (repo / "blobs").mkdir()
-    snap = repo / "snapshots" / rev
-    for f in model_dir.rglob("*"):
-        if f.is_file():
-            data = f.read_bytes()
-            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-            blob.write_bytes(data)
-            dest = snap / f.relative_to(model_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.symlink_to(blob)
-    return snap
-
-
 def test_hub_id_loads_offline_from_a_hf_cache_layout(tmp_path, monkeypatch):
     from geomcheck.testing import tiny_model
 
     model_dir = tiny_model("bert", tmp_path / "src")
-    _hf_cache_layout(tmp_path / "hf" / "hub", "geomcheck-test/tiny-bert", model_dir)
+    hf_cache_layout(tmp_path / "hf" / "hub", "geomcheck-test/tiny-bert", model_dir)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.delenv("HF_HUB_CACHE", raising=False)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

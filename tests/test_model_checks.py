@@ -10,16 +10,14 @@ import pytest
 
 from geomcheck.errors import ModelLoadError
 from geomcheck.models import load_model
-from geomcheck.testing import tiny_model
+from geomcheck.testing import hf_cache_layout, tiny_model
 
 pytest_plugins = ["pytester"]
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
-@pytest.fixture(autouse=True)
-def _private_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(tmp_path / "gc-cache"))
+pytestmark = pytest.mark.usefixtures("private_geomcheck_cache")  # each test its own cache
 
 
 @pytest.fixture(scope="module")
@@ -130,30 +128,11 @@ def _with_remote_code(src, dest, marker):
     return d
 
 
-def _hf_cache_layout(root, repo_id, model_dir, rev="0123456789abcdef0123456789abcdef01234567"):
-    import hashlib
-
-    repo = root / ("models--" + repo_id.replace("/", "--"))
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / "main").write_text(rev)
-    (repo / "blobs").mkdir()
-    snap = repo / "snapshots" / rev
-    for f in model_dir.rglob("*"):
-        if f.is_file():
-            data = f.read_bytes()
-            blob = repo / "blobs" / hashlib.sha256(data).hexdigest()
-            blob.write_bytes(data)
-            dest = snap / f.relative_to(model_dir)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.symlink_to(blob)
-    return snap
-
-
 def test_a_copied_cache_named_like_a_registry_model_runs_no_code_unless_asked(tiny, tmp_path, monkeypatch):
     """Before: the path matched gte-large-en-v1.5's registry entry and its trust_remote_code ran modeling_*.py."""
     marker = tmp_path / "marker"
     src = _with_remote_code(tiny["bert"], tmp_path / "src", marker)
-    snap = _hf_cache_layout(tmp_path / "copied" / "hub", "Alibaba-NLP/gte-large-en-v1.5", src)
+    snap = hf_cache_layout(tmp_path / "copied" / "hub", "Alibaba-NLP/gte-large-en-v1.5", src)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "copied" / "hub"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     for name in (str(snap), "gte-large-en-v1.5"):  # the path, and the registry alias found in that cache
@@ -176,7 +155,7 @@ def test_geomcheck_table_runs_a_models_code_only_with_trust_remote_code(tiny, tm
     from geomcheck.cli import main
 
     marker = tmp_path / "marker"
-    snap = _hf_cache_layout(tmp_path / "copied" / "hub", "Alibaba-NLP/gte-large-en-v1.5",
+    snap = hf_cache_layout(tmp_path / "copied" / "hub", "Alibaba-NLP/gte-large-en-v1.5",
                             _with_remote_code(tiny["bert"], tmp_path / "src", marker))
     assert main(["table", "--model", str(snap), "--device", "cpu", "--json"]) == 2
     err = capsys.readouterr().err

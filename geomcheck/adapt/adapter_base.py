@@ -9,9 +9,11 @@ with the base in hand, ``apply_adapter`` turns peft's errors into messages that 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +119,15 @@ def check_adapter_base(model: Any, base_name: str, base_dir: Path | None, spec: 
     )
 
 
+@contextlib.contextmanager
+def quiet_peft() -> Iterator[None]:
+    """peft (0.18) asks transformers 5 by a deprecated name whether checkpointing is on, on every
+    ``PeftModel``: a FutureWarning no user can act on, shown once per LoRA in every run."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def apply_adapter(model: Any, adapter_dir: Path, base_name: str) -> Any:
     """``PeftModel.from_pretrained(model, adapter_dir).merge_and_unload()``, with peft's errors (no module the
     adapter targets, tensors of other shapes) as a ``ModelLoadError`` naming the targets and the architecture."""
@@ -127,8 +138,7 @@ def apply_adapter(model: Any, adapter_dir: Path, base_name: str) -> Any:
     targets = cfg.get("target_modules")
     arch = type(model).__name__
     try:
-        with warnings.catch_warnings():  # peft asks transformers 5 by a deprecated name: nothing a user can act on
-            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        with quiet_peft():
             return PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
     except NoMatchingPeftModuleError:
         kinds = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules() if type(m).__name__ == "Linear"})

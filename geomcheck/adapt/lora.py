@@ -10,18 +10,17 @@ its test split.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
 import random
 import time
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from geomcheck.adapt.adapter_base import quiet_peft
 from geomcheck.adapt.tasks import TextTask, WindowTask
 from geomcheck.errors import InvalidInputError
 
@@ -278,15 +277,6 @@ def _linear_names(model: Any) -> list[str]:
 
     return sorted({name.rsplit(".", 1)[-1] for name, m in model.named_modules()
                    if isinstance(m, torch.nn.Linear) and name.rsplit(".", 1)[-1] not in ("lm_head", "score")})
-
-
-@contextlib.contextmanager
-def quiet_peft() -> Iterator[None]:
-    """peft (0.18) asks transformers 5 by a deprecated name whether checkpointing is on, on every
-    ``PeftModel``: a FutureWarning no user can act on, shown once per LoRA in every run."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-        yield
 
 
 def _progress(enabled: bool, total: int):

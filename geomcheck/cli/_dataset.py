@@ -8,8 +8,13 @@ from typing import Any
 
 __all__ = ["add_reading_flags", "read_dataset"]
 
-_FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")  # geomcheck.data.text.FORMATS (not imported: light --help)
-_MAX_ROWS = 200_000  # geomcheck.data.text.MAX_ROWS
+
+def _format(text: str) -> str:
+    from geomcheck.data.text import FORMATS  # here, not at import: `geomcheck --help` stays light
+
+    if text not in FORMATS:
+        raise argparse.ArgumentTypeError(f"must be one of {', '.join(FORMATS)}, got {text!r}")
+    return text
 
 
 def _rows(text: str) -> int:
@@ -26,16 +31,17 @@ def add_reading_flags(parser: argparse.ArgumentParser) -> None:
     """``--text-column``, ``--label-column``, ``--dataset-format``, ``--max-rows`` (with ``--dataset PATH``)."""
     parser.add_argument("--text-column", default="text", metavar="NAME", help="with --dataset PATH: the text column")
     parser.add_argument("--label-column", default="label", metavar="NAME", help="with --dataset PATH: the label column")
-    parser.add_argument("--dataset-format", choices=_FORMATS, metavar="FORMAT",
-                        help=f"with --dataset PATH: {', '.join(_FORMATS)} (default: from the file's suffix; .gz and "
-                             f".zst files are decompressed)")
-    parser.add_argument("--max-rows", type=_rows, default=_MAX_ROWS, metavar="N",
-                        help=f"with --dataset PATH: refuse a file of more rows (default {_MAX_ROWS:,})")
+    parser.add_argument("--dataset-format", type=_format, metavar="FORMAT",
+                        help="with --dataset PATH: csv, tsv, jsonl, json or parquet (default: from the file's suffix; "
+                             ".gz and .zst files are decompressed)")
+    parser.add_argument("--max-rows", type=_rows, metavar="N",
+                        help="with --dataset PATH: refuse a file of more rows (default: load_dataset's max_rows)")
 
 
 def read_dataset(args: argparse.Namespace) -> Any:
     """``load_dataset(args.dataset, …)`` with the flags above."""
     from geomcheck.data import load_dataset
 
+    limit = {} if args.max_rows is None else {"max_rows": args.max_rows}
     return load_dataset(args.dataset, text=args.text_column, label=args.label_column, format=args.dataset_format,
-                        max_rows=args.max_rows)
+                        **limit)

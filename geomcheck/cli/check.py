@@ -18,9 +18,13 @@ import shutil
 import sys
 import textwrap
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from geomcheck import SUITES_PACKAGE
 from geomcheck.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from pytest_geomcheck.options import Option
 
 __all__ = ["add_parser", "run_check", "translate_args", "help_text"]
 
@@ -32,11 +36,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "(pytest --pyargs geomcheck.suites; exits with pytest's status)")
 
 
-def _options() -> dict[str, object]:
+def _options() -> dict[str, Option]:
     """Every spelling geomcheck check owns (short and ``--geomcheck-*``) → its ``Option``."""
     from pytest_geomcheck.options import OPTIONS
 
-    out: dict[str, object] = {}
+    out: dict[str, Option] = {}
     for opt in OPTIONS:
         for name in (opt.flag, opt.short):
             if name is not None:
@@ -63,17 +67,17 @@ def translate_args(args: Sequence[str]) -> list[str]:
         if opt is None:
             out.append(arg)
             continue
-        if opt.switch:  # type: ignore[attr-defined]
+        if opt.switch:
             if eq:
                 raise InvalidInputError(f"{name} takes no value, got {arg!r}")
-            out.append(opt.flag)  # type: ignore[attr-defined]
+            out.append(opt.flag)
             continue
         if not eq:
             if i >= len(args) or (args[i].startswith("--") and args[i] != "--"):
-                raise InvalidInputError(f"{name} needs a value: {name} {opt.metavar or 'VALUE'}")  # type: ignore[attr-defined]
+                raise InvalidInputError(f"{name} needs a value: {name} {opt.metavar or 'VALUE'}")
             value = args[i]
             i += 1
-        out.append(f"{opt.flag}={value}")  # type: ignore[attr-defined]
+        out.append(f"{opt.flag}={value}")
     return out
 
 

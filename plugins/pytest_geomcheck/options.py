@@ -116,7 +116,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("dataset_format", "--geomcheck-dataset-format", "with --geomcheck-dataset: csv, tsv, jsonl, json or parquet "
            "(default: from the file's suffix; .gz/.zst files are decompressed)", ini="geomcheck_dataset_format",
            parse=_dataset_format, metavar="FORMAT", short="--dataset-format"),
-    Option("max_rows", "--geomcheck-max-rows", "with --geomcheck-dataset: refuse a file of more rows (default 200,000)",
+    Option("max_rows", "--geomcheck-max-rows", "with --geomcheck-dataset: refuse a file of more rows (default: "
+           "load_dataset's max_rows)",
            ini="geomcheck_max_rows", parse=_int_at_least(4, " (2 labels of 2 texts)"), metavar="N", short="--max-rows"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
            "model/variant to DIR", metavar="DIR", short="--report"),
@@ -194,7 +195,7 @@ class SuiteSettings:
     text_column: str = "text"
     label_column: str = "label"
     dataset_format: str | None = None
-    max_rows: int = 200_000
+    max_rows: int | None = None  # None: load_dataset's own limit
     report_dir: str | None = None
     baseline: str | None = None
     update_baseline: bool = False
@@ -252,8 +253,7 @@ class SuiteSettings:
                     self.dataset_loaded()
             except GeomcheckError as exc:
                 raise type(exc)(f"--geomcheck-dataset: {exc}") from None
-        elif (self.text_column, self.label_column, self.dataset_format, self.max_rows) != ("text", "label", None,
-                                                                                          200_000):
+        elif (self.text_column, self.label_column, self.dataset_format, self.max_rows) != ("text", "label", None, None):
             raise InvalidInputError("--geomcheck-text-column / --geomcheck-label-column / --geomcheck-dataset-format / "
                                     "--geomcheck-max-rows need --geomcheck-dataset PATH")
         if self.baseline is not None and not self.update_baseline and not Path(self.baseline).is_file():
@@ -324,10 +324,11 @@ class SuiteSettings:
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str, text: str, label: str, format: str | None, max_rows: int, version: Any) -> Any:
+def _load(path: str, text: str, label: str, format: str | None, max_rows: int | None, version: Any) -> Any:
     from geomcheck.data import load_dataset
 
-    return load_dataset(path, text=text, label=label, format=format, max_rows=max_rows)
+    return load_dataset(path, text=text, label=label, format=format, **({} if max_rows is None else
+                                                                        {"max_rows": max_rows}))
 
 
 def settings_from_config(config: pytest.Config, root: Path | None = None) -> SuiteSettings:

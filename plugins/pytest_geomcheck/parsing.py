@@ -58,9 +58,10 @@ def _families(text: str) -> tuple[str, ...]:
 
 
 def _dataset_format(text: str) -> str:
-    formats = ("csv", "tsv", "jsonl", "json", "parquet")  # geomcheck.data.text.FORMATS (not imported: light plugin)
-    if str(text).strip().lower() not in formats:
-        raise InvalidInputError(f"must be one of {', '.join(formats)}, got {text!r}")
+    from geomcheck.data.text import FORMATS  # only where the option is given: the plugin's import stays light
+
+    if str(text).strip().lower() not in FORMATS:
+        raise InvalidInputError(f"must be one of {', '.join(FORMATS)}, got {text!r}")
     return str(text).strip().lower()
 
 
