@@ -65,11 +65,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "(modules.json, pooling…) are copied beside the merged weights. Methods: "
         + ", ".join(METHOD_NAMES) + ".",
         epilog="Examples: geomcheck merge --method slerp --t 0.5 A B --out AB;  "
+        "geomcheck merge --config recipe.yml --out DIR (a mergekit YAML recipe);  "
         "geomcheck merge --method ties A B --base BASE --param density=0.2 --out T;  "
         "geomcheck merge --method slerp --t '{\"self_attn\": 0.3, \"mlp\": 0.7, \"default\": 0.5}' A B --out S",
     )
-    p.add_argument("models", nargs="+", metavar="MODEL", help="model directories or .safetensors files")
-    p.add_argument("--method", required=True, metavar="NAME", help="merge method: " + ", ".join(METHOD_NAMES))
+    p.add_argument("models", nargs="*", metavar="MODEL", help="model directories or .safetensors files")
+    p.add_argument("--method", metavar="NAME", help="merge method: " + ", ".join(METHOD_NAMES))
+    p.add_argument("--config", metavar="RECIPE.yml", help="build a mergekit YAML recipe instead (merge_method, models "
+                   "or slices, parameters with gradients and filters, several stages); models are paths, registry "
+                   "names or names given with --bind")
+    p.add_argument("--bind", action="append", default=[], metavar="NAME=DIR",
+                   help="with --config: the model directory a name in the recipe stands for (repeatable)")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory (must not exist, or be empty)")
     p.add_argument("--base", metavar="DIR", help="base model, for task_arithmetic, ties, dare_*, model_stock, "
                    "and optionally nuslerp, multislerp, karcher")
@@ -107,9 +113,59 @@ def _params(args: argparse.Namespace) -> dict[str, Any]:
     return params
 
 
+def _run_recipe(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from geomcheck.merge.recipe import build_recipe, read_recipe
+
+    given = [flag for flag, v in (("MODEL", args.models), ("--method", args.method), ("--base", args.base),
+                                  ("--t", args.t), ("--weights", args.weights), ("--param", args.param)) if v]
+    if given:
+        raise MergeError(f"--config takes the models and parameters from the recipe; drop {', '.join(given)}.")
+    bind = {}
+    for item in args.bind:
+        name, sep, path = item.partition("=")
+        if not sep or not name.strip() or not path.strip():
+            raise MergeError(f"--bind {item!r} is not NAME=DIR (e.g. --bind lora=./my-finetune).")
+        if not Path(path).expanduser().is_dir():
+            raise MergeError(f"--bind {name}: no model directory at {path!r}.")
+        bind[name.strip()] = Path(path).expanduser()
+
+    def resolve(name: str) -> Path:
+        from geomcheck.models import resolve as resolve_model
+
+        return resolve_model(name).path
+
+    recipe = read_recipe(args.config)
+    out = build_recipe(recipe, args.out, overwrite=args.overwrite, bind=bind, resolve=resolve,
+                       progress=lambda text: print(f"geomcheck: {text}", file=sys.stderr, flush=True))
+    stages = recipe.stages
+    summary = {"out_dir": str(out), "recipe": str(recipe.path), "stages": [
+        {"name": st.name, "method": st.method.name, "base_model": st.base.text if st.base else None,
+         "models": [r.text for r in st.refs()]} for st in stages]}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"wrote {out}: {len(stages)} stage{'s' if len(stages) > 1 else ''} of {recipe.path}")
+    for st in summary["stages"]:
+        print(f"  {st['name'] or 'result'}: {st['method']} of {', '.join(st['models'])}"
+              + (f" (base {st['base_model']})" if st["base_model"] else ""))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Handler of ``geomcheck merge``: merge, then print what was written."""
     from geomcheck.merge.files import merge_files
+
+    if args.config:
+        return _run_recipe(args)
+    if args.bind:
+        raise MergeError("--bind names models of a recipe; use it with --config.")
+    if not args.method:
+        raise MergeError("give --method NAME and the models to merge, or --config RECIPE.yml.")
+    if not args.models:
+        raise MergeError("give the models to merge (directories or .safetensors files), or --config RECIPE.yml.")
 
     weights = [w for chunk in args.weights for w in chunk] if args.weights else None
     result = merge_files(args.method, args.models, args.out, base=args.base, weights=weights,

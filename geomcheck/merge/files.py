@@ -36,6 +36,7 @@ and a disk that fills anyway is a ``DiskSpaceError``, the partial output removed
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import struct
@@ -61,7 +62,7 @@ from geomcheck.merge.reader import (
 )
 from geomcheck.merge.registry import get_method
 
-__all__ = ["MergedFiles", "merge_files", "check_output_dir", "OUTPUT_MARKER", "lazy_state_dict", "LazyStateDict",
+__all__ = ["MergedFiles", "merge_files", "write_merge", "check_output_dir", "OUTPUT_MARKER", "lazy_state_dict", "LazyStateDict",
            "weight_groups"]
 
 @dataclass(frozen=True)
@@ -110,21 +111,20 @@ def _tensor_bytes(t: Any) -> memoryview:
 
 
 def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDict | None, out_file: Path,
-                  metadata: Mapping[str, str], heartbeat: Path | None = None) -> tuple[int, int, list[str]]:
+                  metadata: Mapping[str, str], heartbeat: Path | None = None,
+                  out_dtype: str | None = None) -> tuple[int, int, list[str]]:
     """Write the merged tensors of one weight file; return (tensors, parameters, names kept unmerged).
 
     Each input tensor is checked for NaN/inf as it is read (``NonFiniteWeightsError`` naming the
     input, its file and the tensor); ``heartbeat``'s mtime is renewed while writing, so another
     merge into the same parent does not take it for a killed merge's leftover.
     """
-    import math
-
     ref = models[0]
     header: dict[str, Any] = {}
     offset = 0
     for name, e in ref.entries.items():
-        size = e.end - e.start
-        header[name] = {"dtype": e.dtype, "shape": list(e.shape), "data_offsets": [offset, offset + size]}
+        dtype, size = _out_entry(e, out_dtype)
+        header[name] = {"dtype": dtype, "shape": list(e.shape), "data_offsets": [offset, offset + size]}
         offset += size
     header["__metadata__"] = dict(metadata)
     raw = json.dumps(header, separators=(",", ":")).encode()
@@ -152,8 +152,9 @@ def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDic
             if not tensors[0].is_floating_point():
                 kept.append(name)
             data = _tensor_bytes(out)
-            if data.nbytes != e.end - e.start:  # pragma: no cover - guards the header written above
-                raise MergeError(f"internal error: merged {name!r} has {data.nbytes} bytes, expected {e.end - e.start}.")
+            if data.nbytes != _out_entry(e, out_dtype)[1]:  # pragma: no cover - guards the header written above
+                raise MergeError(f"internal error: merged {name!r} has {data.nbytes} bytes, expected "
+                                 f"{_out_entry(e, out_dtype)[1]}.")
             del tensors, b, out
             if pending is not None:
                 pending.result()
@@ -163,6 +164,17 @@ def _write_merged(plan: Any, models: Sequence[LazyStateDict], base: LazyStateDic
         if pending is not None:
             pending.result()
     return len(ref.entries), params, kept
+
+
+_FLOAT_SIZES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
+
+
+def _out_entry(e: Any, out_dtype: str | None) -> tuple[str, int]:
+    """(safetensors dtype, bytes) of the output tensor for input entry ``e``: floating tensors in ``out_dtype``
+    when given, everything else as it is."""
+    if out_dtype is None or e.dtype not in _FLOAT_SIZES:
+        return e.dtype, e.end - e.start
+    return out_dtype, math.prod(e.shape) * _FLOAT_SIZES[out_dtype]
 
 
 def _output_size(jobs: Sequence[Any], first_dir: Path | None) -> int:
@@ -245,7 +257,6 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
     setting, at most one fewer than the CPUs so the writer thread has one; restored
     afterwards). Returns what was written.
     """
-    started = time.perf_counter()
     m = get_method(method)
     if isinstance(paths, (str, os.PathLike)) or not isinstance(paths, Sequence):
         raise MergeError("paths must be a list of model directories or .safetensors files.")
@@ -253,8 +264,29 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
     base_path = Path(base) if base is not None else None
     # Method-level checks first: they need no file, and a bad t should not wait for a header read.
     plan_merge(m, len(in_paths), has_base=base_path is not None, weights=weights, params=params)
+    provenance = {"method": m.name, "params": params, "weights": list(weights) if weights else None,
+                  "models": [str(p) for p in in_paths], "base": str(base_path) if base_path else None}
+    return write_merge(
+        in_paths, base_path, out_dir,
+        lambda names: plan_merge(m, len(in_paths), has_base=base_path is not None, weights=weights, names=names,
+                                 params=params),
+        method=m.name, params=params, provenance=provenance, overwrite=overwrite, threads=threads)
 
-    labels = [f"model {i} ({p})" for i, p in enumerate(in_paths)]
+
+def write_merge(in_paths: Sequence[Path], base_path: Path | None, out_dir: str | os.PathLike[str],
+                make_plan: Any, *, method: str, params: Mapping[str, Any], provenance: Mapping[str, Any],
+                overwrite: bool = False, threads: int | None = None, pipeline_from: Path | None = None,
+                out_dtype: str | None = None, labels: Sequence[str] | None = None) -> MergedFiles:
+    """The engine behind :func:`merge_files`: stream ``make_plan(tensor names)``'s ``merge_tensor`` over every
+    weight file of ``in_paths`` (and ``base_path``) into ``out_dir``, atomically (module doc).
+
+    ``pipeline_from``: the model directory whose other files (config, tokenizer, sentence-transformers
+    pipeline) are copied (default: the first input); ``out_dtype``: the safetensors dtype (``"F32"``, ``"BF16"``…)
+    of the floating tensors written (default: the first input's); ``labels``: the inputs' names in messages.
+    """
+    started = time.perf_counter()
+    in_paths = [Path(p) for p in in_paths]
+    labels = [f"model {i} ({p})" for i, p in enumerate(in_paths)] if labels is None else list(labels)
     found = [sources(p, f"model {i}") for i, p in enumerate(in_paths)]
     base_found = sources(base_path, "base") if base_path is not None else None
     kinds = {k for k, _ in found} | ({base_found[0]} if base_found else set())
@@ -286,8 +318,7 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         b = LazyStateDict(group_files(None, g), f"base ({base_path})") if base_path is not None else None
         check_compatible([x.shapes() for x in models + ([b] if b is not None else [])],
                          labels + ([f"base ({base_path})"] if b is not None else []))
-        plan = plan_merge(m, len(in_paths), has_base=b is not None, weights=weights, names=list(models[0]),
-                          params=params)
+        plan = make_plan(list(models[0]))
         jobs.append((g, plan, models, b))
 
     out = Path(out_dir)
@@ -303,7 +334,7 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
 
     for infix in (_TMP_INFIX, _OLD_INFIX):  # what killed merges into this parent left (module doc)
         remove_stale(out.parent, f".*{infix}*", older_than_s=STALE_AFTER_S)
-    needed = _output_size(jobs, in_paths[0] if kind == "dir" else None)
+    needed = _output_size(jobs, (pipeline_from or in_paths[0]) if kind == "dir" else None)
     what = f"the merged model ({human(needed)})"
     check_free_space(out.parent, needed, what)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}{_TMP_INFIX}", dir=out.parent))
@@ -317,14 +348,12 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         n_tensors = n_params = 0
         kept: list[str] = []
         written: list[str] = []
-        provenance = json.dumps({"method": m.name, "params": params, "weights": list(weights) if weights else None,
-                                 "models": [str(p) for p in in_paths],
-                                 "base": str(base_path) if base_path else None}, default=str)
+        provenance_text = json.dumps(dict(provenance), default=str)
         for g, plan, models, b in jobs:
             meta = {**models[0].metadata, "format": models[0].metadata.get("format", "pt"),
-                    "geomcheck_merge": provenance}
+                    "geomcheck_merge": provenance_text}
             try:
-                nt, npar, k = _write_merged(plan, models, b, tmp / g, meta, heartbeat=tmp)
+                nt, npar, k = _write_merged(plan, models, b, tmp / g, meta, heartbeat=tmp, out_dtype=out_dtype)
             finally:
                 for sd in models + ([b] if b is not None else []):
                     sd.close()
@@ -334,8 +363,8 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         copied: list[str] = []
         skipped: list[str] = []
         if kind == "dir":
-            copied, skipped = _copy_rest(in_paths[0], tmp, set(written))
-        (tmp / OUTPUT_MARKER).write_text(provenance + "\n")  # what --overwrite may replace later
+            copied, skipped = _copy_rest(pipeline_from or in_paths[0], tmp, set(written))
+        (tmp / OUTPUT_MARKER).write_text(provenance_text + "\n")  # what --overwrite may replace later
         # mkdtemp makes the directory 0700; give it the mode a plain mkdir gets under the umask
         probe = tmp / ".mode-probe"
         probe.mkdir()
@@ -355,5 +384,5 @@ def merge_files(method: str | MergeMethod, paths: Sequence[str | os.PathLike[str
         raise
     finally:
         torch.set_num_threads(threads_before)
-    return MergedFiles(out, m.name, tuple(written), tuple(copied), tuple(skipped), tuple(kept), n_tensors, n_params,
+    return MergedFiles(out, method, tuple(written), tuple(copied), tuple(skipped), tuple(kept), n_tensors, n_params,
                        time.perf_counter() - started, dict(params))
