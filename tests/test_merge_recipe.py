@@ -388,3 +388,23 @@ def test_equal_to_mergekit_tensor_for_tensor(zoo, tmp_path, name, text):
     print(f"{name}: max relative difference to mergekit {worst:.3g}")
     assert worst <= 1e-6, f"{name}: geomcheck and mergekit differ by {worst:.3g} (relative)"
     assert ours.is_dir()
+
+
+def test_the_example_recipes_build_on_a_bert_model_with_the_names_the_suites_bind(tmp_path):
+    """examples/recipes/*.yml: BERT tensor names (MiniLM's); every filter of the gradient SLERP matches something."""
+    from geomcheck.testing import noisy_copy, tiny_model
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "recipes"
+    base = tiny_model("bert", tmp_path / "base")
+    bind = {"base": base, "lora": noisy_copy(base, tmp_path / "lora", seed=1),
+            "checkpoint-0": noisy_copy(base, tmp_path / "ck0", seed=2)}
+    for recipe in ("gradient-slerp.yml", "ties.yml"):
+        out = build_recipe(examples / recipe, tmp_path / recipe, bind=bind)
+        assert (out / "1_Pooling" / "config.json").is_file()
+    a, b, out = w(tmp_path, "base"), w(tmp_path, "lora"), w(tmp_path, "gradient-slerp.yml")
+    top = max(layer_of for layer_of in (int(k.split(".")[2]) for k in a if k.startswith("encoder.layer.")))
+    for name, t in ((f"encoder.layer.{top}.attention.self.query.weight", 1.0),
+                    (f"encoder.layer.{top}.intermediate.dense.weight", 0.0),
+                    (f"encoder.layer.{top}.output.dense.weight", 0.0),
+                    ("embeddings.word_embeddings.weight", 0.5)):
+        close(out[name], slerp_tensors(a[name], b[name], t), f"{name} at t={t}")
