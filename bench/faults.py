@@ -183,7 +183,29 @@ def _merge_cases(tmp: Path, a: Path, b: Path) -> list[tuple[str, Callable[[], ob
         finally:
             safetensors.torch.save_file = real
 
+    from geomcheck.merge.recipe import build_recipe
+
+    def recipe(name: str, text: str, out: str = "o-r") -> Callable[[], object]:
+        def run() -> object:
+            path = tmp / f"{name}.yml"
+            path.write_text(text.replace("A", str(a)).replace("B", str(b)))
+            try:
+                return build_recipe(path, tmp / out)
+            finally:
+                assert not (tmp / out).exists() or out == str(a), "a refused recipe wrote its output"
+        return run
+
+    slerp = "merge_method: slerp\nbase_model: A\nmodels:\n  - model: A\n  - model: B\nparameters:\n  t: 0.5\n"
     return [
+        ("recipe with a misspelt key", recipe("typo", slerp + "tokenizer_sorce: base\n")),
+        ("recipe with a misspelt parameter", recipe("param", slerp.replace("  t: 0.5", "  t: 0.5\n  dot_treshold: 1"))),
+        ("recipe: passthrough frankenmerge", recipe("pass", "merge_method: passthrough\nslices:\n  - sources:\n"
+                                                            "      - model: A\n        layer_range: [0, 1]\n")),
+        ("recipe: an empty file", recipe("empty", "")),
+        ("recipe: a model that is not there", recipe("missing", slerp.replace("model: B", "model: ./nowhere"))),
+        ("recipe: a NaN input", recipe("nan", slerp.replace("model: B", f"model: {nan_copy()}"))),
+        ("recipe: output is an input", recipe("self", slerp, out=str(a))),
+        ("recipe: an adapter of another model", recipe("lora", slerp.replace("model: B", "model: A+B"))),
         ("merge a NaN input (linear)", lambda: merge_files("linear", [a, nan_copy()], tmp / "o-nl")),
         ("merge a NaN input (slerp)", lambda: merge_files("slerp", [a, nan_copy()], tmp / "o-ns", t=0.5)),
         ("merge a NaN input (ties)", lambda: merge_files("ties", [nan_copy()], tmp / "o-nt", base=a)),
