@@ -52,7 +52,7 @@ def test_names_and_paths(tmp_path):
         "mine=": "expected a method name or NAME=PATH",
         "mine=" + str(tmp_path / "nowhere"): "nothing at",
         "mine=" + str(tmp_path): "is not a model directory (no modules.json or config.json",
-        "soupy": "unknown method 'soupy'",
+        "soupy": "unknown method(s) soupy; known: ",
     }
     (tmp_path / "notes.txt").write_text("")
     bad["mine=" + str(tmp_path / "notes.txt")] = "is a file but not a mergekit recipe"

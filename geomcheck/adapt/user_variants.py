@@ -99,16 +99,13 @@ def split_variants(entries: Iterable[str], what: str = "--geomcheck-merge", *,
     from geomcheck.adapt.variants import variant_methods
 
     known = variant_methods()
-    methods: list[str] = []
-    user: list[UserVariant] = []
-    for e in entries:
-        if "=" in str(e):
-            user.append(parse_variant(e, what, relative_to=relative_to))
-        elif e not in known:
-            raise InvalidInputError(f"{what}: unknown method {e!r}; known: {', '.join(sorted(known))}; or NAME=PATH "
-                                    "for your own merged model directory or mergekit recipe")
-        else:
-            methods.append(e)
+    entries = [str(e) for e in entries]
+    bad = [e for e in entries if "=" not in e and e not in known]
+    if bad:
+        raise InvalidInputError(f"{what}: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}; or "
+                                "NAME=PATH for your own merged model directory or mergekit recipe")
+    methods = [e for e in entries if "=" not in e]
+    user = [parse_variant(e, what, relative_to=relative_to) for e in entries if "=" in e]
     seen: dict[str, UserVariant] = {}
     for u in user:
         if u.name in seen and seen[u.name].path != u.path:
