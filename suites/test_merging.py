@@ -10,7 +10,12 @@ the held-out families, or the test split of ``--dataset``. What must hold for a 
 - it keeps a share of the LoRA's task gain (ini ``geomcheck_min_gain_share``, default 0.25);
 - no family collapses: no family's silhouette in the merge falls more than 0.1 below the lower
   of its base and LoRA values (merging must not create a collapse neither parent has); the
-  LoRA itself may lose up to 0.5 on a family it was not trained on (forgetting is shown).
+  LoRA itself may lose up to 0.5 on a family it was not trained on (forgetting is shown);
+- its sentence-transformers pipeline is the base's (modules, pooling, Dense, normalisation,
+  prompts, max_seq_length, tokenizer): a difference fails naming it.
+
+Your own merges take part as any built-in one: ``--merge NAME=DIR`` (a merged model directory)
+or ``--merge NAME=recipe.yml`` (a mergekit recipe, built once and cached).
 
 The paper's merge claims are measured and shown on every run; ``--geomcheck-paper-claims``
 (ini ``geomcheck_paper_claims = true``) turns them into gates. ``--geomcheck-sweep`` with
@@ -23,7 +28,8 @@ from __future__ import annotations
 import pytest
 
 from geomcheck.checks.claims import CLAIMS
-from geomcheck.checks.merging import cka_to_base, measure_claims, share_kept, task_gains
+from geomcheck.checks.merging import adapter_position, cka_to_base, measure_claims, share_kept, task_gains
+from geomcheck.checks.pipeline import assert_same_pipeline
 
 pytestmark = pytest.mark.geomcheck_slow
 
@@ -55,6 +61,8 @@ def gains(merged_variants, embed, task_dataset):
 
 def _variant(merged_variants, name: str):
     __tracebackhide__ = True
+    if name in merged_variants.broken:  # your own merged directory that does not load: every check of it fails
+        pytest.fail(merged_variants.broken[name], pytrace=False)
     if name not in merged_variants:
         pytest.skip(f"{name} merges checkpoints, and the LoRA run has {merged_variants.n_checkpoints} "
                     f"(give --checkpoint at least twice)")
@@ -106,13 +114,30 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, measur
 
 
 def test_merge_geometry(merged_variants, geomcheck_variant, geometry, measured_sets, embed, geomcheck_record):
-    """Each merge's Table 2 row and its CKA to the base (shown in the summary)."""
+    """Each merge's Table 2 row, its CKA to the base and its position between base (0) and LoRA (1)."""
     merged = _variant(merged_variants, geomcheck_variant)
     name, ds = measured_sets[0]
     r = geometry(ds, name, embedder=merged, variant=geomcheck_variant)
-    cka = cka_to_base(embed(ds, embedder=merged), embed(ds, embedder=merged_variants["base"]))
-    geomcheck_record("cka_to_base", cka)
+    e, base, lora = (embed(ds, embedder=m) for m in (merged, merged_variants["base"], merged_variants["lora"]))
+    geomcheck_record("cka_to_base", cka_to_base(e, base))
+    geomcheck_record("adapter_position", adapter_position(e, base, lora))
     assert -1 <= r.silhouette_true <= 1 and r.davies_bouldin_true > 0
+
+
+def test_merge_keeps_the_base_pipeline(merged_variants, geomcheck_variant):
+    """The merge embeds as the base does around its weights: same modules, pooling, Dense layers, normalisation,
+    prompts, max_seq_length and tokenizer (``geomcheck.checks.pipeline``). A merged directory that lost its
+    1_Pooling folder fails here naming the pooling (FlagEmbedding#311: it fell back to mean pooling silently)."""
+    dirs = merged_variants.info["dirs"]
+    if geomcheck_variant not in dirs:
+        _variant(merged_variants, geomcheck_variant)  # skips: a checkpoint merge of a run with too few
+    assert_same_pipeline(dirs["base"], dirs[geomcheck_variant], name=geomcheck_variant)
+
+
+@pytest.mark.parametrize("geomcheck_variant", ["lora"])
+def test_lora_keeps_the_base_pipeline(merged_variants, geomcheck_variant):
+    dirs = merged_variants.info["dirs"]
+    assert_same_pipeline(dirs["base"], dirs["lora"], name="lora")
 
 
 def test_merge_is_at_least_as_close_to_base_as_lora(merged_variants, geomcheck_variant, embed, measured_sets):
@@ -159,7 +184,7 @@ def test_paper_claim(claim, merged_variants, embed, measured_sets, geomcheck_set
     """The paper's merge claims (``geomcheck.checks.claims``), measured on every run; gates only with
     --geomcheck-paper-claims."""
     for n in CLAIMS[claim].needs:
-        if n not in geomcheck_settings.merges:
+        if n not in geomcheck_settings.variant_names:
             pytest.skip(f"needs --merge {n}")
         _variant(merged_variants, n)
     used = {"base", "lora", *CLAIMS[claim].needs}

@@ -164,3 +164,48 @@ def test_merges_rejects_unknown_variants_and_bad_t(tiny, capsys):
     with pytest.raises(SystemExit):
         main(["merges", "--model", str(path), "--t", "1.5"])
     assert "must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_merges_takes_your_own_variants_and_shows_their_pipeline(tiny, capsys, tmp_path):
+    import shutil
+
+    from geomcheck.adapt import WindowTask
+    from geomcheck.adapt.variants import build_variants
+    from geomcheck.merge import merge_files
+    from geomcheck.models import load_model
+
+    root, path, base, run = tiny
+    ends = build_variants(base, run, methods=[], out_dir=tmp_path / "ends", device="cpu", load=False)
+    mine, bare = tmp_path / "mine", tmp_path / "bare"
+    merge_files("slerp", [str(ends["base"]), str(ends["lora"])], str(mine), t=0.3)
+    shutil.copytree(mine, bare)  # what mergekit writes: weights, config, tokenizer; no sentence-transformers files
+    for f in ("modules.json", "config_sentence_transformers.json", "sentence_bert_config.json"):
+        (bare / f).unlink(missing_ok=True)
+    shutil.rmtree(bare / "1_Pooling")
+    assert main(["merges", "--model", str(path), "--device", "cpu", "--method", "slerp", "--variant", f"mine={mine}",
+                 "--variant", f"bare={bare}", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {r["variant"]: r for r in doc["rows"]}
+    assert list(rows) == ["base", "lora", "slerp", "mine", "bare"]
+    assert doc["settings"]["user_variants"] == {"mine": str(mine), "bare": str(bare)}
+    assert rows["mine"]["pipeline"] == [] and rows["slerp"]["pipeline"] == [] and rows["lora"]["pipeline"] == []
+    assert rows["bare"]["pipeline"][:2] == [
+        "modules: base Transformer → Pooling, bare none: no modules.json: not a sentence-transformers directory, "
+        "the loader builds a default pipeline",
+        "pooling: base lasttoken, bare default: no modules.json, so no pooling of its own: the loader picks one "
+        "(mean for encoders, last token for decoders)"]
+    paper = WindowTask().eval_sets()["paper"].texts
+    X = {n: load_model(str(d), device="cpu").encode(paper) for n, d in (("base", ends["base"]), ("mine", mine))}
+    assert abs(rows["mine"]["cka_to_base"] - _linear_cka(X["mine"], X["base"])) < 1e-5
+    # SLERP at t = 0.3 sits nearer the base than at t = 0.5
+    assert rows["mine"]["adapter_position"] < rows["slerp"]["adapter_position"]
+
+    assert main(["merges", "--model", str(path), "--method", "slerp", "--variant", f"mine={mine}",
+                 "--variant", f"bare={bare}"]) == 0
+    text = capsys.readouterr().out
+    assert "pipeline" in text and "base's" in text and "DIFFER" in text
+    assert "pipeline of bare differs from the base's: pooling: base lasttoken, bare default" in text
+    assert main(["merges", "--model", str(path), "--variant", f"slerp={mine}"]) == 2
+    assert "--variant slerp=" in capsys.readouterr().err
+    assert main(["merges", "--model", str(path), "--variant", "slerp"]) == 2
+    assert "--variant takes NAME=PATH" in capsys.readouterr().err

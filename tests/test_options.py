@@ -26,6 +26,8 @@ def test_settings_make_the_suite_dataset_and_say_whether_it_is_the_papers():
     ({"families": ("prime", "oddd")}, UnknownFamilyError, "oddd"),
     ({"models": ()}, InvalidInputError, "at least one model"),
     ({"merges": ("soup", "slurp")}, InvalidInputError, "slurp"),
+    ({"merges": ("soup", f"slerp={__file__}")}, InvalidInputError, "'slerp' is a built-in variant name"),
+    ({"merges": ("mine=/nonexistent/merged",)}, InvalidInputError, "--geomcheck-merge mine=/nonexistent/merged: nothing at"),
     ({"report_dir": __file__}, InvalidInputError, "not a directory"),
     ({"dataset": "/nonexistent/t.jsonl"}, InvalidInputError, "--geomcheck-dataset: no file at"),
     ({"dataset": __file__, "families": ("prime", "odd")}, InvalidInputError, "--geomcheck-families do not apply"),
@@ -65,3 +67,12 @@ def test_model_ids_are_unique_within_a_run():
     assert model_ids(["/a/ckpt", "/b/ckpt/", "minilm"]) == ["a-ckpt", "b-ckpt", "minilm"]
     assert model_ids(["/x/a/ckpt", "/y/a/ckpt"]) == ["x-a-ckpt", "y-a-ckpt"]
     assert model_ids(["minilm", "Qwen/Qwen3-Embedding-0.6B"]) == ["minilm", "Qwen3-Embedding-0.6B"]
+
+
+def test_your_own_variants_sit_beside_the_methods(tmp_path):
+    (tmp_path / "merged").mkdir()
+    (tmp_path / "merged" / "modules.json").write_text("[]")
+    s = SuiteSettings(merges=("soup", f"mine={tmp_path / 'merged'}", "slerp")).validate()
+    assert s.variant_names == ("soup", "mine", "slerp")  # test ids and report rows, in the order given
+    assert s.builtin_merges == ("soup", "slerp")
+    assert [(v.name, v.path, v.recipe) for v in s.user_variants] == [("mine", tmp_path / "merged", False)]

@@ -191,6 +191,30 @@ def test_your_dataset_from_the_ini_or_the_command_line(pytester, monkeypatch):
                                 "not apply to it"])
 
 
+def test_your_own_merge_paths_are_read_from_where_they_were_given(pytester):
+    # from an ini file: beside it; from the command line: from where pytest runs
+    for d in ("merged", "sub/other"):
+        (pytester.path / d).mkdir(parents=True)
+        (pytester.path / d / "config.json").write_text("{}")
+    pytester.makeini("[pytest]\ngeomcheck_merge = soup mine=merged\n")
+    pytester.makepyfile(
+        f"""
+        def test_ini(geomcheck_settings):
+            assert geomcheck_settings.variant_names == ("soup", "mine")
+            assert [str(v.path) for v in geomcheck_settings.user_variants] == [{str(pytester.path / "merged")!r}]
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    pytester.makepyfile(
+        f"""
+        def test_cli(geomcheck_settings):
+            assert geomcheck_settings.merges == ("other={pytester.path / 'sub' / 'other'}",)
+        """
+    )
+    pytester.runpytest_subprocess("-p", "no:cacheprovider", "--geomcheck-merge", "other=sub/other").assert_outcomes(
+        passed=1)
+
+
 def test_options_from_ini_reach_the_settings(pytester):
     pytester.makeini("[pytest]\ngeomcheck_merge = soup ties\ngeomcheck_families = prime odd even\n"
                      "geomcheck_per_family = 3\ngeomcheck_seq_length = 7\ngeomcheck_tolerances =\n"

@@ -80,7 +80,7 @@ def test_report_md_says_what_ran_what_failed_and_what_the_columns_mean(emb, tmp_
     md = (tmp_path / "r" / "report.md").read_text()
     for expected in ("| date | 2026-12-01 12:00 UTC |", "| torch | 2.13.0 |",
                      "| m | /models/m | cpu | float32 | 8 | abc123 |",
-                     "| CKA to base | CKA to baseline |",          # the two CKAs in their own columns
+                     "| CKA to base | gain kept | CKA to baseline |",  # the two CKAs in their own columns
                      "higher is better", "lower is better",
                      "| suites/test_x.py::test_y[m] | m · soup | linear CKA 0.55 < 0.9 (m · soup vs m) |",
                      "| m · soup | share_of_lora_gain | 0.93 |",            # values as a table
@@ -88,7 +88,9 @@ def test_report_md_says_what_ran_what_failed_and_what_the_columns_mean(emb, tmp_
         assert expected in md, expected
     soup_row = next(line for line in md.splitlines() if line.startswith("| m · soup | ") and "0.55" in line)
     cells = [c.strip() for c in soup_row.strip("|").split("|")]
-    assert cells[5:7] == ["0.5500", ""]  # CKA to base filled, CKA to baseline empty for a variant
+    # CKA to base and the share of the LoRA's gain kept filled, CKA to baseline empty for a variant; no position
+    # column: no row recorded one
+    assert cells[5:8] == ["0.5500", "0.9300", ""] and "| position |" not in md
 
 
 

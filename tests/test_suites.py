@@ -205,6 +205,73 @@ def test_merging_checks_fail_on_a_damaged_merge(pytester, tiny_models, tiny_lora
     assert "def test_merge_is_at_least_as_close_to_base_as_lora" not in result.stdout.str()
 
 
+@pytest.fixture(scope="module")
+def own_merges(tiny_models, tiny_lora):
+    """Merged directories a user brings: ``mine`` (SLERP at t = 0.3 of the tiny BERT and its LoRA model, as
+    ``geomcheck merge`` writes it), ``nopool`` (mine without its 1_Pooling folder, FlagEmbedding#311) and
+    ``dropped`` (the folder deleted and its modules.json entry removed too)."""
+    d = tiny_models / "own"
+    _python("import json, shutil; from geomcheck.adapt.cached import external_run\n"
+            "from geomcheck.adapt.variants import build_variants; from geomcheck.merge import merge_files\n"
+            f"d = {str(d)!r}; base = {str(tiny_models / 'bert')!r}\n"
+            f"dirs = build_variants(base, external_run(base, {str(tiny_lora / 'adapter')!r}, []), methods=[], "
+            "out_dir=d + '/built', load=False, device='cpu')\n"
+            "merge_files('slerp', [str(dirs['base']), str(dirs['lora'])], d + '/mine', t=0.3)\n"
+            "for n in ('nopool', 'dropped'):\n"
+            "    shutil.copytree(d + '/mine', f'{d}/{n}'); shutil.rmtree(f'{d}/{n}/1_Pooling')\n"
+            "m = json.load(open(d + '/dropped/modules.json'))\n"
+            "json.dump([x for x in m if not x['type'].endswith('Pooling')], open(d + '/dropped/modules.json', 'w'))\n")
+    return d
+
+
+def test_your_own_merges_are_variants_and_a_lost_pooling_fails_naming_it(pytester, tiny_models, tiny_lora,
+                                                                         own_merges, tmp_path):
+    report, xml = tmp_path / "report", tmp_path / "junit.xml"
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "--adapter", str(tiny_lora / "adapter"),
+                  *(a for n in ("mine", "nopool", "dropped") for a in ("--merge", f"{n}={own_merges / n}")),
+                  "--merge", "slerp", "--device", "cpu", "-k", "merge_geometry or pipeline", "-v",
+                  "--geomcheck-report", str(report), f"--junitxml={xml}")
+    result.stdout.fnmatch_lines_random([
+        "*test_merge_geometry[[]bert-mine[]] PASSED*", "*test_merge_geometry[[]bert-slerp[]] PASSED*",
+        "*test_merge_keeps_the_base_pipeline[[]bert-mine[]] PASSED*",
+        "*test_merge_keeps_the_base_pipeline[[]bert-slerp[]] PASSED*",
+        "*test_lora_keeps_the_base_pipeline[[]bert-lora[]] PASSED*",
+        "*test_merge_keeps_the_base_pipeline[[]bert-nopool[]] FAILED*",
+        "*test_merge_keeps_the_base_pipeline[[]bert-dropped[]] FAILED*",
+        "*test_merge_geometry[[]bert-nopool[]] FAILED*", "*test_merge_geometry[[]bert-dropped[]] FAILED*",
+        "pooling: base mean, nopool missing: 1_Pooling is listed in modules.json but its folder is missing*",
+        "pooling: base mean, dropped none: no Pooling module in modules.json (1_Pooling missing)*",
+        # the other checks of a variant that cannot load say why, and name the pooling too
+        "nopool (*nopool) cannot be loaded and embed a text (TypeError: *; its pipeline: pooling: base mean, nopool "
+        "missing*",
+        "dropped (*dropped) cannot be loaded and embed a text (KeyError: *sentence_embedding*; its pipeline: "
+        "pooling: base mean, dropped none*",
+        "*bert · mine *",  # a Table 2 row
+    ])
+    result.assert_outcomes(passed=5, failed=4)
+    doc = json.loads((report / "report.json").read_text())
+    assert ("bert", "mine", "paper") in {(g["model"], g["variant"], g["dataset"]) for g in doc["geometry"]}
+    values = {(v["variant"], v["name"]): v["value"] for v in doc["values"]}
+    assert 0.9 < values[("mine", "cka_to_base")] <= 1 and 0 <= values[("mine", "adapter_position")] <= 1
+    # SLERP at t = 0.3 sits nearer the base than the suite's SLERP at t = 0.5 (r measured 0.07 vs 0.31)
+    assert values[("mine", "adapter_position")] < values[("slerp", "adapter_position")]
+    assert f"mine={own_merges / 'mine'}" in doc["settings"]["merges"]
+    assert 'property name="geomcheck.bert.mine.cka_to_base"' in xml.read_text()
+    assert "| bert · mine |" in (report / "report.md").read_text()
+
+
+def test_a_merge_of_another_base_is_refused_naming_what_differs(pytester, tiny_models, tiny_lora):
+    result = _run(pytester, "--model", str(tiny_models / "bert"), "--adapter", str(tiny_lora / "adapter"),
+                  "--merge", f"other={tiny_models / 'bert2'}", "--device", "cpu", "-k", "merge_geometry")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["--geomcheck-merge other: '*bert2' is not a merge of the base model '*bert': "
+                                 "weights: * tensors holding *% of the parameters point away from the base's*"])
+    assert "def check_same_base" not in result.stdout.str()  # the verdict, not library source
+    bad = _run(pytester, "--model", str(tiny_models / "bert"), "--merge", f"soup={tiny_models / 'bert2'}", "--co")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR
+    bad.stderr.fnmatch_lines(["*--geomcheck-merge soup=*: 'soup' is a built-in variant name*"])
+
+
 def test_the_ci_example_uses_only_options_the_plugin_has(pytester):
     import re
 

@@ -119,13 +119,21 @@ def lora_cache_dir(base: Any, **train_kw: Any) -> Path:
 
 
 def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str = "auto", cache: bool = True,
-                    root: str | os.PathLike | None = None, t: float = 0.5) -> Any:
+                    root: str | os.PathLike | None = None, t: float = 0.5, user: Sequence[Any] = (),
+                    progress: Any = None) -> Any:
     """``build_variants`` under ``root/variants/<key>`` (key: base, adapter, checkpoints, methods, t).
 
     Returns a ``geomcheck.adapt.variants.Variants``: the ``Embedder`` per variant name, with
     ``info`` (the contents of ``variants.json``: merge diagnostics such as the SLERP fallback
     shares). Methods the run cannot build (checkpoint merges of a run with fewer than two
     checkpoints) are left out.
+
+    ``user``: your own merges (``geomcheck.adapt.user_variants.UserVariant``: a merged model directory or
+    a mergekit recipe, built once into the cache) beside them, each checked to be a merge of the base
+    (else an ``IncompatibleModelsError`` naming what differs) and loaded; one that cannot be loaded or
+    embed a text is left out and its error kept in ``Variants.broken`` (its tests fail with it).
+    ``info["dirs"]`` holds every variant's directory, user variants' too; ``info["user"]`` what was given.
+    ``progress(text)`` hears of recipe builds.
     """
     import tempfile
 
@@ -139,10 +147,37 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
     with lock_for(out):
         embedders = build_variants(base, run, methods=methods, t=t, out_dir=out, device=device)
     info = json.loads((out / "variants.json").read_text())
+    broken: dict[str, str] = {}
+    if user:
+        from geomcheck.adapt.user_variants import user_variant_dirs
+
+        dirs = user_variant_dirs(user, info["dirs"]["base"], cache=cache, base_name=base.name, progress=progress)
+        info["dirs"] = {**info["dirs"], **{n: str(d) for n, d in dirs.items()}}
+        info["user"] = {v.name: str(v.path) for v in user}
+        trust = bool(getattr(base, "trust_remote_code", False))
+        for name, d in dirs.items():
+            loaded = _load_user_variant(d, device, trust)
+            if isinstance(loaded, str):
+                broken[name] = loaded
+            else:
+                embedders[name] = loaded
     for name, e in embedders.items():
         e.name = base.name if name == "base" else f"{base.name}+{name}"  # not the cache path, in messages
         e.cache = cache
-    return Variants(embedders, info, len(run.checkpoint_dirs))
+    return Variants(embedders, info, len(run.checkpoint_dirs), broken=broken)
+
+
+def _load_user_variant(path: Path, device: str, trust: bool) -> Any:
+    """The ``Embedder`` of a user's merged directory, or the text of why it cannot load or embed one text (a
+    pipeline that lost its pooling fails in sentence-transformers, deep inside: the check names the cause)."""
+    from geomcheck.models import load_model
+
+    try:
+        emb = load_model(str(path), device=device, trust_remote_code=trust)
+        emb.model.encode(["1, 2, 3"], show_progress_bar=False)  # a pipeline without pooling loads, then fails here
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's files becomes that variant's verdict
+        return f"cannot be loaded and embed a text ({type(exc).__name__}: {exc})"
+    return emb
 
 
 def variants_cache_dir(base: Any, run: Any, methods: Sequence[str], *, t: float = 0.5) -> Path:

@@ -83,13 +83,16 @@ def buildable(methods: Sequence[str], n_checkpoints: int) -> list[str]:
 
 
 class Variants(dict):
-    """``{"base", "lora", <method>…}`` → ``Embedder``, with the merge diagnostics (``info``, the contents
-    of ``variants.json``) and the number of checkpoints of the LoRA run they came from."""
+    """``{"base", "lora", <method>…, <your own>…}`` → ``Embedder``, with the merge diagnostics (``info``, the
+    contents of ``variants.json``; ``info["dirs"]`` every variant's directory), the number of checkpoints of the
+    LoRA run they came from, and ``broken``: your own variants that could not be loaded → why."""
 
-    def __init__(self, embedders: dict[str, Any], info: dict[str, Any], n_checkpoints: int):
+    def __init__(self, embedders: dict[str, Any], info: dict[str, Any], n_checkpoints: int,
+                 broken: dict[str, str] | None = None):
         super().__init__(embedders)
         self.info = info
         self.n_checkpoints = n_checkpoints
+        self.broken = dict(broken or {})
 
 
 def save_with_adapter(base: Any, adapter_dir: str | os.PathLike, out: str | os.PathLike, *,

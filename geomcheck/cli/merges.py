@@ -57,11 +57,14 @@ def add_parser(sub: Any) -> None:
         "SLERP = LERP (SLERP variants); the task gain and the share of the LoRA's gain kept; then the paper's "
         "three claims with their verdicts. The same numbers as the merge suite (geomcheck.checks.merging).",
         epilog="Example: geomcheck merges --model minilm;  geomcheck merges --model minilm --method slerp "
-        "--method soup --json",
+        "--method soup --json;  geomcheck merges --model minilm --method slerp --variant mine=./my-merge",
     )
     p.add_argument("--model", required=True, metavar="NAME", help="base model: registry alias, directory or HF id")
     p.add_argument("--method", action="append", metavar="M",
                    help="a variant to build (repeatable; default all of them); base and lora are always shown")
+    p.add_argument("--variant", action="append", metavar="NAME=PATH",
+                   help="your own merge beside the built ones (repeatable): NAME=DIR (a merged model directory) or "
+                   "NAME=recipe.yml (a mergekit recipe, built once and cached); it must be a merge of --model")
     p.add_argument("--t", type=fraction, default=0.5, metavar="T",
                    help="interpolation weight of slerp, slerp_row and slerp_ckpt (default 0.5; nuslerp and "
                    "nuslerp_row always take 0.5, slerp_gradient its depth anchors 0 → 1)")
@@ -127,6 +130,25 @@ def variant_dirs(base: Any, run: Any, methods: Any, out: Any, *, device: str, t:
         return build_variants(base, run, methods=methods, t=t, out_dir=out, device=device, load=False)
 
 
+def _user_variants(given: list[str] | None) -> list[Any]:
+    """``--variant NAME=PATH`` values, checked (name free, path a model directory or a recipe)."""
+    from geomcheck.adapt.user_variants import split_variants
+
+    for g in given or ():
+        if "=" not in g:
+            raise GeomcheckError(f"--variant takes NAME=PATH (a merged model directory or a mergekit recipe), got "
+                                 f"{g!r}; built-in variants go to --method")
+    return split_variants(given or (), "--variant")[1]
+
+
+def pipeline_report(dirs: dict[str, Any], names: list[str]) -> dict[str, list[str]]:
+    """{variant → its pipeline's differences from the base's, one line each} (``geomcheck.checks.pipeline``)."""
+    from geomcheck.checks.pipeline import pipeline_differences
+
+    return {n: [d.message(n) for d in pipeline_differences(dirs["base"], dirs[n])] if n != "base" else []
+            for n in names}
+
+
 def _methods(given: list[str] | None) -> list[str]:
     from geomcheck.adapt.variants import variant_methods
 
@@ -150,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     timings: dict[str, float] = {}
     methods = _methods(args.method)
+    user = _user_variants(args.variant)
     base = load_base(args.model, args.device, args.trust_remote_code)
     t0 = time.perf_counter()
     run, cached = lora_run(base)
@@ -164,24 +187,39 @@ def run(args: argparse.Namespace) -> int:
                                                        else "building") + f" in {out}")
     dirs = variant_dirs(base, run, built, out, device=args.device, t=args.t)
     info = json.loads((out / "variants.json").read_text())
+    if user:
+        from geomcheck.adapt.user_variants import user_variant_dirs
+
+        dirs = {**dirs, **user_variant_dirs(user, dirs["base"], what="--variant", base_name=base.name, progress=say)}
     timings["variants_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     all_sets = WindowTask().eval_sets()
     sets = {s: all_sets[s] for s in SETS}
-    names = ["base", "lora", *built]
+    names = ["base", "lora", *built, *(v.name for v in user)]
+    pipelines = pipeline_report(dirs, names)
     embs: dict[str, dict[str, Any]] = {s: {} for s in SETS}
     announced: set[str] = set()
     for i, name in enumerate(names, 1):
         say(f"[{i}/{len(names)}] {name}: embedding the {', '.join(SETS)} sets")
         label = base.name if name == "base" else f"{base.name}+{name}"
-        for s, e in embed_sets(name, dirs[name], sets, args.device, announced, label=label,
-                                    trust_remote_code=args.trust_remote_code).items():
+        try:
+            got = embed_sets(name, dirs[name], sets, args.device, announced, label=label,
+                             trust_remote_code=args.trust_remote_code)
+        except Exception as exc:  # noqa: BLE001 - a user's directory that does not load: say why, and its pipeline
+            if name not in {v.name for v in user}:
+                raise
+            raise GeomcheckError(f"--variant {name}: {dirs[name]} cannot be loaded and embed the sets "
+                                 f"({type(exc).__name__}: {exc})" + (f"; its pipeline: {'; '.join(pipelines[name])}"
+                                                                      if pipelines[name] else "")) from None
+        for s, e in got.items():
             embs[s][name] = e
     timings["embed_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     rows = variant_rows(embs, info, task_set="task", cka_set=CKA_SET, names=names)
+    for r in rows:
+        r["pipeline"] = pipelines[r["variant"]]  # [] when it is the base's
     claims = measure_claims(embs[CKA_SET], info)
     timings["measure_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - started
@@ -190,6 +228,7 @@ def run(args: argparse.Namespace) -> int:
         "lora": {"dir": str(Path(run.adapter_dir).parent), "from_cache": cached, "settings": dict(run.settings),
                  "checkpoints": len(run.checkpoint_dirs)},
         "sets": {s: len(ds) for s, ds in sets.items()}, "task_set": "task", "cka_set": CKA_SET, "claims_set": CKA_SET,
+        "user_variants": {v.name: str(v.path) for v in user},
         "named_variants": {n: {"method": v.method, "ends": v.ends, **v.params, **({"t": args.t} if v.uses_t else {})}
                            for n, v in NAMED.items() if n in built},
     }
@@ -203,7 +242,9 @@ def run(args: argparse.Namespace) -> int:
                 f"t = {args.t:g}", caption=f"silhouette (sil) and Davies-Bouldin (DB) with the true labels; CKA, r and "
                 f"the claims on the {CKA_SET} set; gain: task-set silhouette − the base's; kept: gain / the LoRA's "
                 f"gain; SLERP=LERP: share of changed tensors where SLERP falls back to LERP "
-                f"(slerp_row: of changed rows); {timings['total_s']:.0f} s")
+                f"(slerp_row: of changed rows); pipeline: the variant's sentence-transformers pipeline (modules, pooling, "
+                f"Dense, normalisation, prompts, max_seq_length, tokenizer) against the base's; "
+                f"{timings['total_s']:.0f} s")
     return 0
 
 
@@ -222,7 +263,7 @@ def print_table(rows: list[dict[str, Any]], claims: list[Any], *, title: str, ca
 
     table = Table(title=title, caption=caption)
     cols = ["variant"] + [f"{s} {m}" for s in SETS for m in ("sil", "DB")] + [
-        "CKA base", "CKA lora", "r", "SLERP=LERP", "gain", "kept"]
+        "CKA base", "CKA lora", "r", "SLERP=LERP", "gain", "kept", "pipeline"]
     for c in cols:
         table.add_column(c, no_wrap=True, justify="left" if c == "variant" else "right")
     for r in rows:
@@ -230,9 +271,13 @@ def print_table(rows: list[dict[str, Any]], claims: list[Any], *, title: str, ca
                                       for m in ("silhouette", "davies_bouldin")],
                       _num(r["cka_to_base"]), _num(r["cka_to_lora"]), _num(r["adapter_position"]),
                       _num(r["slerp_is_lerp"], pct=True), _num(r["task_gain"], signed=True),
-                      _num(r["share_of_lora_gain"], pct=True))
+                      _num(r["share_of_lora_gain"], pct=True),
+                      "base's" if not r.get("pipeline") else f"{len(r['pipeline'])} DIFFER")
     console = Console(width=max(160, Console().width))
     console.print(table)
+    for r in rows:  # the pipeline is part of the verdict: what differs, said in full
+        for line in r.get("pipeline") or ():
+            console.print(f"pipeline of {r['variant']} differs from the base's: {line}", soft_wrap=True)
     for c in claims:
         verdict = ("holds" if c.holds else "does not hold") if c.holds is not None else \
             f"not measured (needs --method {' --method '.join(c.missing)})"

@@ -148,6 +148,8 @@ class RunRecord:
                 continue
             m, v = rec["model"], rec["variant"]
             extra = {"CKA to base": self._value(m, v, "cka_to_base") if v is not None else None,
+                     "position": self._value(m, v, "adapter_position") if v is not None else None,
+                     "gain kept": self._value(m, v, "share_of_lora_gain") if v is not None else None,
                      "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
                      "status": self._status(m, v)}
             rows.append(Row.measured(m, GeometryReport.from_dict(rec["report"]), variant=v, dataset=dataset,

@@ -37,10 +37,12 @@ JSON_FORMAT = "geomcheck.table/1"
 _MINUS = "\u2212"
 
 # the columns a run record adds to Table 2
-EXTRA_COLUMNS = ("CKA to base", "CKA to baseline", "status")
+EXTRA_COLUMNS = ("CKA to base", "position", "gain kept", "CKA to baseline", "status")
 CKA_NOTE = ("CKA (linear, 1 = the same geometry): to base — a variant's embeddings vs the base model's; to "
-            "baseline — the model's vs its committed baseline's, on the same texts. status: passed when every "
-            "test of the row passed (health checks, and for a model its baseline comparison)")
+            "baseline — the model's vs its committed baseline's, on the same texts. position: where a merge sits "
+            "between the base (0) and the LoRA model (1), r = d(base) / (d(base) + d(LoRA)), d = 1 − CKA. gain kept: "
+            "the share of the LoRA's task gain (task-set silhouette over the base's) the merge keeps. status: passed "
+            "when every test of the row passed (health checks, and for a model its baseline comparison)")
 
 
 def row_label(model: str, variant: str | None) -> str:

@@ -262,20 +262,42 @@ def merged_variants(base_embedder, lora_run, pytestconfig: pytest.Config):
     """``{"base", "lora", <each --merge>}`` → ``Embedder`` (``geomcheck.adapt.variants.Variants``, cached).
 
     Methods that merge checkpoints need at least two; with fewer they are left out (their
-    tests skip saying so). The merge diagnostics are in ``merged_variants.info``.
+    tests skip saying so). Your own variants (``--merge NAME=DIR`` or ``NAME=recipe.yml``) are
+    loaded from their directory (a recipe is built once into the cache), after a check that they
+    are merges of the base (else every test using this fixture errors, naming what differs); one
+    that cannot be loaded is in ``merged_variants.broken`` (its name → why, with its pipeline's
+    differences from the base's). The merge diagnostics are in ``merged_variants.info``, every
+    variant's directory in ``merged_variants.info["dirs"]``.
     """
     from geomcheck.adapt.cached import cached_variants, variants_cache_dir
     from geomcheck.adapt.variants import buildable
+    from geomcheck.checks.pipeline import pipeline_differences
+    from geomcheck.errors import GeomcheckError
 
     session = GeomcheckSession.of(pytestconfig)
     s = session.settings
-    methods = buildable(s.merges, len(lora_run.checkpoint_dirs))
+    methods = buildable(s.builtin_merges, len(lora_run.checkpoint_dirs))
+    user = s.user_variants
     names = ", ".join(["base", "lora", *methods])
     if s.cache and (variants_cache_dir(base_embedder, lora_run, methods) / "variants.json").is_file():
         session.say(f"variants {names} of {base_embedder.name}: read from the cache")
     else:
         session.say(f"building variants {names} of {base_embedder.name}")
-    return cached_variants(base_embedder, lora_run, methods, device=s.device, cache=s.cache)
+    if user:
+        session.say("your variants: " + ", ".join(f"{v.name} ({'recipe ' if v.recipe else ''}{v.path})" for v in user))
+    failure = None
+    try:
+        variants = cached_variants(base_embedder, lora_run, methods, device=s.device, cache=s.cache, user=user,
+                                   progress=session.say)
+    except GeomcheckError as exc:  # a model that is not a merge of the base, a recipe that does not build, …
+        failure = str(exc)
+    if failure is not None:  # said once per test that needs the variants, without library source
+        pytest.fail(failure, pytrace=False)
+    dirs = variants.info["dirs"]
+    for name, why in variants.broken.items():  # the pipeline usually says why: name it in every test's failure
+        diffs = "; ".join(d.message(name) for d in pipeline_differences(dirs["base"], dirs[name]))
+        variants.broken[name] = f"{name} ({dirs[name]}) {why}" + (f"; its pipeline: {diffs}" if diffs else "")
+    return variants
 
 
 @pytest.fixture(scope="session")
@@ -293,7 +315,7 @@ def merge_sweep(geomcheck_model_name: str, request: pytest.FixtureRequest, pytes
     if not s.sweep:
         pytest.skip("the t-sweep is written with --geomcheck-sweep (and --geomcheck-report DIR)")
     base_embedder, merged_variants = (request.getfixturevalue(n) for n in ("base_embedder", "merged_variants"))
-    methods = sweep_methods(s.merges)
+    methods = sweep_methods(s.builtin_merges)
     session.say(f"t-sweep {', '.join(methods)} of {base_embedder.name} at t = {', '.join(f'{t:g}' for t in SWEEP_TS)}")
     return build_sweep(Path(merged_variants.info["dirs"]["base"]).parent, methods, SWEEP_TS)
 

@@ -87,8 +87,10 @@ OPTIONS: tuple[Option, ...] = (
            metavar="DIR", short="--adapter"),
     Option("checkpoints", "--geomcheck-checkpoint", "a fine-tuned checkpoint to merge (peft adapter or model dir); repeatable",
            repeat=True, metavar="DIR", short="--checkpoint"),
-    Option("merges", "--geomcheck-merge", "merge variant to build and check (soup, slerp, slerp_ckpt, ties, …); repeatable; "
-           "default soup, slerp", ini="geomcheck_merge", ini_type="args", repeat=True, metavar="METHOD", short="--merge"),
+    Option("merges", "--geomcheck-merge", "merge variant to build and check (soup, slerp, slerp_ckpt, ties, …), or your "
+           "own: NAME=DIR (a merged model directory) or NAME=recipe.yml (a mergekit recipe, built once and cached); "
+           "repeatable; default soup, slerp", ini="geomcheck_merge", ini_type="args", repeat=True,
+           metavar="METHOD|NAME=PATH", short="--merge"),
     Option("device", "--geomcheck-device", "auto (CUDA when available), cpu, cuda, cuda:N, mps", ini="geomcheck_device",
            parse=_device, short="--device"),
     Option("dtype", "--geomcheck-dtype", "auto (bf16 for LLMs on CUDA, else float32), float32, bfloat16, float16",
@@ -209,7 +211,6 @@ class SuiteSettings:
     def validate(self) -> SuiteSettings:
         """Check the values that need the registries or the file system (no model is loaded); returns self."""
         from geomcheck.adapt.cached import adapter_dir
-        from geomcheck.adapt.variants import variant_methods
         from geomcheck.data import get_family
         from geomcheck.models import resolve
 
@@ -232,10 +233,7 @@ class SuiteSettings:
             if not any((p / f).is_file() for f in ("adapter_config.json", "config.json", "modules.json")):
                 raise InvalidInputError(f"--geomcheck-checkpoint: {c!r} is neither a peft adapter (adapter_config.json) "
                                         f"nor a model directory (config.json / modules.json)")
-        known = variant_methods()
-        bad = [m for m in self.merges if m not in known]
-        if bad:
-            raise InvalidInputError(f"--geomcheck-merge: unknown method(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+        self.user_variants  # NAME=PATH: the name free, the path a model directory or a recipe
         for f in self.families or ():
             get_family(f)
         if self.families is not None and len(set(self.families)) < 2:
@@ -270,6 +268,27 @@ class SuiteSettings:
             except GeomcheckError as exc:
                 raise type(exc)(f"--geomcheck-report: {exc}") from None
         return self
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        """The names of the ``--geomcheck-merge`` variants, as tests and reports show them: each method, and
+        the NAME of each ``NAME=PATH``."""
+        return tuple(dict.fromkeys(m.partition("=")[0].strip() if "=" in m else m for m in self.merges))
+
+    @property
+    def builtin_merges(self) -> tuple[str, ...]:
+        """The built-in methods among ``--geomcheck-merge`` (soup, slerp, …), checked."""
+        from geomcheck.adapt.user_variants import split_variants
+
+        return tuple(split_variants(self.merges)[0])
+
+    @property
+    def user_variants(self) -> tuple[Any, ...]:
+        """Your own variants among ``--geomcheck-merge`` (``NAME=PATH``) as ``geomcheck.adapt.user_variants.
+        UserVariant``s, checked (name, path); paths are absolute (``settings_from_config`` resolves them)."""
+        from geomcheck.adapt.user_variants import split_variants
+
+        return tuple(split_variants(self.merges)[1])
 
     def suite_dataset(self) -> Any:
         """The suites' main dataset: ``--geomcheck-dataset``'s labelled texts (a ``TextDataset``), else
@@ -323,6 +342,14 @@ class SuiteSettings:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
 
+def _variant_path(entry: str, here: Path) -> str:
+    """``NAME=PATH`` with PATH absolute (relative ones from ``here``); a method name as it is."""
+    name, sep, path = str(entry).partition("=")
+    if not sep or not path.strip():
+        return entry
+    return f"{name.strip()}={(here / Path(path.strip()).expanduser()).resolve()}"
+
+
 @functools.lru_cache(maxsize=8)
 def _load(path: str, text: str, label: str, format: str | None, max_rows: int | None, version: Any) -> Any:
     from geomcheck.data import load_dataset
@@ -359,6 +386,9 @@ def settings_from_config(config: pytest.Config, root: Path | None = None) -> Sui
             names = values[dest] if isinstance(values[dest], tuple) else (values[dest],)
             names = tuple(_ini_model(n, ini_dir) for n in names)
             values[dest] = names if isinstance(values[dest], tuple) else names[0]
+    if "merges" in values:  # NAME=PATH: from the command line relative to where pytest runs, from an ini to its file
+        here = config.invocation_params.dir if config.getoption("geomcheck_merges") is not None else ini_dir
+        values["merges"] = tuple(_variant_path(m, Path(here)) for m in values["merges"])
     if "models" in values:  # the same model twice runs once
         values["models"] = tuple(dict.fromkeys(values["models"]))
     if "no_cache" in values:

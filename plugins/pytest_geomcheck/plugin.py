@@ -72,7 +72,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(MODEL_PARAM, settings.models, ids=[session.id_of(m) for m in settings.models],
                              indirect=True, scope="session")
     if VARIANT_PARAM in metafunc.fixturenames and not _parametrized_by_test(metafunc, VARIANT_PARAM):
-        metafunc.parametrize(VARIANT_PARAM, settings.merges, ids=list(settings.merges))
+        names = settings.variant_names  # a method, or the NAME of your own NAME=PATH
+        metafunc.parametrize(VARIANT_PARAM, names, ids=list(names))
 
 
 def _parametrized_by_test(metafunc: pytest.Metafunc, name: str) -> bool:

@@ -224,8 +224,9 @@ class GeomcheckSession:
         from rich.console import Console
 
         out = io.StringIO()
-        # at least 100 columns: the table has 7, and narrower rich would cut the headers ("silho…")
-        console = Console(file=out, width=max(100, width), force_terminal=False)
+        # at least 124 columns: a variant's table has up to 10 (CKA, position, gain kept, …), and narrower rich
+        # would cut headers and numbers ("silho…", "−0.09…")
+        console = Console(file=out, width=max(124, width), force_terminal=False)
         for part in self.record.summary_renderables():
             console.print(part)
         if self.report_files:
