@@ -145,3 +145,26 @@ def test_the_merge_suite_writes_the_sweep_on_request_and_skips_it_cheaply_otherw
     assert bad.ret != 0
     bad.stderr.fnmatch_lines(["*--geomcheck-sweep*give --geomcheck-report DIR too*"])
     assert "--geomcheck-sweep" in _suite(pytester, "--help").stdout.str()
+
+
+def test_your_recipe_is_swept_over_t_beside_the_built_in_methods(tiny, tmp_path, capsys):
+    """--variant NAME=recipe.yml: its parameters.t set to each t; a SLERP recipe of base and lora gives the built-in
+    slerp's numbers at every t (the same merge, built from the recipe)."""
+    root, path = tiny
+    recipe = tmp_path / "mine.yml"
+    recipe.write_text("merge_method: slerp\nbase_model: base\nmodels:\n  - model: base\n  - model: lora\n"
+                      "parameters:\n  t: 0.9\n")
+    assert main(["sweep", "--model", str(path), "--device", "cpu", "--t", "0,0.5,1", "--method", "slerp",
+                 "--variant", f"mine={recipe}", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    rows = {(r["method"], r["t"]): r for r in doc["rows"]}
+    assert {m for m, _ in rows} == {"slerp", "mine"} and doc["settings"]["variants"] == {"mine": str(recipe)}
+    for t in (0.0, 0.5, 1.0):
+        for key in ("task_gain", "cka_to_base", "cka_to_lora", "adapter_position"):
+            assert abs(rows[("mine", t)][key] - rows[("slerp", t)][key]) <= 1e-6, (t, key)
+    gradient = tmp_path / "gradient.yml"
+    gradient.write_text(recipe.read_text().replace("t: 0.9", "t: [0, 1]"))
+    assert main(["sweep", "--model", str(path), "--variant", f"g={gradient}"]) == 2
+    assert "has t = [0.0, 1.0]" in capsys.readouterr().err
+    assert main(["sweep", "--model", str(path), "--variant", f"d={path}"]) == 2
+    assert "one point with no t to vary" in capsys.readouterr().err

@@ -149,12 +149,15 @@ def cached_variants(base: Any, run: Any, methods: Sequence[str], *, device: str 
     info = json.loads((out / "variants.json").read_text())
     broken: dict[str, str] = {}
     if user:
-        from geomcheck.adapt.user_variants import user_variant_dirs
+        from geomcheck.adapt.user_variants import recipe_bind, user_variant_dirs
 
-        dirs = user_variant_dirs(user, info["dirs"]["base"], cache=cache, base_name=base.name, progress=progress)
+        trust = bool(getattr(base, "trust_remote_code", False))
+        with lock_for(out):  # checkpoint copies a recipe names are written beside the variants
+            bind = recipe_bind(user, info["dirs"], run.checkpoint_dirs, out, trust_remote_code=trust)
+        dirs = user_variant_dirs(user, info["dirs"]["base"], cache=cache, base_name=base.name, progress=progress,
+                                 bind=bind)
         info["dirs"] = {**info["dirs"], **{n: str(d) for n, d in dirs.items()}}
         info["user"] = {v.name: str(v.path) for v in user}
-        trust = bool(getattr(base, "trust_remote_code", False))
         for name, d in dirs.items():
             loaded = _load_user_variant(d, device, trust)
             if isinstance(loaded, str):

@@ -22,7 +22,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from typing import Any
 from geomcheck.errors import InvalidInputError
 
 __all__ = ["UserVariant", "parse_variant", "split_variants", "reserved_names", "variant_dir", "check_variant_base",
-           "user_variant_dirs", "RECIPE_SUFFIXES", "recipe_cache_dir"]
+           "user_variant_dirs", "RECIPE_SUFFIXES", "recipe_cache_dir", "recipe_bind"]
 
 RECIPE_SUFFIXES = (".yml", ".yaml")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -121,20 +121,54 @@ def recipe_cache_dir(digest: str) -> Path:
     return cache_dir() / "recipes" / digest
 
 
-def variant_dir(v: UserVariant, *, cache: bool = True, progress: Callable[[str], Any] | None = None) -> Path:
+def _resolve(name: str) -> Path:
+    """A recipe's model that is no path or bound name: a geomcheck registry name (``model: minilm``)."""
+    from geomcheck.models import resolve
+
+    return resolve(name).path
+
+
+def recipe_bind(user: Sequence[UserVariant], dirs: Mapping[str, Any], checkpoints: Sequence[Any], root: Path, *,
+                trust_remote_code: bool = False) -> dict[str, Path]:
+    """The names a recipe variant may use for the run's models: ``base`` (the model under test), ``lora`` (its
+    LoRA model) and ``checkpoint-0``, ``checkpoint-1``, … (the LoRA run's checkpoints, each merged into the base
+    under ``root`` — only those a recipe names)."""
+    from geomcheck.adapt.variants import save_with_adapter
+    from geomcheck.merge.recipe import read_recipe
+
+    bind = {k: Path(dirs[k]) for k in ("base", "lora") if k in dirs}
+    wanted = {r.model for v in user if v.recipe for r in read_recipe(v.path).external_refs()}
+    for i, c in enumerate(checkpoints):
+        if f"checkpoint-{i}" in wanted:
+            bind[f"checkpoint-{i}"] = save_with_adapter(bind["base"], c, root / f"ckpt-{i}",
+                                                        trust_remote_code=trust_remote_code)
+    missing = sorted(n for n in wanted if n.startswith("checkpoint-") and n not in bind)
+    if missing:
+        raise InvalidInputError(f"a recipe names {', '.join(missing)}, but the LoRA run has {len(checkpoints)} "
+                                f"checkpoint{'s' if len(checkpoints) != 1 else ''} (checkpoint-0 … "
+                                f"checkpoint-{len(checkpoints) - 1})")
+    return bind
+
+
+def variant_dir(v: UserVariant, *, cache: bool = True, progress: Callable[[str], Any] | None = None,
+                bind: Mapping[str, Any] | None = None, t: float | None = None) -> Path:
     """The model directory of ``v``: its own directory, or its recipe built (once: later calls read the cache;
-    ``cache=False`` builds into a fresh temporary directory). ``progress(text)`` hears of a build."""
+    ``cache=False`` builds into a fresh temporary directory) with ``bind``'s names (``recipe_bind``); ``t``: the
+    recipe with its ``t`` set to this (``Recipe.with_t``, a sweep). ``progress(text)`` hears of a build."""
     if not v.recipe:
         return v.path
-    from geomcheck.cache import lock_for
+    from geomcheck.cache import file_digest, lock_for
     from geomcheck.merge.recipe import build_recipe, read_recipe  # the mergekit recipe reader (issue 18, part 1)
 
+    recipe = read_recipe(v.path)
+    if t is not None:
+        recipe = recipe.with_t(t)
     if not cache:
         out = Path(tempfile.mkdtemp(prefix=f"geomcheck-recipe-{v.name}-")) / "model"
         if progress is not None:
             progress(f"{v.name}: building the recipe {v.path}")
-        return Path(build_recipe(v.path, out))
-    out = recipe_cache_dir(read_recipe(v.path).digest)
+        return Path(build_recipe(recipe, out, bind=bind, resolve=_resolve))
+    out = recipe_cache_dir(recipe.digest(bind=bind, resolve=_resolve, file_digest=file_digest))
     with lock_for(out):
         if (out / "modules.json").is_file() or (out / "config.json").is_file():
             if progress is not None:
@@ -145,7 +179,7 @@ def variant_dir(v: UserVariant, *, cache: bool = True, progress: Callable[[str],
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
         try:  # built beside its place and moved there whole: an interrupted build leaves nothing that looks done
-            built = Path(build_recipe(v.path, tmp / "model"))
+            built = Path(build_recipe(recipe, tmp / "model", bind=bind, resolve=_resolve))
             os.replace(built, out)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -164,7 +198,8 @@ def check_variant_base(v: UserVariant, model_dir: str | os.PathLike[str], base_d
 
 def user_variant_dirs(user: Sequence[UserVariant], base_dir: str | os.PathLike[str], *, cache: bool = True,
                       what: str = "--geomcheck-merge", base_name: str | None = None,
-                      progress: Callable[[str], Any] | None = None) -> dict[str, Path]:
+                      progress: Callable[[str], Any] | None = None,
+                      bind: Mapping[str, Any] | None = None) -> dict[str, Path]:
     """``{name: model directory}`` of each user variant, built where it is a recipe and checked against the base
     (``base_dir``, named ``base_name`` in messages). An error names the variant as given (``what NAME``)."""
     from geomcheck.errors import GeomcheckError
@@ -172,7 +207,7 @@ def user_variant_dirs(user: Sequence[UserVariant], base_dir: str | os.PathLike[s
     out = {}
     for v in user:
         try:
-            d = variant_dir(v, cache=cache, progress=progress)
+            d = variant_dir(v, cache=cache, progress=progress, bind=bind)
         except GeomcheckError as exc:  # the recipe reader's own errors: say which variant's recipe
             raise type(exc)(f"{what} {v.name}: {exc}") from None
         check_variant_base(v, d, base_dir, what, base_name)

@@ -188,9 +188,11 @@ def run(args: argparse.Namespace) -> int:
     dirs = variant_dirs(base, run, built, out, device=args.device, t=args.t)
     info = json.loads((out / "variants.json").read_text())
     if user:
-        from geomcheck.adapt.user_variants import user_variant_dirs
+        from geomcheck.adapt.user_variants import recipe_bind, user_variant_dirs
 
-        dirs = {**dirs, **user_variant_dirs(user, dirs["base"], what="--variant", base_name=base.name, progress=say)}
+        bind = recipe_bind(user, dirs, run.checkpoint_dirs, out, trust_remote_code=args.trust_remote_code)
+        dirs = {**dirs, **user_variant_dirs(user, dirs["base"], what="--variant", base_name=base.name, progress=say,
+                                            bind=bind)}
     timings["variants_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

@@ -53,6 +53,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--model", required=True, metavar="NAME", help="base model: registry alias, directory or HF id")
     p.add_argument("--method", action="append", metavar="M",
                    help="interpolation method (repeatable; default slerp and linear): " + ", ".join(INTERPOLATING_NAMES))
+    p.add_argument("--variant", action="append", metavar="NAME=RECIPE.yml",
+                   help="your own mergekit recipe, swept over the same t (its last stage's parameters.t is set to "
+                   "each; it may name base, lora and checkpoint-N); repeatable")
     p.add_argument("--t", type=parse_ts, default=list(DEFAULT_TS), metavar="T,T,…",
                    help="the t to sweep, comma-separated (default 0,0.25,0.5,0.75,1)")
     p.add_argument("--plot", metavar="FILE.png", help="draw task gain against CKA to the base, one line per method")
@@ -71,12 +74,21 @@ def run(args: argparse.Namespace) -> int:
     from geomcheck.adapt.tasks import WindowTask
     from geomcheck.adapt.variants import build_sweep, interpolating
     from geomcheck.checks.merging import sweep_rows, variant_rows
-    from geomcheck.cli.merges import embed_sets, load_base, lora_run, say, variant_dirs
+    from geomcheck.cli.merges import _user_variants, embed_sets, load_base, lora_run, say, variant_dirs
     from geomcheck.errors import InvalidInputError
 
     started = time.perf_counter()
+    user = _user_variants(args.variant)
+    for v in user:
+        if not v.recipe:
+            raise GeomcheckError(f"--variant {v.name}: {str(v.path)!r} is a merged model directory, one point with no "
+                                 "t to vary; a sweep takes a mergekit recipe with parameters.t (geomcheck merges "
+                                 "--variant shows a directory beside the built variants)")
+        from geomcheck.merge.recipe import read_recipe
+
+        read_recipe(v.path).with_t(0.5)  # a recipe with no single t to vary is refused before any work
     try:
-        methods = interpolating(args.method or ["slerp", "linear"])
+        methods = interpolating(args.method or ["slerp", "linear"]) if args.method or not user else []
     except InvalidInputError as exc:
         raise GeomcheckError(f"--method: {exc}") from None
     if args.plot and not args.plot.lower().endswith(".png"):
@@ -90,7 +102,14 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = Path(args.out).expanduser() if args.out else variants_cache_dir(base, run, ())
     dirs = variant_dirs(base, run, (), out, device=args.device)
-    points = build_sweep(out, methods, args.t, progress=say)
+    points = build_sweep(out, methods, args.t, progress=say) if methods else {}
+    if user:
+        from geomcheck.adapt.user_variants import recipe_bind, variant_dir
+
+        bind = recipe_bind(user, dirs, run.checkpoint_dirs, out, trust_remote_code=args.trust_remote_code)
+        for v in user:
+            for t in args.t:
+                points[(v.name, t)] = variant_dir(v, bind=bind, t=t, progress=say)
     timings["merge_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -119,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         say(f"wrote {plot}")
     timings["total_s"] = time.perf_counter() - started
     settings = {"model": args.model, "device": base.device, "methods": methods, "t": args.t, "models_dir": str(out),
+                "variants": {v.name: str(v.path) for v in user},
                 "lora": {"dir": str(Path(run.adapter_dir).parent), "from_cache": cached}, "task_set": "task",
                 "cka_set": "paper", "sets": {s: len(ds) for s, ds in sets.items()}}
     if args.json:

@@ -53,6 +53,19 @@ class Recipe:
         last = self.stages[-1]
         return last.base.text if last.base is not None else None
 
+    def with_t(self, t: float) -> Recipe:
+        """The recipe with the last stage's ``t`` set to ``t`` (a sweep over t): MergeError unless that stage's
+        recipe-level ``t`` is a single number (a gradient or filters have no one value to vary)."""
+        import dataclasses
+
+        last = self.stages[-1]
+        if "t" not in last.params or not isinstance(last.params["t"], (int, float)) or isinstance(last.params["t"], bool):
+            what = "has no `t` in its parameters" if "t" not in last.params else f"has t = {last.params['t']!r}"
+            raise MergeError(f"{self.path}: the recipe's last stage {what}; a sweep varies one number t "
+                             f"(parameters: {{t: 0.5}}) from 0 to 1.")
+        stage = dataclasses.replace(last, params={**last.params, "t": float(t)})
+        return Recipe(self.path, f"{self.text}\n# t = {float(t)!r} (sweep)\n", self.stages[:-1] + (stage,))
+
     def external_refs(self) -> list[Ref]:
         """The models the recipe reads that no stage of it builds."""
         names = {s.name for s in self.stages if s.name}
