@@ -229,6 +229,7 @@ def test_your_own_merges_are_variants_and_a_lost_pooling_fails_naming_it(pyteste
     report, xml = tmp_path / "report", tmp_path / "junit.xml"
     result = _run(pytester, "--model", str(tiny_models / "bert"), "--adapter", str(tiny_lora / "adapter"),
                   *(a for n in ("mine", "nopool", "dropped") for a in ("--merge", f"{n}={own_merges / n}")),
+                  "--merge", f"grad={ROOT / 'examples' / 'recipes' / 'gradient-slerp.yml'}",  # a mergekit recipe
                   "--merge", "slerp", "--device", "cpu", "-k", "merge_geometry or pipeline", "-v",
                   "--geomcheck-report", str(report), f"--junitxml={xml}")
     result.stdout.fnmatch_lines_random([
@@ -247,8 +248,10 @@ def test_your_own_merges_are_variants_and_a_lost_pooling_fails_naming_it(pyteste
         "dropped (*dropped) cannot be loaded and embed a text (KeyError: *sentence_embedding*; its pipeline: "
         "pooling: base mean, dropped none*",
         "*bert · mine *",  # a Table 2 row
+        "*test_merge_geometry[[]bert-grad[]] PASSED*", "*test_merge_keeps_the_base_pipeline[[]bert-grad[]] PASSED*",
+        "*grad: building the recipe *gradient-slerp.yml*", "*bert · grad *",
     ])
-    result.assert_outcomes(passed=5, failed=4)
+    result.assert_outcomes(passed=7, failed=4)
     doc = json.loads((report / "report.json").read_text())
     assert ("bert", "mine", "paper") in {(g["model"], g["variant"], g["dataset"]) for g in doc["geometry"]}
     values = {(v["variant"], v["name"]): v["value"] for v in doc["values"]}
