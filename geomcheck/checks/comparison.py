@@ -236,7 +236,7 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
         from geomcheck.metrics._progress import Progress
 
         rows = stratified_sample(codes, default_sample_size(codes.size, exact_max), seed)
-        new = sampled_silhouettes(X, [codes], rows, True, Progress("", 1, False))[0]
+        new = sampled_silhouettes(X, [codes], rows, False, Progress("", 1, False))[0]  # float64, as stored
         d = new - entry.silhouette_samples[rows]
         est = stratified_mean(d, codes[rows], np.bincount(codes).astype(np.float64), confidence)
         mean_d, lo, hi, d_codes = est.estimate, est.low, est.high, codes[rows]

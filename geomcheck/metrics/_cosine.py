@@ -43,8 +43,9 @@ def _unit(X: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress: Any,
-                       chunk: int = CHUNK) -> list[np.ndarray]:
+                       chunk: int | None = None) -> list[np.ndarray]:
     """Per-sample cosine silhouettes for each labeling of ``X`` (float32 or float64, any order)."""
+    chunk = chunk or CHUNK
     n, d = X.shape
     ks = [int(c.max()) + 1 for c in codes_list]
     offs = np.concatenate(([0], np.cumsum(ks)[:-1])).astype(int)

@@ -178,13 +178,13 @@ def _points(emb: Any, *, label_names: Sequence[str] | None = None, model: str | 
     return _Points(X, labels, names, model, source)
 
 
-def _shown(p: _Points, seed: int, population: int | None, most: int = MAX_POINTS) -> tuple[_Points, str | None]:
+def _shown(p: _Points, seed: int, population: int | None, most: int | None = None) -> tuple[_Points, str | None]:
     """The points a picture draws (a stratified sample of at most ``MAX_POINTS``) and the note that says so;
     ``population``: the size of the set ``p`` already is a sample of (a run record keeps a sample)."""
     from dataclasses import replace
 
     total = max(len(p.X), population or 0)
-    idx = thin(p.labels, most, seed)
+    idx = thin(p.labels, most or MAX_POINTS, seed)
     if idx is not None:
         p = replace(p, X=p.X[idx], labels=p.labels[idx])
     if len(p.X) == total:
@@ -273,10 +273,11 @@ def tsne_figure(emb: EmbLike, *, perplexity: float | None = None, max_iter: int 
 
 
 def pca_figure(emb: EmbLike, *, seed: int = 0, title: str | None = None, report: GeometryReport | None = None,
-               metrics: bool = True, label_names: Sequence[str] | None = None, model: str | None = None) -> Plot:
+               metrics: bool = True, label_names: Sequence[str] | None = None, model: str | None = None,
+               population: int | None = None) -> Plot:
     """Draw the 2-D PCA picture of ``emb`` without saving it (see ``pca_plot``)."""
     return _single(emb, "pca", perplexity=None, max_iter=1000, seed=seed, title=title,
-                   report=report, metrics=metrics, label_names=label_names, model=model)
+                   report=report, metrics=metrics, label_names=label_names, model=model, population=population)
 
 
 def tsne_plot(emb: EmbLike, path: str | os.PathLike, *, perplexity: float | None = None, max_iter: int = 1000,

@@ -28,14 +28,20 @@ MAX_POINTS = 10_000
 
 
 def thin(labels: np.ndarray, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray | None:
-    """Sorted indices of a stratified sample of at most ``max_points`` of the points (each label keeps
-    its share, at least one point), or None when all of them fit. Same labels and seed, same sample."""
+    """Sorted indices of a stratified sample of ``max_points`` of the points (each label keeps its share,
+    largest remainders rounded up, at least one point a label), or None when all of them fit. Same labels
+    and seed, same sample."""
     n = len(labels)
     if n <= max_points:
         return None
     codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
     sizes = np.bincount(codes)
-    want = np.minimum(sizes, np.maximum(1, np.floor(max_points * sizes / n).astype(np.int64)))
+    share = max_points * sizes / n
+    want = np.minimum(sizes, np.maximum(1, np.floor(share).astype(np.int64)))
+    left = max_points - int(want.sum())  # largest remainders first, so that exactly max_points are drawn
+    if left > 0:
+        room = np.flatnonzero(want < sizes)
+        want[room[np.argsort(-(share[room] - np.floor(share[room])), kind="stable")[:left]]] += 1
     rng = np.random.default_rng(seed)
     order = np.argsort(codes, kind="stable")
     starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
