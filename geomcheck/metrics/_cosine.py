@@ -30,10 +30,9 @@ __all__ = ["CHUNK", "cosine_silhouettes"]
 CHUNK = 4096  # rows per chunk: a float64 chunk of 384 dims is 12 MiB, the q block 4096 x k
 
 
-def _unit(X: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` of X as float64 unit vectors (zero rows stay 0) and which are non-zero."""
-    x = np.empty((idx.size, X.shape[1]), dtype=np.float64)
-    np.take(X, idx, axis=0, out=x) if X.dtype == np.float64 else np.copyto(x, X[idx])
+def _unit(X: np.ndarray, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` (indices or a slice) of X as float64 unit vectors (zero rows stay 0) and which are non-zero."""
+    x = X[idx].astype(np.float64, copy=isinstance(idx, slice))  # a fresh float64 array: scaled in place
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     z = norms > 0.0
     norms[~z] = 1.0
@@ -106,9 +105,10 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
         pure_dirs[P[c].tobytes()].append(int(c))
 
     out = [np.empty(n) for _ in codes_list]
-    for a in range(0, n, chunk):
-        idx = order[a:a + chunk]
+    for a in range(0, n, chunk):  # in X's own order: contiguous slices, no gather
+        idx = slice(a, min(a + chunk, n))
         u, z = _unit(X, idx)
+        m = u.shape[0]
         zf = z.astype(np.float64)
         v = u
         v -= mu
@@ -119,7 +119,7 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
         np.maximum(q, 0.0, out=q)
         S = sizes * (1.0 - 0.5 * zf[:, None]) - 0.5 * Z
         S += 0.5 * (sizes * q + spread)
-        rows = np.arange(idx.size)
+        rows = np.arange(m)
         for c in cols:
             S[rows, c[idx]] -= 1.0 - zf  # a point's own term 1 - z_i
         np.maximum(S, 0.0, out=S)
@@ -127,14 +127,14 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
             qp = q[:, pure]
             cand = np.unique(np.nonzero(qp <= 1e-12 * (1.0 + ww[pure]))[0])
             if cand.size:
-                uc, _ = _unit(X, idx[cand])
+                uc, _ = _unit(X, a + cand)
                 for i, row in zip(cand, uc):
                     hit = pure_dirs.get(row.tobytes())
                     if hit:
                         S[i, hit] = 0.0
         for out_l, c, k, off in zip(out, codes_list, ks, offs):
             out_l[idx] = _rows_silhouette(S[:, off:off + k], c[idx], sizes[off:off + k])
-        progress.advance(idx.size)
+        progress.advance(m)
     return out
 
 
