@@ -36,8 +36,7 @@ def _unit(X: np.ndarray, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarra
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     z = norms > 0.0
     norms[~z] = 1.0
-    np.divide(1.0, norms, out=norms)
-    x *= norms[:, None]
+    x /= norms[:, None]  # divided, not scaled by 1/norm: a 1-d x comes out exactly +-1, as sklearn's
     return x, z
 
 
