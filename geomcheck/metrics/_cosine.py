@@ -30,9 +30,26 @@ __all__ = ["CHUNK", "cosine_silhouettes"]
 CHUNK = 4096  # rows per chunk: a float64 chunk of 384 dims is 12 MiB, the q block 4096 x k
 
 
-def _unit(X: np.ndarray, idx: np.ndarray | slice) -> tuple[np.ndarray, np.ndarray]:
-    """Rows ``idx`` (indices or a slice) of X as float64 unit vectors (zero rows stay 0) and which are non-zero."""
-    x = X[idx].astype(np.float64, copy=isinstance(idx, slice))  # a fresh float64 array: scaled in place
+class _Buffers:
+    """Chunk-sized arrays used again and again: a fresh 12 MB array a chunk costs its page faults each time."""
+
+    def __init__(self, X: np.ndarray, chunk: int):
+        self.x = np.empty((chunk, X.shape[1]))
+        self.raw = np.empty((chunk, X.shape[1]), dtype=X.dtype)
+
+
+def _unit(X: np.ndarray, idx: np.ndarray | slice, buf: _Buffers | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``idx`` (indices or a slice) of X as float64 unit vectors (zero rows stay 0) and which are non-zero;
+    in ``buf`` when given (the result is a view of it, valid until the next call)."""
+    if buf is None:
+        x = X[idx].astype(np.float64, copy=isinstance(idx, slice))  # a fresh float64 array: scaled in place
+    else:
+        m = idx.stop - idx.start if isinstance(idx, slice) else idx.size
+        x = buf.x[:m]
+        if isinstance(idx, slice):
+            np.copyto(x, X[idx])
+        else:
+            np.copyto(x, np.take(X, idx, axis=0, out=buf.raw[:m]))
     norms = np.sqrt(np.einsum("ij,ij->i", x, x))
     z = norms > 0.0
     norms[~z] = 1.0
@@ -65,9 +82,10 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
     T = np.zeros((K, d))
     Z = np.zeros(K)
     dev = np.zeros(K)
+    buf = _Buffers(X, min(chunk, n))
     for a in range(0, n, chunk):
         idx = order[a:a + chunk]
-        u, z = _unit(X, idx)
+        u, z = _unit(X, idx, buf)
         cl = [c[idx] for c in cols]
         change = np.zeros(idx.size, dtype=bool)  # runs of the sorted chunk share every label
         change[0] = True
@@ -106,7 +124,7 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
     out = [np.empty(n) for _ in codes_list]
     for a in range(0, n, chunk):  # in X's own order: contiguous slices, no gather
         idx = slice(a, min(a + chunk, n))
-        u, z = _unit(X, idx)
+        u, z = _unit(X, idx, buf)
         m = u.shape[0]
         zf = z.astype(np.float64)
         v = u
