@@ -98,10 +98,11 @@ def exact_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows: int, cols:
     X32 = Xc.astype(np.float32) if mixed else None
     sq32 = sq.astype(np.float32) if mixed else None
     h = 0.5 * KAPPA
+    flat = np.empty(min(rows, n) * min(cols, n), dtype=np.float32) if mixed else None  # one tile, used again
     for s, e, c, f in _tiles(n, rows, cols):
         D = None
         if X32 is not None:
-            D = X32[s:e] @ X32[c:f].T
+            D = np.matmul(X32[s:e], X32[c:f].T, out=flat[:(e - s) * (f - c)].reshape(e - s, f - c))
             D *= -2.0
             D += sq32[c:f]
             D += sq32[s:e, None]
