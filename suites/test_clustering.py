@@ -82,7 +82,8 @@ def test_matches_baseline(geomcheck_baseline, geomcheck_baseline_path, embed, na
                     f"(it has {', '.join(geomcheck_baseline.datasets)}): {why}; write a baseline for it with "
                     f"--geomcheck-update-baseline [--geomcheck-baseline PATH]", pytrace=False)
     try:
-        comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=geomcheck_settings.tolerances or None)
+        comparison = compare(geomcheck_baseline, name, embed(ds), tolerances=geomcheck_settings.tolerances or None,
+                             metric=geomcheck_settings.metric, exact_max=geomcheck_settings.exact_max)
     except BaselineMismatchError as exc:  # not a geometry verdict: the file measured other texts
         mismatch = f"{geomcheck_baseline_path}: {exc}"
     else:
@@ -93,7 +94,7 @@ def test_matches_baseline(geomcheck_baseline, geomcheck_baseline_path, embed, na
     comparison.check()  # fails with the comparison table, the verdict on its first line
 
 
-def test_clusters_by_family(embed, named_dataset, geomcheck_baseline, geomcheck_record):
+def test_clusters_by_family(embed, named_dataset, geomcheck_baseline, geomcheck_record, geomcheck_settings):
     """KMeans must not find a clustering much better than the families (the text clusters by
     something else: magnitude, length). The allowed gap is 0.05, or the baseline model's own gap
     + 0.1 when it has a baseline that does not cluster by family (a regression gate then)."""
@@ -103,7 +104,7 @@ def test_clusters_by_family(embed, named_dataset, geomcheck_baseline, geomcheck_
         base = geomcheck_baseline.datasets[name].report
         margin = max(margin, base.silhouette_kmeans - base.silhouette_true + 0.1)
     try:
-        r = assert_clusters_by_family(embed(ds), margin=margin)
+        r = assert_clusters_by_family(embed(ds), margin=margin, metric=geomcheck_settings.metric)
     finally:
         geomcheck_record(f"{name}.kmeans_margin", margin)
     geomcheck_record(f"{name}.kmeans_gap", r.silhouette_kmeans - r.silhouette_true)

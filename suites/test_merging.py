@@ -69,7 +69,8 @@ def _variant(merged_variants, name: str):
     return merged_variants[name]
 
 
-def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *, slack: float) -> None:
+def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *, slack: float,
+                         metric: str = "euclidean") -> None:
     """Each class's mean silhouette in ``variant`` >= the lowest of its ``parents``' - ``slack``. Records
     ``worst_<family|label>_change``: the smallest change of a class's silhouette (negative: it dropped)."""
     __tracebackhide__ = True
@@ -78,8 +79,8 @@ def _no_family_collapses(variant, parents, datasets, embed, geomcheck_record, *,
     word = getattr(datasets[0][1], "class_word", "family")
     worst = []
     for name, ds in datasets:
-        sv = silhouette_samples(embed(ds, embedder=variant).X, ds.labels)
-        sp = [silhouette_samples(embed(ds, embedder=p).X, ds.labels) for p in parents]
+        sv = silhouette_samples(embed(ds, embedder=variant).X, ds.labels, metric=metric)
+        sp = [silhouette_samples(embed(ds, embedder=p).X, ds.labels, metric=metric) for p in parents]
         for k, fam in enumerate(ds.label_names):
             m = ds.labels == k
             floor = min(float(s[m].mean()) for s in sp)
@@ -110,7 +111,8 @@ def test_lora_learns_the_task(lora_run, merged_variants, gains, geometry, measur
     if hasattr(lora_run, "loss_history"):  # trained here, not given with --adapter
         assert losses[-1] < losses[0], f"LoRA did not learn: loss {losses[0]:.4f} -> {losses[-1]:.4f}"
         assert gains["lora"] > 0, f"LoRA lowered the task silhouette by {-gains['lora']:.4f}"
-    _no_family_collapses(lora, [base], measured_sets, embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP)
+    _no_family_collapses(lora, [base], measured_sets, embed, geomcheck_record, slack=LORA_MAX_FAMILY_DROP,
+                         metric=geomcheck_settings.metric)
 
 
 def test_merge_geometry(merged_variants, geomcheck_variant, geometry, measured_sets, embed, geomcheck_record):
@@ -164,10 +166,11 @@ def test_merge_keeps_a_share_of_the_task_gain(merged_variants, geomcheck_variant
                            f"({gains[geomcheck_variant]:+.4f} of {gains['lora']:+.4f}); required {share:.0%}")
 
 
-def test_no_family_collapses(merged_variants, geomcheck_variant, embed, measured_sets, geomcheck_record):
+def test_no_family_collapses(merged_variants, geomcheck_variant, embed, measured_sets, geomcheck_record,
+                             geomcheck_settings):
     merged = _variant(merged_variants, geomcheck_variant)
     _no_family_collapses(merged, [merged_variants["base"], merged_variants["lora"]], measured_sets, embed,
-                         geomcheck_record, slack=MERGE_FAMILY_SLACK)
+                         geomcheck_record, slack=MERGE_FAMILY_SLACK, metric=geomcheck_settings.metric)
 
 
 def test_merge_diagnostics_recorded(merged_variants, geomcheck_record):

@@ -371,3 +371,48 @@ def test_a_hand_edited_baseline_fails_on_load_naming_file_field_and_fix(tmp_path
     with pytest.raises(InvalidInputError, match=match) as info:
         Baseline.load(path)
     assert str(path) in str(info.value) and "regenerate" in str(info.value)
+
+
+def test_a_baseline_of_another_metric_is_refused_not_compared(baseline: Baseline, base_emb: EmbeddedDataset) -> None:
+    assert baseline.datasets["paper"].report.metric == "euclidean"
+    with pytest.raises(BaselineMismatchError, match=r"'paper' baseline of synthetic was measured with the euclidean "
+                                                    r"silhouette, and this run measures the cosine one.*"
+                                                    r"--geomcheck-metric euclidean.*--geomcheck-update-baseline"):
+        compare(baseline, "paper", base_emb, metric="cosine")
+    cos = make_baseline("synthetic", "fp", {"paper": base_emb}, metric="cosine")
+    entry = cos.datasets["paper"]
+    from sklearn.metrics import silhouette_samples
+
+    assert entry.report.metric == "cosine"
+    np.testing.assert_allclose(entry.silhouette_samples, silhouette_samples(base_emb.X.astype(np.float64),
+                                                                            base_emb.labels, metric="cosine"),
+                               rtol=1e-6, atol=1e-9)
+    assert compare(cos, "paper", base_emb, metric="cosine").passed
+    assert compare(cos, "paper", base_emb).passed  # no metric given: the baseline's own
+
+
+def test_large_sets_compare_a_stratified_sample_and_a_normal_interval(baseline: Baseline, base_emb, monkeypatch):
+    # above exact_max the paired change comes from a sample of texts, each silhouette exact: 0 for the same space
+    same = compare(baseline, "paper", base_emb, exact_max=10)
+    assert same.passed and abs(same.mean_difference) < 1e-6 and same.interval[0] <= 0 <= same.interval[1]
+    moved = _with_X(base_emb, base_emb.X + np.random.default_rng(1).normal(scale=0.8, size=base_emb.X.shape))
+    exact, sampled = compare(baseline, "paper", moved), compare(baseline, "paper", moved, exact_max=10)
+    # 30 texts are fewer than the smallest sample (1,000): every text is drawn, and a sample that is the
+    # whole population has no sampling error: the exact mean, an interval of width 0
+    assert sampled.mean_difference == pytest.approx(exact.mean_difference, abs=1e-12)
+    assert sampled.interval == pytest.approx((sampled.mean_difference,) * 2, abs=1e-12)
+    assert [c.passed for c in sampled.checks] == [c.passed for c in exact.checks]
+    from geomcheck.metrics import _sampled
+
+    monkeypatch.setattr(_sampled, "MIN_SAMPLE", 15)  # a real sample: 15 of the 30 texts, 3 a family
+    part = compare(baseline, "paper", moved, exact_max=10)
+    assert part.interval[0] < exact.mean_difference < part.interval[1] and part.interval[1] - part.interval[0] > 0.01
+    # many texts: the bootstrap's normal limit instead of an n_boot x N matrix of draws; close to the bootstrap
+    import geomcheck.checks.comparison as comparison
+
+    d = np.random.default_rng(2).normal(size=400) + np.repeat([0.0, 1.0], 200)
+    labels = np.repeat([0, 1], 200)
+    boot = paired_interval(d, labels, n_boot=4000, seed=0)
+    monkeypatch.setattr(comparison, "_BOOT_CELLS", 10)
+    normal = paired_interval(d, labels, n_boot=4000, seed=0)
+    assert normal == pytest.approx(boot, abs=0.01)

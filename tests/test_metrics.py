@@ -165,13 +165,13 @@ def test_float32_input():
 
 def _spy_mixed(monkeypatch):
     seen = []
-    real = kernels._euclidean_cluster_sums
+    real = kernels._euclidean.exact_sums
 
-    def spy(X, H, block_size, dev, mixed, order):
+    def spy(X, codes_list, rows, cols, mixed, dup, progress):
         seen.append(mixed)
-        return real(X, H, block_size, dev, mixed, order)
+        return real(X, codes_list, rows, cols, mixed, dup, progress)
 
-    monkeypatch.setattr(kernels, "_euclidean_cluster_sums", spy)
+    monkeypatch.setattr(kernels._euclidean, "exact_sums", spy)
     return seen
 
 

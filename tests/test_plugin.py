@@ -124,6 +124,9 @@ def test_recorded_values_reach_the_summary_and_junit_xml(pytester, tmp_path):
         (["--geomcheck-base-model", "qwen3-0.6"], "*--geomcheck-base-model: unknown model 'qwen3-0.6'*"),
         (["--geomcheck-baseline", "/nonexistent/b.json"], "*--geomcheck-baseline: no file at*--geomcheck-update-baseline*"),
         (["--geomcheck-dataset", "/nonexistent/mine.jsonl"], "*--geomcheck-dataset: no file at '/nonexistent/mine.jsonl'"),
+        (["--geomcheck-metric", "manhattan"], "*error: argument --geomcheck-metric: must be one of euclidean, cosine, "
+                                              "got 'manhattan'"),
+        (["--geomcheck-exact-max", "1"], "*error: argument --geomcheck-exact-max: must be >= 2, got 1"),
         (["--geomcheck-text-column", "sentence"], "*--geomcheck-text-column / --geomcheck-label-column / "
                                                   "--geomcheck-dataset-format / --geomcheck-max-rows need "
                                                   "--geomcheck-dataset PATH"),
@@ -142,6 +145,7 @@ def test_bad_option_values_are_usage_errors(pytester, args, message):
     ("geomcheck_tolerances =\n    cka_to_baseline=high", "*geomcheck_tolerances: expected NAME=NUMBER, got "
                                                          "'cka_to_baseline=high'*"),
     ("geomcheck_min_gain_share = most", "*geomcheck_min_gain_share: expected a number in [[]0, 1[]], got 'most'*"),
+    ("geomcheck_metric = jaccard", "*geomcheck_metric: must be one of euclidean, cosine, got 'jaccard'*"),
 ])
 def test_bad_ini_values_are_usage_errors(pytester, ini, message):
     pytester.makeini(f"[pytest]\n{ini}\n")
@@ -546,3 +550,33 @@ def test_a_model_directory_in_the_ini_is_read_beside_the_ini_file(pytester, monk
     gone = pytester.runpytest_subprocess("-p", "no:cacheprovider", str(root))
     assert gone.ret == pytest.ExitCode.USAGE_ERROR
     gone.stderr.fnmatch_lines([f"*--geomcheck-model: no model directory at '{root / 'models' / 'gone'}'*"])
+
+
+def test_metric_and_exact_max_from_the_ini_and_the_command_line(pytester):
+    """The ini sets the metric; the flag overrides it; the short forms exist where the suites' conftest adds them."""
+    pytester.makeini("[pytest]\ngeomcheck_metric = cosine\ngeomcheck_exact_max = 5000\n")
+    pytester.makeconftest("from pytest_geomcheck import add_short_options\n\n"
+                          "def pytest_addoption(parser):\n    add_short_options(parser)\n")
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_s(geomcheck_settings):
+            assert (geomcheck_settings.metric, geomcheck_settings.exact_max) == tuple(
+                os.environ["EXPECT"].split(":")[0:1]) + (int(os.environ["EXPECT"].split(":")[1]),)
+        """
+    )
+    import os
+
+    # the short forms set the --geomcheck-* settings themselves (one dest): they override the ini as those do
+    for args, expect in (((), "cosine:5000"), (("--metric", "euclidean", "--exact-max", "7"), "euclidean:7")):
+        os.environ["EXPECT"] = expect
+        try:
+            result = pytester.runpytest_subprocess(*args)
+        finally:
+            del os.environ["EXPECT"]
+        assert result.ret == 0, (args, result.stdout.str()[-800:])
+    from geomcheck.cli.check import translate_args
+
+    assert translate_args(["--metric", "cosine", "--exact-max=9", "-q"]) == [
+        "--geomcheck-metric=cosine", "--geomcheck-exact-max=9", "-q"]

@@ -326,3 +326,13 @@ def test_too_few_replicates_warn():
         stats.bootstrap_ci(X, y, n_boot=50, level=0.95)
     with pytest.warns(UserWarning, match="n_perm"):
         stats.permutation_pvalue(X, y, n_perm=9)
+
+
+def test_bootstrap_of_a_large_set_is_refused_before_its_distance_matrix(monkeypatch):
+    import geomcheck.metrics.stats as stats
+
+    monkeypatch.setattr(stats, "_MAX_BOOT_N", 50)
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.arange(60) % 3
+    with pytest.raises(InvalidInputError, match=r"60 x 60 distance matrix.*cluster_report\(X, labels, exact_max"):
+        stats.bootstrap_ci(X, y, "silhouette", n_boot=200)

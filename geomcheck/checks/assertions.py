@@ -219,11 +219,13 @@ def assert_davies_bouldin_below(data: Any, *args: Any) -> float:
     return value
 
 
-def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed: int = 0) -> Any:
+def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed: int = 0,
+                              metric: str = "euclidean") -> Any:
     """KMeans silhouette must not exceed the true-label silhouette by more than ``margin``.
 
     The paper's sign that a model clusters by something other than the family: KMeans
-    finds tighter groups than the families themselves. Returns the ``GeometryReport``.
+    finds tighter groups than the families themselves. ``metric``: the silhouette's distance
+    ("euclidean", the paper's, or "cosine"). Returns the ``GeometryReport``.
     """
     __tracebackhide__ = True  # failures point at the caller's line, not at geomcheck's source
     from geomcheck.metrics import cluster_report
@@ -231,7 +233,7 @@ def assert_clusters_by_family(data: Any, *args: Any, margin: float = 0.05, seed:
     data, labels, _ = _split("assert_clusters_by_family", data, args, ())
     margin = _finite(margin, "margin")
     X, y, names = _xy(data, labels)
-    rep = cluster_report(X, y, seed=seed, label_names=names)
+    rep = cluster_report(X, y, seed=seed, label_names=names, metric=metric)
     gap = rep.silhouette_kmeans - rep.silhouette_true
     if gap > margin:
         model = _model_name(data)

@@ -291,20 +291,21 @@ def resolve_tolerances(explicit: Mapping[str, float] | None, from_file: Mapping[
     return out
 
 
-def per_text_silhouettes(X: np.ndarray, labels: np.ndarray) -> np.ndarray:
+def per_text_silhouettes(X: np.ndarray, labels: np.ndarray, metric: str = "euclidean") -> np.ndarray:
     """The silhouette of each text (float64 throughout): what a baseline stores and a comparison pairs."""
     from geomcheck.metrics import silhouette_samples
 
-    return np.asarray(silhouette_samples(X, labels, precision="float64"), dtype=np.float64)
+    return np.asarray(silhouette_samples(X, labels, precision="float64", metric=metric), dtype=np.float64)
 
 
 def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
                   tolerances: Mapping[str, float] | None = None, tolerance_basis: Any = None,
-                  meta: Mapping[str, Any] | None = None) -> Baseline:
-    """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``; ``meta`` may set device, dtype, versions, created."""
+                  meta: Mapping[str, Any] | None = None, metric: str = "euclidean") -> Baseline:
+    """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``; ``meta`` may set device, dtype, versions, created.
+    ``metric``: the silhouette's distance, recorded in each dataset's report (``report.metric``)."""
     from datetime import datetime, timezone
 
-    from geomcheck.metrics import cluster_report
+    from geomcheck.metrics import EXACT_MAX_N, cluster_report
 
     if not embedded:
         raise InvalidInputError("make_baseline needs at least one embedded dataset, e.g. {'paper': emb}")
@@ -312,9 +313,10 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
     for name, emb in embedded.items():
         X = np.asarray(emb.X, dtype=np.float32)
         labels = np.asarray(emb.labels)
-        rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64")
+        rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64", metric=metric,
+                             exact_max=max(EXACT_MAX_N, len(labels)))  # per text: every silhouette exact
         datasets[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
-                                       rep, per_text_silhouettes(X, labels), X.copy())
+                                       rep, per_text_silhouettes(X, labels, metric), X.copy())
         gap = rep.silhouette_kmeans - rep.silhouette_true
         expect[name] = {"clusters_by_family": bool(gap <= KMEANS_MARGIN), "kmeans_minus_true": float(gap),
                         "margin": KMEANS_MARGIN}
@@ -339,7 +341,7 @@ def _looks_like_a_baseline(path: Path) -> bool:
 
 
 def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
-                     meta: Mapping[str, Any] | None = None) -> Baseline:
+                     meta: Mapping[str, Any] | None = None, metric: str = "euclidean") -> Baseline:
     """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
     ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
     from geomcheck._disk import remove_stale
@@ -358,6 +360,6 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
                                         f"Choose another path, or remove the file yourself.") from None
             old = None  # a damaged baseline of ours: replaced whole
     b = make_baseline(model_name, fingerprint, embedded, tolerances=old.tolerances if old else None,
-                      tolerance_basis=old.tolerance_basis if old else None, meta=meta)
+                      tolerance_basis=old.tolerance_basis if old else None, meta=meta, metric=metric)
     b.save(path)
     return b

@@ -33,6 +33,8 @@ from geomcheck.errors import BaselineMismatchError, GeometryAssertionError, Inva
 
 __all__ = ["Check", "Comparison", "assert_matches_baseline", "compare", "paired_interval"]
 
+_BOOT_CELLS = 20_000_000  # n_boot x texts past which paired_interval uses the bootstrap's normal limit
+
 
 @dataclass(frozen=True)
 class Check:
@@ -167,6 +169,20 @@ def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: in
     codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
     if d.size != codes.size or d.size == 0:
         raise InvalidInputError(f"paired_interval: {d.size} differences for {codes.size} labels")
+    if n_boot * d.size > _BOOT_CELLS:
+        # Many texts: the bootstrap distribution of a stratified mean is normal to any precision that
+        # matters, with variance sum_h (N_h/N)^2 var_h / N_h (var with ddof 0, as resampling with
+        # replacement has); no n_boot x N matrix of draws.
+        from statistics import NormalDist
+
+        sizes = np.bincount(codes).astype(np.float64)
+        means = np.bincount(codes, weights=d) / sizes
+        var = np.bincount(codes, weights=(d - means[codes]) ** 2) / sizes
+        w = sizes / d.size
+        se = float(np.sqrt(np.sum(w * w * var / sizes)))
+        z = NormalDist().inv_cdf(0.5 + confidence / 2)
+        mean = float(d.mean())
+        return mean - z * se, mean + z * se
     idx = stratified_draws(codes, n_boot, np.random.default_rng(seed), distinct=False)
     reps = d[idx].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
@@ -175,9 +191,17 @@ def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: in
 
 
 def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances: Mapping[str, float] | None = None,
-            confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> Comparison:
-    """Compare a new embedding of the baseline's texts with the stored one (see the module docstring)."""
-    from geomcheck.metrics import cluster_report, linear_cka, mutual_knn
+            confidence: float = 0.95, n_boot: int = 2000, seed: int = 0, metric: str | None = None,
+            exact_max: int | None = None) -> Comparison:
+    """Compare a new embedding of the baseline's texts with the stored one (see the module docstring).
+
+    ``metric``: the silhouette's distance this run measures with; a baseline measured with another
+    one is refused (``BaselineMismatchError``), never compared number with number. None: the
+    baseline's own. Above ``exact_max`` texts (None: ``geomcheck.metrics.EXACT_MAX_N``) a Euclidean
+    comparison pairs the texts of a stratified sample (each new silhouette exact against all
+    texts) and its interval is the stratified sample's, not a bootstrap's.
+    """
+    from geomcheck.metrics import EXACT_MAX_N, cluster_report, linear_cka, mutual_knn
 
     if dataset_name not in baseline.datasets:
         raise InvalidInputError(f"baseline of {baseline.model} has no dataset {dataset_name!r}; "
@@ -188,6 +212,15 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
         raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     tol = resolve_tolerances(tolerances, baseline.tolerances)
     entry = baseline.datasets[dataset_name]
+    stored = entry.report.metric
+    if metric is not None and metric != stored:
+        where = f" at {baseline.path}" if baseline.path else ""
+        raise BaselineMismatchError(
+            f"the {dataset_name!r} baseline of {baseline.model}{where} was measured with the {stored} silhouette, and "
+            f"this run measures the {metric} one: their numbers do not compare. Run with --geomcheck-metric {stored} "
+            f"(ini geomcheck_metric), or rewrite the baseline with the {metric} silhouette "
+            f"(--geomcheck-metric {metric} --geomcheck-update-baseline)")
+    metric = stored
     _check_same_dataset(entry, embedded, dataset_name)
     X = np.asarray(embedded.X, dtype=np.float32)
     if X.shape[0] != len(entry.texts):
@@ -195,17 +228,29 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     labels, names = entry.labels, entry.label_names
     uniq, codes = np.unique(labels, return_inverse=True)
     codes = codes.reshape(-1)
-    base, rep = entry.report, cluster_report(X, labels, seed=0, label_names=names, precision="float64")
-    d = per_text_silhouettes(X, labels) - entry.silhouette_samples
-    mean_d = float(d.mean())
-    lo, hi = paired_interval(d, codes, confidence=confidence, n_boot=n_boot, seed=seed)
+    exact_max = EXACT_MAX_N if exact_max is None else exact_max
+    base = entry.report
+    rep = cluster_report(X, labels, seed=0, label_names=names, precision="float64", metric=metric, exact_max=exact_max)
+    if metric == "euclidean" and codes.size > exact_max:
+        from geomcheck.metrics._sampled import default_sample_size, sampled_silhouettes, stratified_mean, stratified_sample
+        from geomcheck.metrics._progress import Progress
+
+        rows = stratified_sample(codes, default_sample_size(codes.size, exact_max), seed)
+        new = sampled_silhouettes(X, [codes], rows, False, Progress("", 1, False))[0]  # float64, as stored
+        d = new - entry.silhouette_samples[rows]
+        est = stratified_mean(d, codes[rows], np.bincount(codes).astype(np.float64), confidence)
+        mean_d, lo, hi, d_codes = est.estimate, est.low, est.high, codes[rows]
+    else:
+        d = per_text_silhouettes(X, labels, metric) - entry.silhouette_samples
+        mean_d, d_codes = float(d.mean()), codes
+        lo, hi = paired_interval(d, codes, confidence=confidence, n_boot=n_boot, seed=seed)
     level = f"{confidence:.0%}"
     checks = [Check("silhouette_true (paired)", float(entry.silhouette_samples.mean()),
                     float(entry.silhouette_samples.mean() + mean_d), tol["silhouette_true"],
                     not (-mean_d > tol["silhouette_true"] and hi < 0),
                     f"mean paired change {mean_d:+.4f}, {level} interval [{lo:+.4f}, {hi:+.4f}]; fails when the drop "
                     f"exceeds the tolerance and the interval lies below 0", "max drop")]
-    fam = {c: float(d[codes == c].mean()) for c in range(uniq.size)}
+    fam = {c: float(d[d_codes == c].mean()) for c in range(uniq.size)}
     w = min(fam, key=fam.get)
     worst = names[uniq[w]] if 0 <= uniq[w] < len(names) else str(uniq[w])
     fam_base = float(entry.silhouette_samples[codes == w].mean())

@@ -22,6 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_reading_flags(bl)
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
                     "cuda:N or mps; the file records it")
+    bl.add_argument("--metric", default="euclidean", choices=("euclidean", "cosine"),
+                    help="the silhouette's distance the baseline records (default euclidean, the paper's); a run "
+                         "with the other --geomcheck-metric is refused against it")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
     bl.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     bl.set_defaults(func=run)
@@ -41,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     emb = load_model(args.model, device=args.device, dtype=args.dtype, cache=False,
                      trust_remote_code=args.trust_remote_code)
     embedded = {name: emb.embed(ds) for name, ds in datasets.items()}
-    b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype})
+    b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype},
+                         metric=args.metric)
     for name, e in b.datasets.items():
         print(f"{args.out}: {name}: {len(e.texts)} texts, silhouette {e.report.silhouette_true:+.4f}, "
               f"DB {e.report.davies_bouldin_true:.4f}, clusters by family: {b.expect[name]['clusters_by_family']}")

@@ -18,11 +18,13 @@ from geomcheck.metrics.cluster import (
     silhouette,
     silhouette_samples,
 )
+from geomcheck.metrics._sampled import EXACT_MAX_N
 from geomcheck.metrics.geometry import GeometryReport
 from geomcheck.metrics.similarity import linear_cka, mutual_knn, procrustes_distance
 from geomcheck.metrics.stats import Interval, bootstrap_ci, permutation_pvalue
 
 __all__ = [
+    "EXACT_MAX_N",
     "GeometryReport",
     "Interval",
     "METRICS",

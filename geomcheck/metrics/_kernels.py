@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from geomcheck._device import resolve_device
+from geomcheck.metrics import _cosine, _euclidean
 from geomcheck.errors import InvalidInputError
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "PRECISIONS",
     "centroids",
     "default_block_size",
+    "within",
     "is_low_precision",
     "silhouettes",
     "torch_device",
@@ -38,6 +40,7 @@ PRECISIONS = ("auto", "float64", "mixed")
 # runs at full speed; a bigger tile only adds memory. CUDA wants larger launches.
 _TILE_CPU = 1024
 _TILE_CUDA = 4096
+_COLS_CPU = 4096
 # "mixed": a float32-GEMM tile is kept only if every pair in it has d^2 >= KAPPA times the
 # mean of the two squared norms (after centring); there the float32 GEMM error (measured
 # <= 4.3e-7 |x||y| at d = 1024, ~sqrt(d) growth) is <= ~2e-6 of d^2, typically ~1e-8, and
@@ -159,86 +162,20 @@ def _tiles(n: int, rows: int, cols: int):
             yield s, e, c, min(c + cols, n)
 
 
-def _euclidean_cluster_sums(
-    X: np.ndarray, H: np.ndarray, block_size: int | None, dev: Any, mixed: bool, order: np.ndarray
-) -> np.ndarray:
-    """``S[i, c] = sum_{j in c} ||x_i - x_j||`` (H: one-hot clusters), never holding an N x N matrix.
-
-    Tiles D = dist(X_I, X_J) of the upper triangle (J starting at I) serve both sides: the
-    rows of I get D @ H_J and the rows of J get D^T @ H_I, so each distance is computed
-    once. Squared distances are ||x||^2 + ||y||^2 - 2 x.y on centred data (centring removes
-    the offset that makes the expansion cancel), clamped at 0; the diagonal and identical
-    rows get an exact 0. float64 throughout, or with ``mixed`` a float32 GEMM per tile,
-    kept only where no pair is close enough for its rounding to matter (see ``_KAPPA``).
-    Rows are sorted by ``order`` (the labels) so that the close within-cluster pairs share
-    few tiles. ``dev``: a torch device, or None for numpy.
-    """
-    n = X.shape[0]
-    perm = np.argsort(order, kind="stable")
-    Xc, H = X[perm], H[perm]  # fresh copies: centre in place
-    dup = _duplicate_ids(Xc)
-    Xc -= Xc.mean(axis=0)
-    sq = np.einsum("ij,ij->i", Xc, Xc)
-    cuda = dev is not None and dev.type == "cuda"
+def _tile_sizes(n: int, block_size: int | None, cuda: bool) -> tuple[int, int]:
+    """(rows, columns) of a tile: ``block_size`` rows (default ``default_block_size``) against
+    ``_COLS_CPU`` columns on the CPU (a wider float32 GEMM runs ~1.5x faster on two cores than a
+    square 1024 one, measured), ``rows`` on CUDA."""
     rows = int(block_size) if block_size is not None else default_block_size(n, cuda=cuda)
     rows = max(1, min(rows, n))
-    cols = max(rows, default_block_size(n, cuda=cuda))
-    if dev is None:
-        S = _sums_numpy(Xc, sq, H, rows, cols, dup, mixed)
-    else:
-        S = _sums_torch(Xc, sq, H, rows, cols, dup, mixed, dev)
-    out = np.empty_like(S)
-    out[perm] = S
-    return out
-
-
-def _sums_numpy(
-    Xc: np.ndarray, sq: np.ndarray, H: np.ndarray, rows: int, cols: int, dup: np.ndarray | None, mixed: bool
-) -> np.ndarray:
-    n = Xc.shape[0]
-    S = np.zeros((n, H.shape[1]), dtype=np.float64)
-    X32 = Xc.astype(np.float32) if mixed else None
-    h = 0.5 * _KAPPA
-    for s, e, c, f in _tiles(n, rows, cols):
-        D = None
-        if X32 is not None:
-            D = np.multiply(X32[s:e] @ X32[c:f].T, -2.0, dtype=np.float64)
-            D += sq[c:f]
-            D += sq[s:e, None]
-            if c == s:
-                np.fill_diagonal(D, np.inf)  # the diagonal is set to 0 below
-            # Cheap sufficient test first; the exact per-pair test only where it fails.
-            if D.min() < h * (sq[s:e].max() + sq[c:f].max()):
-                bad = D - h * sq[c:f] < h * sq[s:e, None]
-                if dup is not None:
-                    bad &= dup[s:e, None] != dup[None, c:f]
-                if bad.any():
-                    D = None
-        if D is None:
-            D = Xc[s:e] @ Xc[c:f].T
-            D *= -2.0
-            D += sq[c:f]
-            D += sq[s:e, None]
-        np.maximum(D, 0.0, out=D)
-        if c == s:
-            np.fill_diagonal(D, 0.0)
-        if dup is not None:
-            D[dup[s:e, None] == dup[None, c:f]] = 0.0
-        np.sqrt(D, out=D)
-        S[s:e] += D @ H[c:f]
-        # Columns past the row block get the transposed contribution (the square part of a
-        # diagonal tile is symmetric and already counted from both sides above).
-        lo = e - s if c == s else 0
-        if c + lo < f:
-            S[c + lo:f] += D[:, lo:].T @ H[s:e]
-    return S
+    return rows, max(rows, default_block_size(n, cuda=cuda) if cuda else _COLS_CPU)
 
 
 def _sums_torch(
     Xc: np.ndarray, sq: np.ndarray, H: np.ndarray, rows: int, cols: int, dup: np.ndarray | None, mixed: bool,
-    dev: Any,
+    dev: Any, progress: Any,
 ) -> np.ndarray:
-    """The loop of ``_sums_numpy`` in torch (same arithmetic), for CUDA."""
+    """The tile loop of ``_euclidean.exact_sums`` in torch with one-hot sums, for CUDA."""
     import torch
 
     f64 = torch.float64
@@ -280,59 +217,10 @@ def _sums_torch(
                 lo = e - s if c == s else 0
                 if c + lo < f:
                     S[c + lo:f] += D[:, lo:].T @ Ht[s:e]
+                progress.advance((e - s) * (f - c))
     finally:
         torch.set_float32_matmul_precision(saved)
     return S.cpu().numpy()
-
-
-def _cosine_cluster_sums(X: np.ndarray, H: np.ndarray, codes_list: Sequence[np.ndarray]) -> np.ndarray:
-    """``S[i, c] = sum_{j in c, j != i} (1 - u_i . u_j)`` with u = x / ||x|| (zero rows stay 0, as sklearn).
-
-    With z_i = ||u_i||^2 in {0, 1}: 1 - u_i.u_j = 1 - (z_i + z_j)/2 + ||u_i - u_j||^2 / 2, and
-    sum_{j in c} ||u_i - u_j||^2 = |c| ||u_i - m_c||^2 + sum_{j in c} ||u_j - m_c||^2 (m_c: the
-    cluster's mean), so the whole sum costs O(N k d) instead of O(N^2 d). Differences are taken
-    after subtracting the overall mean direction, so nearly parallel embeddings (tiny cosine
-    distances) do not cancel catastrophically, unlike the direct 1 - u.v.
-    """
-    norms = np.sqrt(np.einsum("ij,ij->i", X, X))
-    z = (norms > 0.0).astype(np.float64)
-    norms[norms == 0.0] = 1.0
-    U = X / norms[:, None]
-    V = U - U.mean(axis=0)
-    sizes = H.sum(axis=0)
-    W = (H.T @ V) / sizes[:, None]  # (K, d): cluster means of V
-    q = np.einsum("ij,ij->i", V, V)[:, None] + np.einsum("ij,ij->i", W, W)[None, :] - 2.0 * (V @ W.T)
-    np.maximum(q, 0.0, out=q)
-    spread = np.zeros_like(sizes)  # sum_{j in c} ||v_j - w_c||^2, from exact differences
-    off = 0
-    for codes in codes_list:
-        k = int(codes.max()) + 1
-        R = V - W[off + codes]
-        spread[off:off + k] = np.bincount(codes, weights=np.einsum("ij,ij->i", R, R), minlength=k)
-        off += k
-    S = sizes[None, :] * (1.0 - 0.5 * z[:, None]) - 0.5 * (z @ H)[None, :]
-    S += 0.5 * (sizes[None, :] * q + spread[None, :])
-    # Remove each point's own term 1 - z_i (0, or 1 for a zero row) from its clusters.
-    S -= H * (1.0 - z)[:, None]
-    np.maximum(S, 0.0, out=S)
-    # A cluster made only of copies of u_i is at distance exactly 0 from i; the formula
-    # above leaves rounding noise there, which would turn sklearn's 0/0 -> 0 into +-1.
-    dup = _duplicate_ids(U)
-    if dup is not None:
-        by_id = np.argsort(dup, kind="stable")
-        sorted_ids = dup[by_id]
-        off = 0
-        for codes in codes_list:
-            k = int(codes.max()) + 1
-            lo = np.full(k, np.iinfo(np.int64).max)
-            hi = np.full(k, -1)
-            np.minimum.at(lo, codes, dup)
-            np.maximum.at(hi, codes, dup)
-            for c in np.flatnonzero(lo == hi):  # "pure" clusters: one distinct direction
-                a, b = np.searchsorted(sorted_ids, [lo[c], lo[c] + 1])
-                S[by_id[a:b], off + c] = 0.0
-            off += k
-    return S
 
 
 def _silhouette_from_sums(S: np.ndarray, codes: np.ndarray) -> np.ndarray:
@@ -353,18 +241,32 @@ def _silhouette_from_sums(S: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 def silhouettes(
     X: np.ndarray, codes_list: Sequence[np.ndarray], metric: str, block_size: int | None, dev: Any,
-    mixed: bool = False,
+    mixed: bool = False, progress: Any = None,
 ) -> list[np.ndarray]:
     """silhouette_samples for several labelings of the same X, sharing one pass over the distances.
 
-    One one-hot block per labeling side by side, so one set of sums ``S[i, c]`` serves all;
-    each block reduces to ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` as sklearn does.
+    Cosine: the exact O(N k d) formula (``_cosine``), in chunks. Euclidean: one set of
+    per-cluster sums ``S[i, c]`` for all labelings (``_euclidean`` on the CPU, the torch tile
+    loop on CUDA), each reduced to ``s(i) = (b(i) - a(i)) / max(a(i), b(i))`` as sklearn does.
+    ``progress``: a ``_progress.Progress`` told of the work done (None: silent).
     """
-    H, offsets = _one_hot(codes_list)
+    from geomcheck.metrics._progress import Progress
+
+    n = X.shape[0]
+    prog = progress if progress is not None else Progress("", 0, False)
     if metric == "cosine":
-        S = _cosine_cluster_sums(X, H, codes_list)
+        prog.total = prog.total or 2.0 * n
+        return _cosine.cosine_silhouettes(X, codes_list, prog)
+    cuda = dev is not None and dev.type == "cuda"
+    rows, cols = _tile_sizes(n, block_size, cuda)
+    prog.total = prog.total or float(sum((e - s) * (f - c) for s, e, c, f in _tiles(n, rows, cols)))
+    if dev is None:
+        S = _euclidean.exact_sums(X, codes_list, rows, cols, mixed, _duplicate_ids, prog)
+        offsets = np.concatenate(([0], np.cumsum([int(c.max()) + 1 for c in codes_list])[:-1])).astype(int)
     else:
-        S = _euclidean_cluster_sums(X, H, block_size, dev, mixed, codes_list[0])
+        H, offsets = _one_hot(codes_list)
+        S = _euclidean_cluster_sums_torch(np.asarray(X, dtype=np.float64), H, rows, cols, dev, mixed,
+                                          codes_list[0], prog)
     out = []
     for codes, off in zip(codes_list, offsets):
         k = int(codes.max()) + 1
@@ -372,11 +274,46 @@ def silhouettes(
     return out
 
 
+def _euclidean_cluster_sums_torch(X: np.ndarray, H: np.ndarray, rows: int, cols: int, dev: Any, mixed: bool,
+                                  order: np.ndarray, progress: Any) -> np.ndarray:
+    """``S[i, c] = sum_{j in c} ||x_i - x_j||`` by the torch tile loop (H: one-hot clusters)."""
+    perm = np.argsort(order, kind="stable")
+    Xc, H = X[perm], H[perm]  # fresh copies: centre in place
+    dup = _duplicate_ids(Xc)
+    Xc -= Xc.mean(axis=0)
+    sq = np.einsum("ij,ij->i", Xc, Xc)
+    S = _sums_torch(Xc, sq, H, rows, cols, dup, mixed, dev, progress)
+    out = np.empty_like(S)
+    out[perm] = S
+    return out
+
+
+_CHUNK = 8192  # rows per chunk of the O(N d) passes (centroids, spreads): float64 work stays ~25 MB
+
+
 def centroids(X: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(cluster sizes, cluster means) of the codes 0..k-1, O(N d) via one sort."""
+    """(cluster sizes, cluster means) of the codes 0..k-1: float64 sums over label-sorted chunks of X
+    (float32 or float64), O(N d) without a sorted copy of X."""
     k = int(codes.max()) + 1
     sizes = np.bincount(codes, minlength=k)
     order = np.argsort(codes, kind="stable")
-    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
-    sums = np.add.reduceat(X[order], starts, axis=0)
+    sums = np.zeros((k, X.shape[1]))
+    for a in range(0, order.size, _CHUNK):
+        idx = order[a:a + _CHUNK]
+        c = codes[idx]
+        starts = np.flatnonzero(np.concatenate(([True], c[1:] != c[:-1])))
+        sums[c[starts]] += np.add.reduceat(X[idx], starts, axis=0, dtype=np.float64)
     return sizes.astype(np.float64), sums / sizes[:, None]
+
+
+def within(X: np.ndarray, codes: np.ndarray, cents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per cluster: the sum of the distances of its points to its centroid, and of their squares (float64, chunked)."""
+    k = cents.shape[0]
+    dist, sq = np.zeros(k), np.zeros(k)
+    for a in range(0, X.shape[0], _CHUNK):
+        c = codes[a:a + _CHUNK]
+        r = np.asarray(X[a:a + _CHUNK], dtype=np.float64) - cents[c]
+        r2 = np.einsum("ij,ij->i", r, r)
+        sq += np.bincount(c, weights=r2, minlength=k)
+        dist += np.bincount(c, weights=np.sqrt(r2), minlength=k)
+    return dist, sq

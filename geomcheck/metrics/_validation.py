@@ -36,8 +36,12 @@ def _to_numpy(a: Any) -> Any:
     return a
 
 
-def as_matrix(X: Any, *, what: str = "X", min_rows: int = 1) -> np.ndarray:
-    """``X`` as a finite float64, 2-D, C-contiguous array of shape (n_samples, n_features)."""
+def as_matrix(X: Any, *, what: str = "X", min_rows: int = 1, float32_ok: bool = False) -> np.ndarray:
+    """``X`` as a finite float64, 2-D, C-contiguous array of shape (n_samples, n_features).
+
+    ``float32_ok``: a float32 array stays float32 (no copy: the chunked kernels read it as it
+    is, where a float64 copy of a million embeddings would take 3 GB).
+    """
     X = _to_numpy(X)
     try:
         A = np.asarray(X)
@@ -69,8 +73,14 @@ def as_matrix(X: Any, *, what: str = "X", min_rows: int = 1) -> np.ndarray:
         )
     if A.shape[0] < min_rows:
         raise InvalidInputError(f"{what}: needs at least {min_rows} samples, got {A.shape[0]}")
-    A = np.ascontiguousarray(A, dtype=np.float64)
-    finite = np.isfinite(A).all(axis=1)
+    A = np.ascontiguousarray(A, dtype=np.float32 if float32_ok and A.dtype == np.float32 else np.float64)
+    # One matrix-vector product finds any NaN/inf (it propagates into its row's sum) without an N x d
+    # boolean temporary; only a row that does not sum to a finite number is looked at element-wise.
+    with np.errstate(over="ignore", invalid="ignore"):
+        suspect = ~np.isfinite(A @ np.ones(A.shape[1], dtype=A.dtype))
+    finite = ~suspect
+    if suspect.any():
+        finite[suspect] = np.isfinite(A[suspect]).all(axis=1)
     if not finite.all():
         bad = np.flatnonzero(~finite)
         raise InvalidInputError(
@@ -149,6 +159,7 @@ def as_xy(
     min_clusters: int = 2,
     what: str = "metric",
     label_names: Sequence[Any] | None = None,
+    float32_ok: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...] | None]:
     """``(X, codes, names)`` from an ``EmbeddedDataset`` (anything with ``.X``, ``.labels``) or ``(X, labels)``.
 
@@ -173,7 +184,7 @@ def as_xy(
                 f"{what}: labels are missing; call it as {what}(X, labels) with one label per row "
                 f"of X, or pass an EmbeddedDataset"
             )
-    X = as_matrix(X, what=f"{what}: X")
+    X = as_matrix(X, what=f"{what}: X", float32_ok=float32_ok)
     codes, uniques = encode_labels(labels, what=f"{what}: labels")
     if codes.shape[0] != X.shape[0]:
         raise InvalidInputError(

@@ -17,6 +17,10 @@ class GeometryReport:
     paper's Table 2). ``ari``, ``nmi``, ``v_measure`` compare KMeans labels with the true
     ones. ``per_family_silhouette`` is the mean silhouette of each family's points.
     ``intervals`` optionally holds confidence intervals, ``{"silhouette_true": (lo, hi)}``.
+    ``metric``: the silhouette's distance ("euclidean", the paper's, or "cosine").
+    ``silhouette_sample``: 0 when every text's silhouette was computed (exact); else the number
+    of texts of the stratified sample both silhouettes were estimated from (a large set), with
+    their 95% intervals in ``intervals`` and the sample's means per family.
     """
 
     silhouette_true: float
@@ -35,6 +39,19 @@ class GeometryReport:
     seed: int = 0
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     kmeans_n_init: int = 10  # k-means++ starts: the protocol's 10, 1 for very many clusters
+    silhouette_sample: int = 0  # 0: exact; else the silhouettes are estimates from this many sampled texts
+
+    @property
+    def sampled(self) -> bool:
+        """Whether the silhouettes are estimates from a sample of the texts (``silhouette_sample``)."""
+        return self.silhouette_sample > 0
+
+    def sample_note(self) -> str | None:
+        """``"silhouettes estimated from a stratified sample of 2,000 of 1,000,000 texts (95% intervals)"``, or None."""
+        if not self.sampled:
+            return None
+        return (f"{self.metric} silhouettes estimated from a stratified sample of {self.silhouette_sample:,} of "
+                f"{self.n:,} texts (95% intervals)")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict (intervals as two-item lists)."""

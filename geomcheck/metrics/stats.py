@@ -51,6 +51,7 @@ _METRICS: dict[str, tuple[str, str, bool, tuple[float, float]]] = {
 }
 _ALIASES = {"sil": "silhouette", "db": "davies_bouldin", "ch": "calinski_harabasz"}
 _BATCH_CELLS = 4_000_000  # replicates x points x clusters held at once by the fast silhouette
+_MAX_BOOT_N = 20_000  # the silhouette's bootstrap holds an N x N float64 matrix: 3 GiB here
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,12 @@ def bootstrap_ci(
     if interval not in ("basic", "percentile"):
         raise InvalidInputError(f"interval must be 'basic' or 'percentile', got {interval!r}")
     A, codes = _validate(X, labels, min_per_cluster=3 if method == "dedup" else 2)
+    if name == "silhouette" and A.shape[0] > _MAX_BOOT_N:
+        raise InvalidInputError(
+            f"bootstrap_ci of the silhouette holds the {A.shape[0]:,} x {A.shape[0]:,} distance matrix "
+            f"({A.shape[0] ** 2 * 8 / 2**30:,.0f} GiB); above {_MAX_BOOT_N:,} points use "
+            f"geomcheck.metrics.cluster_report(X, labels, exact_max=...), whose silhouette of a large set comes "
+            f"with a 95% interval from a stratified sample of per-text values")
     needed = max(100, math.ceil(10 / (1 - level)))
     if n_boot < needed:
         warnings.warn(

@@ -30,13 +30,16 @@ from typing import TYPE_CHECKING, Any, Union
 import numpy as np
 
 from geomcheck.errors import GeomcheckError, InvalidInputError
+from geomcheck.reporting._style import _legend_handles, family_styles, metrics_line
 from geomcheck.reporting.projection import (
     METHODS,
+    MAX_POINTS,
     Projection,
     joint_projections,
     project,
     project_pca,
     project_tsne,
+    thin,
     tsne_perplexity,
 )
 
@@ -67,8 +70,6 @@ __all__ = [
     "grid_plot",
 ]
 
-# Markers change every 10 families so that up to 30 families get distinct colour+marker pairs.
-_MARKERS = ("o", "s", "^", "D", "v", "P")
 _DPI = 150
 _PNG_META = {"Software": None}  # no version string: the same inputs give byte-identical files
 
@@ -177,39 +178,24 @@ def _points(emb: Any, *, label_names: Sequence[str] | None = None, model: str | 
     return _Points(X, labels, names, model, source)
 
 
+def _shown(p: _Points, seed: int, population: int | None, most: int | None = None) -> tuple[_Points, str | None]:
+    """The points a picture draws (a stratified sample of at most ``MAX_POINTS``) and the note that says so;
+    ``population``: the size of the set ``p`` already is a sample of (a run record keeps a sample)."""
+    from dataclasses import replace
+
+    total = max(len(p.X), population or 0)
+    idx = thin(p.labels, most or MAX_POINTS, seed)
+    if idx is not None:
+        p = replace(p, X=p.X[idx], labels=p.labels[idx])
+    if len(p.X) == total:
+        return p, None
+    return p, f"a stratified sample of {len(p.X):,} of {total:,} texts"
+
+
 # --- projections ---------------------------------------------------------------------------
 
 
 # --- drawing -------------------------------------------------------------------------------
-
-
-def family_styles(names: Sequence[str]) -> dict[str, tuple[tuple[float, ...], str]]:
-    """A distinct (colour, marker) per family name, stable in the order given.
-
-    Families 0–9 take tab20's dark hues with circles, 10–19 its light hues with squares,
-    20–29 dark hues with triangles, and so on: neighbours never share a hue and marker.
-    """
-    from matplotlib import colormaps
-
-    tab20 = colormaps["tab20"].colors
-    out = {}
-    for i, name in enumerate(dict.fromkeys(names)):
-        block = i // 10
-        out[name] = (tuple(tab20[2 * (i % 10) + block % 2]), _MARKERS[block % len(_MARKERS)])
-    return out
-
-
-def _fmt(x: float) -> str:
-    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.4f}".replace("-", "\u2212")
-
-
-def metrics_line(report: Any, *, compact: bool = False) -> str:
-    """The four Table 2 numbers of a ``GeometryReport`` as one line (two when ``compact``)."""
-    if compact:
-        return (f"true: sil {_fmt(report.silhouette_true)} · DB {_fmt(report.davies_bouldin_true)}\n"
-                f"KMeans: sil {_fmt(report.silhouette_kmeans)} · DB {_fmt(report.davies_bouldin_kmeans)}")
-    return (f"silhouette true {_fmt(report.silhouette_true)} · DB true {_fmt(report.davies_bouldin_true)} · "
-            f"silhouette KMeans {_fmt(report.silhouette_kmeans)} · DB KMeans {_fmt(report.davies_bouldin_kmeans)}")
 
 
 def _report_for(p: _Points, report: Any, seed: int) -> Any:
@@ -251,19 +237,13 @@ def _scatter(ax: Axes, proj: Projection, p: _Points, styles: Mapping[str, tuple]
     ax.grid(alpha=0.2)
 
 
-def _legend_handles(styles: Mapping[str, tuple], names: Sequence[str]) -> list:
-    from matplotlib.lines import Line2D
-
-    return [Line2D([], [], linestyle="none", marker=styles[n][1], markerfacecolor=styles[n][0],
-                   markeredgecolor="black", markeredgewidth=0.4, markersize=8, label=n) for n in names]
-
-
 def _single(emb: Any, method: str, *, perplexity: float | None, max_iter: int, seed: int,
             title: str | None, report: Any, metrics: bool, label_names: Sequence[str] | None,
-            model: str | None) -> Plot:
-    p = _points(emb, label_names=label_names, model=model, what=f"{method}_plot")
+            model: str | None, population: int | None = None) -> Plot:
+    every = _points(emb, label_names=label_names, model=model, what=f"{method}_plot")
+    rep = _report_for(every, report, seed) if metrics else None  # the numbers: from every point
+    p, shown = _shown(every, seed, population)
     proj = project(p.X, method, perplexity=perplexity, max_iter=max_iter, seed=seed)
-    rep = _report_for(p, report, seed) if metrics else None
     present = [n for j, n in enumerate(p.names) if (p.labels == j).any()]
     styles = family_styles(p.names)
 
@@ -272,10 +252,11 @@ def _single(emb: Any, method: str, *, perplexity: float | None, max_iter: int, s
     _scatter(ax, proj, p, styles, size=60)
     one = getattr(emb, "class_word", "family")  # "label" for your own labelled texts
     many = "families" if one == "family" else one + "s"
-    heading = title if title is not None else f"{p.model or 'embeddings'} — {len(p.X)} texts, {len(present)} {many}"
+    heading = title if title is not None else f"{p.model or 'embeddings'} — {max(len(every.X), population or 0):,} texts, {len(present)} {many}"
     text = heading + ("\n" + metrics_line(rep) if rep is not None else "")
     fig.suptitle(text, fontsize=10.5)
-    sub = proj.description + (f" ({proj.note})" if proj.note else "")
+    notes = [n for n in (shown and f"{shown} shown", proj.note) if n]
+    sub = proj.description + (f" ({'; '.join(notes)})" if notes else "")
     ax.set_title(sub, fontsize=8.5, color="0.3")
     ax.legend(handles=_legend_handles(styles, present), title=one, loc="upper left",
               bbox_to_anchor=(1.01, 1.0), fontsize=8.5, title_fontsize=9, frameon=False)
@@ -284,23 +265,25 @@ def _single(emb: Any, method: str, *, perplexity: float | None, max_iter: int, s
 
 def tsne_figure(emb: EmbLike, *, perplexity: float | None = None, max_iter: int = 1000, seed: int = 0,
                 title: str | None = None, report: GeometryReport | None = None, metrics: bool = True,
-                label_names: Sequence[str] | None = None, model: str | None = None) -> Plot:
+                label_names: Sequence[str] | None = None, model: str | None = None,
+                population: int | None = None) -> Plot:
     """Draw the t-SNE picture of ``emb`` without saving it (see ``tsne_plot``)."""
     return _single(emb, "tsne", perplexity=perplexity, max_iter=max_iter, seed=seed, title=title,
-                   report=report, metrics=metrics, label_names=label_names, model=model)
+                   report=report, metrics=metrics, label_names=label_names, model=model, population=population)
 
 
 def pca_figure(emb: EmbLike, *, seed: int = 0, title: str | None = None, report: GeometryReport | None = None,
-               metrics: bool = True, label_names: Sequence[str] | None = None, model: str | None = None) -> Plot:
+               metrics: bool = True, label_names: Sequence[str] | None = None, model: str | None = None,
+               population: int | None = None) -> Plot:
     """Draw the 2-D PCA picture of ``emb`` without saving it (see ``pca_plot``)."""
     return _single(emb, "pca", perplexity=None, max_iter=1000, seed=seed, title=title,
-                   report=report, metrics=metrics, label_names=label_names, model=model)
+                   report=report, metrics=metrics, label_names=label_names, model=model, population=population)
 
 
 def tsne_plot(emb: EmbLike, path: str | os.PathLike, *, perplexity: float | None = None, max_iter: int = 1000,
               seed: int = 0, title: str | None = None, report: GeometryReport | None = None,
               metrics: bool = True, label_names: Sequence[str] | None = None,
-              model: str | None = None) -> Path:
+              model: str | None = None, population: int | None = None) -> Path:
     """Write a t-SNE PNG of ``emb``, points coloured by family, and return its path.
 
     ``emb``: an ``EmbeddedDataset`` or ``(X, labels[, label_names])``. t-SNE as in the paper:
@@ -308,11 +291,13 @@ def tsne_plot(emb: EmbLike, path: str | os.PathLike, *, perplexity: float | None
     ``max_iter`` iterations, PCA init, ``random_state=seed``. The title holds the model
     name and the four Table 2 metrics, from ``report`` or computed with
     ``geomcheck.metrics.cluster_report(..., seed=seed)`` (``metrics=False`` leaves them out);
-    ``title`` replaces the first line.
+    ``title`` replaces the first line. Above ``MAX_POINTS`` (10,000) points the picture draws a
+    stratified sample of them (seeded), and its subtitle says so; ``population``: the size of the
+    set ``emb`` already is a sample of. The title's metrics come from every point.
     """
     _png_path(path)  # refuse a bad path before the work
     return tsne_figure(emb, perplexity=perplexity, max_iter=max_iter, seed=seed, title=title, report=report,
-                       metrics=metrics, label_names=label_names, model=model).save(path)
+                       metrics=metrics, label_names=label_names, model=model, population=population).save(path)
 
 
 def pca_plot(emb: EmbLike, path: str | os.PathLike, *, seed: int = 0, title: str | None = None,
@@ -327,7 +312,8 @@ def pca_plot(emb: EmbLike, path: str | os.PathLike, *, seed: int = 0, title: str
 def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str = "tsne",
                 perplexity: float | None = None, max_iter: int = 1000, seed: int = 0,
                 title: str | None = None, reports: Mapping[str, GeometryReport] | None = None,
-                metrics: bool = True, ncols: int | None = None, shared: bool = False) -> Plot:
+                metrics: bool = True, ncols: int | None = None, shared: bool = False,
+                population: int | None = None) -> Plot:
     """Draw one panel per variant, side by side, with one legend shared by all panels (see ``grid_plot``)."""
     if isinstance(embs, Mapping):
         items = [(str(k), v) for k, v in embs.items()]
@@ -357,7 +343,12 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
         raise InvalidInputError(f"ncols must be a positive integer, got {ncols!r}")
     nrows = math.ceil(len(items) / ncols)
 
-    points = [(name, _points(e, model=name, what="grid_plot")) for name, e in items]
+    every = [(name, _points(e, model=name, what="grid_plot")) for name, e in items]
+    # the same labels and seed draw the same texts in every panel: the panels still compare point for point
+    most = MAX_POINTS // len(every) if shared else MAX_POINTS  # a joint t-SNE embeds every panel's points at once
+    thinned = [(name, *_shown(p, seed, population, most)) for name, p in every]
+    points = [(name, p) for name, p, _ in thinned]
+    shown_notes = sorted({n for _, _, n in thinned if n})
     all_names = list(dict.fromkeys(n for _, p in points for n in p.names))
     styles = family_styles(all_names)  # one colour per family name across all panels
     fig = _new_figure(4.3 * ncols + 1.8, 4.4 * nrows + 0.9)
@@ -371,7 +362,7 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
         _scatter(ax, proj, p, styles, size=40)
         heading = name
         if metrics:
-            rep = _report_for(p, reports.get(name), seed)
+            rep = _report_for(every[k][1], reports.get(name), seed)
             reps.append(rep)
             heading += "\n" + metrics_line(rep, compact=True)
         ax.set_title(heading, fontsize=9)
@@ -386,7 +377,7 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
     legend = [n for n in all_names if n in present]
     first = projections[0]
     what = first.description.split(",")[0] if method == "pca" else first.description
-    notes = sorted({pr.note for pr in projections if pr.note})
+    notes = [f"{n} shown" for n in shown_notes] + sorted({pr.note for pr in projections if pr.note})
     text = title if title is not None else f"{len(items)} variants — {what}"
     if notes:
         text += " (" + "; ".join(notes) + ")"
@@ -400,7 +391,8 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
 def grid_plot(embs: Mapping[str, EmbLike] | Sequence[EmbLike], path: str | os.PathLike, *,
               method: str = "tsne", perplexity: float | None = None, max_iter: int = 1000, seed: int = 0,
               title: str | None = None, reports: Mapping[str, GeometryReport] | None = None,
-              metrics: bool = True, ncols: int | None = None, shared: bool = False) -> Path:
+              metrics: bool = True, ncols: int | None = None, shared: bool = False,
+              population: int | None = None) -> Path:
     """Write a PNG grid of several variants (e.g. base / lora / soup / slerp), one panel each.
 
     ``embs``: ``{"base": emb, "slerp": emb2, …}`` or a list (panels named after each
@@ -414,4 +406,4 @@ def grid_plot(embs: Mapping[str, EmbLike] | Sequence[EmbLike], path: str | os.Pa
     """
     _png_path(path)  # refuse a bad path before the work
     return grid_figure(embs, method=method, perplexity=perplexity, max_iter=max_iter, seed=seed, title=title,
-                       reports=reports, metrics=metrics, ncols=ncols, shared=shared).save(path)
+                       reports=reports, metrics=metrics, ncols=ncols, shared=shared, population=population).save(path)

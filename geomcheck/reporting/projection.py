@@ -16,11 +16,37 @@ import numpy as np
 
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["METHODS", "Projection", "joint_projections", "project", "project_pca", "project_tsne", "tsne_perplexity"]
+__all__ = ["MAX_POINTS", "METHODS", "Projection", "joint_projections", "project", "project_pca", "project_tsne", "thin",
+           "tsne_perplexity"]
 
 log = logging.getLogger("geomcheck")
 
 METHODS = ("tsne", "pca")
+# A picture shows at most this many points: a stratified sample of a larger set (t-SNE of 10k points
+# takes about a minute on 2 cores; of a million, hours, and the scatter would be a blot anyway).
+MAX_POINTS = 10_000
+
+
+def thin(labels: np.ndarray, max_points: int = MAX_POINTS, seed: int = 0) -> np.ndarray | None:
+    """Sorted indices of a stratified sample of ``max_points`` of the points (each label keeps its share,
+    largest remainders rounded up, at least one point a label), or None when all of them fit. Same labels
+    and seed, same sample."""
+    n = len(labels)
+    if n <= max_points:
+        return None
+    codes = np.unique(np.asarray(labels), return_inverse=True)[1].reshape(-1)
+    sizes = np.bincount(codes)
+    share = max_points * sizes / n
+    want = np.minimum(sizes, np.maximum(1, np.floor(share).astype(np.int64)))
+    left = max_points - int(want.sum())  # largest remainders first, so that exactly max_points are drawn
+    if left > 0:
+        room = np.flatnonzero(want < sizes)
+        want[room[np.argsort(-(share[room] - np.floor(share[room])), kind="stable")[:left]]] += 1
+    rng = np.random.default_rng(seed)
+    order = np.argsort(codes, kind="stable")
+    starts = np.concatenate(([0], np.cumsum(sizes)[:-1]))
+    picks = [order[s + rng.choice(size, size=w, replace=False)] for s, size, w in zip(starts, sizes, want)]
+    return np.sort(np.concatenate(picks))
 
 
 @dataclass(frozen=True)
@@ -49,12 +75,14 @@ def tsne_perplexity(n: int) -> float:
 
 
 def project_tsne(X: np.ndarray, *, perplexity: float | None = None, max_iter: int = 1000,
-                 seed: int = 0) -> Projection:
+                 seed: int = 0, progress: bool | None = None) -> Projection:
     """t-SNE of ``X`` to 2-D: ``sklearn.manifold.TSNE(perplexity, max_iter, random_state=seed,
     init="pca")`` with the paper's perplexity rule when ``perplexity`` is None.
 
     t-SNE needs perplexity < N. An explicit value that breaks this is an error; the default
     for a tiny dataset (N <= 10) is clamped to max(1, (N - 1) / 3), said in ``note``.
+    ``progress``: the elapsed time on stderr while a t-SNE of 2,000 points or more runs (None:
+    when stderr is a terminal).
     """
     from sklearn.manifold import TSNE
 
@@ -82,8 +110,11 @@ def project_tsne(X: np.ndarray, *, perplexity: float | None = None, max_iter: in
                 f"(30, or 10 below 50 points)"
             )
     perplexity = float(perplexity)
+    from geomcheck.metrics._progress import heartbeat
+
     tsne = TSNE(n_components=2, perplexity=perplexity, max_iter=max_iter, random_state=seed, init="pca")
-    coords = tsne.fit_transform(X)
+    with heartbeat(f"geomcheck: t-SNE of {n:,} points", progress if n >= 2_000 else False):
+        coords = tsne.fit_transform(X)
     return Projection(
         method="tsne",
         coords=np.asarray(coords),

@@ -72,8 +72,14 @@ class RunRecord:
         """A ``GeometryReport`` (and the ``EmbeddedDataset`` it came from, for the plots)."""
         rec: dict[str, Any] = {"model": model, "variant": variant, "dataset": dataset, "report": report.to_json_dict()}
         if emb is not None:
-            rec["X"] = [[float(x) for x in row] for row in emb.X]
-            rec["labels"] = [int(x) for x in emb.labels]
+            from geomcheck.reporting.projection import MAX_POINTS, thin
+
+            # the pictures draw at most MAX_POINTS points: a larger set keeps a stratified sample (seed 0)
+            idx = thin(emb.labels, MAX_POINTS, 0)
+            X, labels = (emb.X, emb.labels) if idx is None else (emb.X[idx], emb.labels[idx])
+            rec["X"] = [[float(x) for x in row] for row in X]
+            rec["labels"] = [int(x) for x in labels]
+            rec["n_points"] = len(emb.labels)
             rec["label_names"] = list(emb.label_names)
             rec["class_word"] = getattr(emb, "class_word", "family")
         self._upsert("geometry", rec)
@@ -247,6 +253,7 @@ class RunRecord:
         for ds in self.datasets():
             embs: dict[str, Any] = {}
             reports: dict[str, Any] = {}
+            population: dict[str, Any] = {}
             for rec in self._ordered():
                 if rec["dataset"] != ds or "X" not in rec:
                     continue
@@ -256,11 +263,13 @@ class RunRecord:
                                               texts=(), model=label, fingerprint="",
                                               class_word=rec.get("class_word", "family"))
                 reports[label] = GeometryReport.from_dict(rec["report"])
+                population[label] = rec.get("n_points")
             for label, emb in embs.items():
                 written.append(tsne_plot(emb, out / tsne_file_name(ds, label), title=f"{label} · {ds}",
-                                         report=reports[label]))
+                                         report=reports[label], population=population.get(label)))
             if len(embs) > 1:  # one joint t-SNE: the panels share their axes and compare point for point
                 written.append(grid_plot(embs, out / f"grid-{ds}.png", reports=reports, shared=True,
+                                         population=max((v or 0 for v in population.values()), default=0) or None,
                                          title=f"{len(embs)} models and variants on the {ds} dataset — "
                                                f"one joint t-SNE, seed 0"))
         return written

@@ -27,7 +27,7 @@ from geomcheck.models.spec import PaperResult
 if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
-__all__ = ["METRICS", "EXTRA_COLUMNS", "CKA_NOTE", "row_label", "HEADERS", "SOURCES", "Row", "paper_rows",
+__all__ = ["METRICS", "EXTRA_COLUMNS", "CKA_NOTE", "row_label", "HEADERS", "SOURCES", "Row", "paper_rows", "table_notes",
            "format_value", "rich_table", "to_markdown", "to_json", "from_json"]
 
 METRICS: tuple[str, ...] = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
@@ -122,10 +122,19 @@ class Row:
         iv = self.report.intervals.get(metric)
         return (float(iv[0]), float(iv[1])) if iv is not None else None
 
-    def cells(self, *, minus: str = "-") -> list[str]:
-        """The row as five strings in ``HEADERS`` order."""
+    @property
+    def sampled(self) -> bool:
+        """Whether the row's silhouettes are estimates from a sample of the texts (``GeometryReport.silhouette_sample``)."""
+        return self.report is not None and self.report.sampled
+
+    def cells(self, *, minus: str = "-", approx: str = "~") -> list[str]:
+        """The row as five strings in ``HEADERS`` order; a sampled silhouette reads ``~0.1234 [lo, hi]``."""
         vals = self.values()
-        return [self.label] + [format_value(vals[m], self.interval(m), minus=minus) for m in METRICS]
+        out = [self.label]
+        for m in METRICS:
+            text = format_value(vals[m], self.interval(m), minus=minus)
+            out.append(approx + text if self.sampled and m.startswith("silhouette") else text)
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict: the four numbers flat, ``n`` and ``labels`` (measured rows), their intervals, and
@@ -136,6 +145,8 @@ class Row:
         if self.report is not None:  # how many texts, which labels (the report below has the rest)
             d["n"] = int(self.report.n)
             d["labels"] = list(self.report.per_family_silhouette)
+            d["metric"] = self.report.metric
+            d["silhouette_sample"] = int(self.report.silhouette_sample)
         d["intervals"] = {m: list(iv) for m in METRICS if (iv := self.interval(m)) is not None}
         d["report"] = self.report.to_dict() if self.report is not None else None
         d["paper"] = {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
@@ -181,6 +192,20 @@ def format_value(value: float | None, interval: Sequence[float] | None = None, *
     return text
 
 
+def table_notes(rows: Iterable[Row], *, approx: str = "~") -> list[str]:
+    """What a reader must know to read the rows: a silhouette distance other than the paper's Euclidean
+    one, and which rows' silhouettes are estimates from a sample (never silent)."""
+    out = []
+    metrics = sorted({r.report.metric for r in rows if r.report is not None and r.report.metric != "euclidean"})
+    if metrics:
+        out.append(f"silhouette with the {' / '.join(metrics)} distance (the paper's is euclidean)")
+    for r in rows:
+        note = r.report.sample_note() if r.report is not None else None
+        if note:
+            out.append(f"{approx} {r.label}: {note}")
+    return out
+
+
 def _check_rows(rows: Iterable[Row]) -> list[Row]:
     rows = list(rows)
     bad = next((r for r in rows if not isinstance(r, Row)), None)
@@ -203,6 +228,8 @@ def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | 
     from rich.table import Table
 
     rows = _check_rows(rows)
+    notes = table_notes(rows, approx="\u2248")
+    caption = "; ".join([caption] * bool(caption) + notes) or None
     table = Table(title=title if title is not None else "Cluster geometry (paper Table 2 layout)",
                   caption=caption)
     table.add_column(HEADERS[0], no_wrap=True)
@@ -215,7 +242,7 @@ def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | 
     for r in rows:
         if previous is not None and r.source != previous:
             table.add_section()
-        cells = [c.replace(" [", "\n[") for c in r.cells(minus=_MINUS)[1:]]  # interval under its value
+        cells = [c.replace(" [", "\n[") for c in r.cells(minus=_MINUS, approx="\u2248")[1:]]  # interval under its value
         extra = [_extra_cell(r, c, _MINUS) for c in extra_columns]
         table.add_row(r.label, *cells, *extra, style="italic dim" if r.source == "paper" else None)
         previous = r.source
@@ -231,7 +258,8 @@ def to_markdown(rows: Iterable[Row], *, extra_columns: Sequence[str] = ()) -> st
     for r in rows:
         cells = r.cells() + [_extra_cell(r, c, "-") for c in extra_columns]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
-    return "\n".join(lines) + "\n"
+    notes = table_notes(rows)  # below the table, one paragraph each: a sampled row is never silent
+    return "\n".join(lines) + "\n" + "".join(f"\n{n}\n" for n in notes)
 
 
 def to_json(rows: Iterable[Row], *, skipped: Mapping[str, str] | None = None, indent: int | None = 2) -> str:

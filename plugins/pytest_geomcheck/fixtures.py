@@ -86,7 +86,10 @@ def geometry(embed, geomcheck_model_name: str, pytestconfig: pytest.Config):
         e = embed(dataset, embedder=embedder)
         key = (id(e), name, variant)
         if key not in memo:
-            memo[key] = cluster_report(e, label_names=e.label_names)
+            s = session.settings
+            with session.terminal():  # progress lines (rate, ETA) of a large set reach stderr through the capture
+                memo[key] = cluster_report(e, label_names=e.label_names, metric=s.metric, exact_max=s.exact_max,
+                                           progress=session.progress)
             label = name or f"{len(e)} texts, {len(e.label_names)} families"
             record.add_geometry(model, variant, label, memo[key], e)
             if e.n_truncated:  # the model saw only the start of these texts: the report says so
@@ -351,7 +354,7 @@ def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embed
             if "heldout" in s.suite_datasets:
                 data["heldout"] = embed(heldout_dataset)
             rewrite_baseline(path, model, embedder.fingerprint, data,
-                             meta={"device": embedder.device, "dtype": embedder.dtype})
+                             meta={"device": embedder.device, "dtype": embedder.dtype}, metric=s.metric)
         session.say(f"baseline written: {path}")
     if not path.is_file():
         return None

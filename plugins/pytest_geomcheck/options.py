@@ -35,6 +35,7 @@ from pytest_geomcheck.parsing import (
     _fraction,
     _ini_model,
     _int_at_least,
+    _metric,
     _tolerances,
 )
 
@@ -121,6 +122,13 @@ OPTIONS: tuple[Option, ...] = (
     Option("max_rows", "--geomcheck-max-rows", "with --geomcheck-dataset: refuse a file of more rows (default: "
            "load_dataset's max_rows)",
            ini="geomcheck_max_rows", parse=_int_at_least(4, " (2 labels of 2 texts)"), metavar="N", short="--max-rows"),
+    Option("metric", "--geomcheck-metric", "the silhouette's distance in the tables, checks and baselines: euclidean "
+           "(the paper's, default) or cosine (1 - cos; exact at any size in O(N k d))", ini="geomcheck_metric",
+           parse=_metric, metavar="euclidean|cosine", short="--metric"),
+    Option("exact_max", "--geomcheck-exact-max", "the most texts whose Euclidean silhouette is computed exactly "
+           "(O(N^2); default 60000, about a minute on a 2-core CPU); a larger set gets estimates from a stratified "
+           "sample of its texts with 95-percent intervals, marked in the tables", ini="geomcheck_exact_max",
+           parse=_int_at_least(2), metavar="N", short="--exact-max"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
            "model/variant to DIR", metavar="DIR", short="--report"),
     Option("baseline", "--geomcheck-baseline", "baseline to compare with (default: <geomcheck_baselines>/<model>.json)",
@@ -198,6 +206,8 @@ class SuiteSettings:
     label_column: str = "label"
     dataset_format: str | None = None
     max_rows: int | None = None  # None: load_dataset's own limit
+    metric: str = "euclidean"  # the silhouette's distance (geomcheck.metrics.METRICS)
+    exact_max: int | None = None  # None: geomcheck.metrics.EXACT_MAX_N
     report_dir: str | None = None
     baseline: str | None = None
     update_baseline: bool = False

@@ -35,6 +35,15 @@ def _device(text: str) -> str:
     return check_device(str(text).strip(), what="the device")
 
 
+def _metric(text: str) -> str:
+    from geomcheck.metrics._kernels import METRICS
+
+    name = str(text).strip().lower()
+    if name not in METRICS:
+        raise InvalidInputError(f"must be one of {', '.join(METRICS)}, got {text!r}")
+    return name
+
+
 def _dtype(text: str) -> str:
     from geomcheck.models.loading import dtype_name_ok
 

@@ -81,6 +81,12 @@ class GeomcheckSession:
     def is_xdist_worker(self) -> bool:
         return hasattr(self.config, "workerinput")
 
+    @property
+    def progress(self) -> bool | None:
+        """Progress lines of long metric steps: off under ``-q`` and on xdist workers (their stderr is not the
+        terminal), else None ("auto": when stderr is a terminal, or ``GEOMCHECK_PROGRESS=1``)."""
+        return False if self.is_xdist_worker or self.config.getoption("verbose", 0) < 0 else None
+
     def validate(self) -> None:
         """Check non-default settings before any test runs; a bad value is a usage error."""
         from geomcheck.errors import GeomcheckError
