@@ -190,3 +190,32 @@ def test_the_scheduler_finds_the_model_in_a_test_id(nodeid, model):
     from pytest_geomcheck.xdist import model_in_nodeid
 
     assert model_in_nodeid(nodeid, ["minilm", "smollm2", "smollm2-135m"]) == model
+
+
+def test_the_matrix_example_runs_one_model_a_job_and_combines_them(tmp_path):
+    import re
+    from pathlib import Path
+
+    yaml = pytest.importorskip("yaml")
+    workflow = yaml.safe_load((Path(__file__).parents[1] / "examples" / "github-actions-matrix.yml").read_text())
+    jobs = workflow["jobs"]
+    assert jobs["combine"]["needs"] == "geometry" and jobs["combine"]["if"] == "always()"
+    assert jobs["release"]["needs"] == "combine" and jobs["geometry"]["strategy"]["fail-fast"] is False
+    steps = {name: [s.get("run", "") for s in job["steps"]] for name, job in jobs.items()}
+    check = next(r for r in steps["geometry"] if "geomcheck check" in r)
+    combine = next(r for r in steps["combine"] if "geomcheck report combine" in r)
+    assert "${{ matrix.model }}" in check and "--report" in check
+    upload = next(s for s in jobs["geometry"]["steps"] if "upload-artifact" in s.get("uses", ""))
+    download = next(s for s in jobs["combine"]["steps"] if "download-artifact" in s.get("uses", ""))
+    assert upload["if"] == "always()" and upload["with"]["name"].startswith(download["with"]["pattern"].rstrip("*"))
+    assert f"{download['with']['path'].rstrip('/')}/geometry-report-*" in combine
+    # every option is geomcheck check's, pytest's or geomcheck report combine's
+    ours = subprocess.run([sys.executable, "-m", "geomcheck", "check", "--help"], capture_output=True, text=True,
+                          cwd=tmp_path).stdout
+    pytests = subprocess.run([sys.executable, "-m", "pytest", "--help"], capture_output=True, text=True,
+                             cwd=tmp_path).stdout
+    combines = subprocess.run([sys.executable, "-m", "geomcheck", "report", "combine", "--help"],
+                              capture_output=True, text=True).stdout
+    missing = [o for o in re.findall(r"(--[a-z][a-z-]+)", check)
+               if f"{o} " not in ours and f"{o}," not in ours and f"{o}=" not in pytests and f"{o} " not in pytests]
+    assert not missing and "--out DIR" in combines and "--out" in combine, missing
