@@ -51,10 +51,17 @@ def runs(tmp_path_factory):
     project.mkdir()
     (project / "pytest.ini").write_text("[pytest]\n")  # the rootdir: not this repository's settings
     (project / "test_geometry.py").write_text(PROJECT)
-    out = {}
+    procs = {}
     for name, model, select in (("r1", a, "not strict"), ("r2", b, "not strict"), ("r3", b, "strict")):
-        done = _pytest(project, f"--geomcheck-model={model}", f"--geomcheck-report={root / name}", "-k", select)
-        out[name] = (done, root / name)
+        # three separate processes, started together as matrix jobs are
+        procs[name] = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q",
+                                        f"--geomcheck-model={model}", f"--geomcheck-report={root / name}", "-k",
+                                        select], cwd=project, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True)
+    out = {}
+    for name, proc in procs.items():
+        stdout, _ = proc.communicate(timeout=600)
+        out[name] = (subprocess.CompletedProcess(proc.args, proc.returncode, stdout, ""), root / name)
     return root, out
 
 
