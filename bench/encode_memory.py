@@ -8,8 +8,8 @@ lists of Python ints, gigabytes. In a fresh process each (peak resident set: ``V
 prints the peak above the loaded model and the texts of ``Embedder.token_lengths`` (the pass that
 held every text's ids) with the default chunk and with one chunk of all the texts (the old way),
 and, with ``--encode N``, of encoding the first N texts both ways (the vectors must agree). No
-pass/fail: compare the numbers with the output matrix (N x dim x 4 bytes). The old way takes ~15 KB a
-text of ~90 tokens (300,000 texts: +4.5 GiB), so keep --texts small enough for this machine.
+pass/fail: compare the numbers with the output matrix (N x dim x 4 bytes). The old way took ~15 KB a
+text of ~65 tokens (300,000 texts: +4.5 GiB), so keep --texts small enough for this machine.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def run(model: str, n: int, words: int, chunk: int, encode: int) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--texts", type=int, default=100_000)
-    ap.add_argument("--words", type=int, default=60, help="words a text (default 60: ~90 tokens)")
+    ap.add_argument("--words", type=int, default=60, help="words a text (default 60: ~65 MiniLM tokens)")
     ap.add_argument("--model", default="minilm")
     ap.add_argument("--encode", type=int, default=0, help="also encode this many texts both ways (slow on a CPU)")
     args = ap.parse_args()
