@@ -8,12 +8,17 @@ commit a complete entry; the last sidecar wins. A sidecar whose array is missing
 short or does not match its digest is reported with a warning and ignored (recomputed), and so
 is a sidecar that records another key than the one it was read for (an entry copied or renamed
 under another model's or texts' name).
+
+A large encode keeps its finished chunks (``ChunkStore``) in ``<key>.chunks/``: one entry of the
+same kind per chunk of texts (``<start>-<stop>.json`` and its ``.npy``), each sidecar naming the
+model, the whole texts' digest and the rows it holds, each checked like an entry when read. A run
+killed half-way leaves half the chunks; the next encode of the same model and texts reads them and
+encodes only the rest. The folder goes once the whole entry is written.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import tempfile
@@ -74,7 +79,9 @@ def texts_digest(texts: Sequence[str]) -> str:
 
 
 def array_digest(X: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(X).tobytes()).hexdigest()
+    """sha256 of the array's bytes in C order (hashed in place: no copy of a large matrix)."""
+    X = np.ascontiguousarray(X)
+    return hashlib.sha256(memoryview(X.reshape(-1).view(np.uint8))).hexdigest()
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -89,64 +96,142 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_save(path: Path, X: np.ndarray) -> None:
+    """``np.save`` of ``X`` to ``path`` through a temporary file and a rename, streamed: no copy in memory."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.ascontiguousarray(X), allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_entry(side: Path, expect: dict[str, Any], what: str = "cache entry") -> tuple[np.ndarray, dict] | None:
+    """The array of the entry whose sidecar is ``side`` and the sidecar, if the sidecar records ``expect``
+    (its key) and the array matches its digest, shape and dtype; else None, with a warning where something
+    is wrong (not for a missing entry or an older layout)."""
+    try:
+        meta = json.loads(side.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"geomcheck: ignoring unreadable {what} {side} ({exc}); recomputing", stacklevel=4)
+        return None
+    if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
+        return None  # an older layout: recomputed and overwritten, nothing is wrong with it
+    # The file name is only a short prefix of the key, and a file can be copied or renamed: the
+    # entry must say it was written for this very model and these very texts.
+    wrong = [k for k, v in expect.items() if meta.get(k) != v]
+    if wrong:
+        which = {"fingerprint": "model fingerprint", "texts_sha256": "texts", "n_texts": "texts", "start": "rows",
+                 "stop": "rows"}.get(wrong[0], wrong[0])
+        warnings.warn(f"geomcheck: {what} {side} was written for other {which} than it is read for "
+                      f"(copied or renamed?); ignoring it and recomputing", stacklevel=4)
+        return None
+    try:
+        X = np.load(side.with_name(meta["file"]), allow_pickle=False)
+        ok = (
+            list(X.shape) == meta["shape"]
+            and str(X.dtype) == meta["dtype"]
+            and array_digest(X) == meta["sha256"]
+        )
+    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:  # EOFError: an empty or cut .npy
+        ok, why = False, f"{type(exc).__name__}: {exc}"
+    else:
+        why = "its array does not match the digest, shape or dtype recorded beside it"
+    if not ok:
+        warnings.warn(f"geomcheck: corrupt {what} {side}: {why}; recomputing", stacklevel=4)
+        return None
+    X.flags.writeable = False
+    return X, meta
+
+
+def _write_entry(side: Path, X: np.ndarray, meta: dict[str, Any]) -> Path:
+    """The array beside ``side`` (named by its digest), then the sidecar: readers see all or nothing."""
+    side.parent.mkdir(parents=True, exist_ok=True)
+    digest = array_digest(X)
+    npy = side.with_name(f"{side.stem}.{digest[:16]}.npy")
+    atomic_save(npy, X)
+    meta = {"format": _FORMAT, "file": npy.name, "shape": list(X.shape), "dtype": str(X.dtype), "sha256": digest,
+            **meta}
+    atomic_write(side, json.dumps(meta, indent=1).encode())
+    return side
+
+
 class EmbeddingCache:
-    """``get`` / ``put`` embeddings for (model fingerprint, texts)."""
+    """``get`` / ``put`` embeddings for (model fingerprint, texts); ``chunks`` for an encode in progress.
+
+    ``digest=``: the texts' ``texts_digest`` where the caller has it already (a million texts take a
+    second to hash)."""
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = Path(root) if root is not None else cache_dir() / "embeddings"
 
-    def _sidecar(self, fingerprint: str, texts: Sequence[str]) -> Path:
-        return self.root / fingerprint[:2] / f"{fingerprint}-{texts_digest(texts)[:40]}.json"
+    def _sidecar(self, fingerprint: str, digest: str) -> Path:
+        return self.root / fingerprint[:2] / f"{fingerprint}-{digest[:40]}.json"
 
-    def get(self, fingerprint: str, texts: Sequence[str]) -> np.ndarray | None:
-        digest = texts_digest(texts)
-        side = self._sidecar(fingerprint, texts)
-        try:
-            meta = json.loads(side.read_text())
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError) as exc:
-            warnings.warn(f"geomcheck: ignoring unreadable cache entry {side} ({exc}); recomputing", stacklevel=3)
-            return None
-        if not isinstance(meta, dict) or meta.get("format") != _FORMAT:
-            return None  # an older layout: recomputed and overwritten, nothing is wrong with it
-        # The file name is only a short prefix of the key, and a file can be copied or renamed: the
-        # entry must say it was written for this very model and these very texts.
-        if meta.get("fingerprint") != fingerprint or meta.get("texts_sha256") != digest:
-            which = "model fingerprint" if meta.get("fingerprint") != fingerprint else "texts"
-            warnings.warn(f"geomcheck: cache entry {side} was written for other {which} than it is read for "
-                          f"(copied or renamed?); ignoring it and recomputing", stacklevel=3)
-            return None
-        try:
-            X = np.load(side.with_name(meta["file"]), allow_pickle=False)
-            ok = (
-                list(X.shape) == meta["shape"]
-                and str(X.dtype) == meta["dtype"]
-                and array_digest(X) == meta["sha256"]
-            )
-        except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:  # EOFError: an empty or cut .npy
-            ok, why = False, f"{type(exc).__name__}: {exc}"
-        else:
-            why = "its array does not match the digest, shape or dtype recorded beside it"
-        if not ok:
-            warnings.warn(f"geomcheck: corrupt cache entry {side}: {why}; recomputing", stacklevel=3)
-            return None
-        X.flags.writeable = False
-        return X
+    def get(self, fingerprint: str, texts: Sequence[str], *, digest: str | None = None) -> np.ndarray | None:
+        got = self.entry(fingerprint, texts, digest=digest)
+        return None if got is None else got[0]
 
-    def put(self, fingerprint: str, texts: Sequence[str], X: np.ndarray, **info: object) -> Path:
-        side = self._sidecar(fingerprint, texts)
-        side.parent.mkdir(parents=True, exist_ok=True)
-        digest = array_digest(X)
-        npy = side.with_name(f"{side.stem}.{digest[:16]}.npy")
-        buf = io.BytesIO()
-        np.save(buf, np.ascontiguousarray(X), allow_pickle=False)
-        atomic_write(npy, buf.getvalue())
-        meta = {"format": _FORMAT, "file": npy.name, "shape": list(X.shape), "dtype": str(X.dtype),
-                "sha256": digest, "fingerprint": fingerprint, "texts_sha256": texts_digest(texts),
-                "n_texts": len(texts), **info}
-        atomic_write(side, json.dumps(meta, indent=1).encode())
-        return side
+    def entry(self, fingerprint: str, texts: Sequence[str], *,
+              digest: str | None = None) -> tuple[np.ndarray, dict[str, Any]] | None:
+        """(array, sidecar) of a whole, checked entry, or None."""
+        digest = digest or texts_digest(texts)
+        return _read_entry(self._sidecar(fingerprint, digest), {"fingerprint": fingerprint, "texts_sha256": digest})
+
+    def put(self, fingerprint: str, texts: Sequence[str], X: np.ndarray, *, digest: str | None = None,
+            **info: object) -> Path:
+        digest = digest or texts_digest(texts)
+        return _write_entry(self._sidecar(fingerprint, digest), X, {
+            "fingerprint": fingerprint, "texts_sha256": digest, "n_texts": len(texts), **info})
+
+    def chunks(self, fingerprint: str, texts: Sequence[str], *, digest: str | None = None) -> ChunkStore:
+        """The finished chunks of an encode of these texts by this model (``ChunkStore``)."""
+        digest = digest or texts_digest(texts)
+        return ChunkStore(self._sidecar(fingerprint, digest).with_suffix(".chunks"), fingerprint, digest, len(texts))
+
+
+class ChunkStore:
+    """Rows ``[start, stop)`` of one (model, texts) encode, kept as they finish so that a killed run resumes.
+
+    Each chunk is an entry like ``EmbeddingCache``'s (array named by its digest, sidecar written last, both
+    atomically) whose sidecar records the model fingerprint, the digest of *all* the texts and the rows; a
+    chunk is served only for exactly those rows of exactly those texts and that model, and only when its
+    array matches its digest. ``remove()`` deletes the folder once the whole entry is written.
+    """
+
+    def __init__(self, folder: Path, fingerprint: str, digest: str, n_texts: int):
+        self.folder, self.fingerprint, self.digest, self.n_texts = folder, fingerprint, digest, n_texts
+
+    def _side(self, start: int, stop: int) -> Path:
+        return self.folder / f"{start}-{stop}.json"
+
+    def get(self, start: int, stop: int) -> np.ndarray | None:
+        if not self.folder.is_dir():
+            return None
+        got = _read_entry(self._side(start, stop), {"fingerprint": self.fingerprint, "texts_sha256": self.digest,
+                                                   "n_texts": self.n_texts, "start": start, "stop": stop},
+                          "cached chunk")
+        if got is None or got[0].ndim != 2 or got[0].shape[0] != stop - start:
+            return None
+        return got[0]
+
+    def put(self, start: int, stop: int, X: np.ndarray) -> Path:
+        return _write_entry(self._side(start, stop), X, {
+            "kind": "chunk", "fingerprint": self.fingerprint, "texts_sha256": self.digest, "n_texts": self.n_texts,
+            "start": start, "stop": stop})
+
+    def count(self) -> int:
+        """How many chunk sidecars the folder holds (finished chunks, checked or not)."""
+        return len(list(self.folder.glob("*-*.json"))) if self.folder.is_dir() else 0
+
+    def remove(self) -> None:
+        import shutil
+
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def file_digest(path: str | os.PathLike) -> str:

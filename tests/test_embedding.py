@@ -72,7 +72,7 @@ def test_cache_hit_returns_identical_arrays_without_running_the_model(tiny, monk
     emb = load_model(str(tiny["qwen3"]), device="cpu")
     X = emb.encode(DS.texts)
 
-    def boom(texts):
+    def boom(texts, progress=None):
         raise AssertionError("the model ran although the cache holds these texts")
 
     monkeypatch.setattr(emb, "_encode_uncached", boom)

@@ -116,3 +116,31 @@ def test_a_text_dataset_goes_through_embedding_metrics_and_assertions(tmp_path):
         assert_silhouette_above(emb, 0.99)
     # advice that fits these data: no "number magnitude" for sentences
     assert "what the texts of the worst labels share" in str(info.value) and "magnitude" not in str(info.value)
+
+
+def test_duplicates_match_a_dict_of_first_occurrences():
+    """``duplicates`` (hashes sorted in numpy) against the plain {text: first index} reference."""
+    import random
+
+    from geomcheck.data.text.load import duplicates
+
+    rng = random.Random(0)
+    texts = [f"t{rng.randrange(300)}" for _ in range(1000)] + ["", "a", "a", ""]
+    seen: dict[str, int] = {}
+    expected = {i: seen.setdefault(t, i) for i, t in enumerate(texts) if seen.setdefault(t, i) != i}
+    assert duplicates(texts) == expected and len(expected) > 600
+    assert duplicates(["x"]) == {} and duplicates(["x", "y"]) == {}
+
+
+def test_metadata_rows_share_their_column_names(tmp_path):
+    path = tmp_path / "d.jsonl"
+    path.write_text("".join(json.dumps({"text": f"{t} {i}", "label": lab, "src": i, "lang": "en"}) + "\n"
+                            for i, (t, lab) in enumerate(ROWS)) + json.dumps({"text": "z", "label": "weather"}) + "\n")
+    ds = load_dataset(path)
+    assert ds.metadata[2] == {"src": 2, "lang": "en"} and dict(ds.metadata[2]) == {"src": 2, "lang": "en"}
+    assert ds.metadata[6] == {} and ds.metadata[2]["lang"] == "en" and "src" in ds.metadata[0]
+    with pytest.raises(KeyError):
+        ds.metadata[6]["src"]
+    # one tuple of names for all rows with the same columns: a JSON parser makes new key strings per line
+    assert len({id(m._keys) for m in ds.metadata[:6]}) == 1
+    assert repr(ds.metadata[1]) == "{'src': 1, 'lang': 'en'}"

@@ -187,7 +187,7 @@ def variants_cache_dir(base: Any, run: Any, methods: Sequence[str], *, t: float 
     """Where ``cached_variants`` keeps these variants (``variants.json`` once they are all built)."""
     from geomcheck.adapt.variants import buildable
     from geomcheck.cache import cache_dir
-    from geomcheck.models.embedder import weights_digest_of_dir
+    from geomcheck.models.files import weights_digest_of_dir
 
     methods = tuple(buildable(methods, len(run.checkpoint_dirs)))
     key = _digest({"format": _FORMAT, "base": base.fingerprint, "adapter": weights_digest_of_dir(run.adapter_dir),

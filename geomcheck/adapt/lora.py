@@ -310,7 +310,8 @@ def load_adapter(base: Any, adapter_dir: str | os.PathLike, *, trust_remote_code
 
     The adapter must have been trained on ``base`` (``adapter_config.json``'s ``base_model_name_or_path``
     names it, a copy of it, or a model with the same weights), else a ``ModelLoadError`` names both."""
-    from geomcheck.models.embedder import Embedder, weights_digest_of_dir
+    from geomcheck.models.embedder import Embedder
+    from geomcheck.models.files import weights_digest_of_dir
 
     emb, base_dir = _with_adapter(base, adapter_dir, trust_remote_code)
     digest = f"{weights_digest_of_dir(base_dir)}+adapter:{weights_digest_of_dir(adapter_dir)}"

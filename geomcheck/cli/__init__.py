@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from geomcheck import __version__
-from geomcheck.cli import baseline, check, dataset, families, merge, merges, models, sweep, table
+from geomcheck.cli import baseline, check, dataset, families, merge, merges, models, report, sweep, table
 from geomcheck.errors import GeomcheckError
 
 __all__ = ["build_parser", "main"]
@@ -23,7 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geomcheck {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    for module in (check, families, models, dataset, table, baseline, merge, merges, sweep):
+    for module in (check, families, models, dataset, table, baseline, merge, merges, sweep, report):
         module.add_parser(sub)
     return parser
 

@@ -3,6 +3,12 @@
 ``Embedder.encode(texts)`` returns exactly what ``SentenceTransformer.encode`` returns for
 the same pipeline and prompt (float32, one row per text, in input order). On CUDA an
 out-of-memory error halves the batch size and retries.
+
+Texts are encoded in chunks of ``Embedder.chunk_size`` in input order (each chunk sorted by
+length into batches): memory holds one chunk's tokens besides the output matrix, and with the
+cache on each finished chunk is kept on disk (``geomcheck.cache.ChunkStore``), so a run killed
+at 70 % resumes at 70 %. A progress bar with rate and ETA goes to stderr for large encodes
+(``progress=``: True, False, or None for "from ``PROGRESS_MIN_TEXTS`` texts on").
 """
 
 from __future__ import annotations
@@ -21,6 +27,11 @@ import numpy as np
 
 from geomcheck._json import jsonable
 from geomcheck.errors import EmbeddingError, InvalidInputError
+from geomcheck.models._chunks import PROGRESS_MIN_TEXTS, encode_chunked
+from geomcheck.models.files import model_files, weights_digest_of_dir
+
+__all__ = ["Embedder", "EmbeddedDataset", "TOKEN_BUDGETS", "CHUNK_TEXTS", "PROGRESS_MIN_TEXTS", "model_files",
+           "weights_digest_of_dir"]  # the last two live in geomcheck.models.files
 
 if TYPE_CHECKING:  # pragma: no cover
     from geomcheck.data import SequenceDataset
@@ -59,6 +70,9 @@ class EmbeddedDataset:
 # Padded tokens one encode batch may hold (``Embedder.token_budget`` overrides): on a CPU, 16k tokens
 # of SmolLM2-135M (30 layers, 576 wide) take ~1 GB of activations at once; a GPU holds far more.
 TOKEN_BUDGETS: dict[str, int] = {"cpu": 16_384, "mps": 32_768, "cuda": 131_072}
+# Texts a chunk holds (``Embedder.chunk_size`` overrides): what a killed run loses at most, and what is
+# tokenized at once. 4,096 texts are ~10 s of MiniLM on a 2-core CPU, and a million texts make 245 chunk files.
+CHUNK_TEXTS = 4_096
 
 
 class Embedder:
@@ -88,12 +102,16 @@ class Embedder:
         progress: bool | None = None,
         source_path: str | os.PathLike | None = None,
         token_budget: int | None = None,
+        chunk_size: int = CHUNK_TEXTS,
     ):
         if batch_size < 1:
             raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
         if token_budget is not None and (not isinstance(token_budget, int) or token_budget < 1):
             raise InvalidInputError(f"token_budget must be a positive integer or None, got {token_budget!r}")
+        if not isinstance(chunk_size, int) or chunk_size < 1:
+            raise InvalidInputError(f"chunk_size must be a positive integer, got {chunk_size!r}")
         self.model = model
+        self.chunk_size = chunk_size
         self.name = name
         self.spec = spec
         self.prompt = prompt or ""
@@ -101,6 +119,9 @@ class Embedder:
         self.token_budget = token_budget  # None: TOKEN_BUDGETS of the device
         self.last_batch_size: int | None = None  # what the last encode settled on after OOM back-off
         self.last_batches: list[tuple[int, int]] = []  # (texts, padded length) of each batch of the last encode
+        self.last_encoded = 0  # texts the model encoded in the last encode (0: all from the cache)
+        self.last_resumed = 0  # texts of the last encode read from an interrupted run's chunks
+        self._cut: list[int] | None = None  # while encoding: [texts past max_seq_length, longest] (truncation())
         self._weights_digest = weights_digest
         self._fingerprint: str | None = None
         self.cache = cache
@@ -207,11 +228,14 @@ class Embedder:
         """Tokens of each text (prompt and special tokens included), cut at ``max_seq_length`` as the
         model sees them unless ``cut=False``; zeros when the pipeline has no tokenizer."""
         tokenizer, limit = getattr(self.model, "tokenizer", None), self.max_seq_length
+        n = np.zeros(len(texts), dtype=np.int64)
         if tokenizer is None:
-            return np.zeros(len(texts), dtype=np.int64)
-        ids = tokenizer([self.prompt + t for t in texts], add_special_tokens=True, truncation=False,
-                        verbose=False)["input_ids"]
-        n = np.array([len(x) for x in ids], dtype=np.int64)
+            return n
+        step = self.chunk_size  # the token ids of one chunk at a time: a million texts' ids would take gigabytes
+        for a in range(0, len(texts), step):
+            ids = tokenizer([self.prompt + t for t in texts[a:a + step]], add_special_tokens=True, truncation=False,
+                            verbose=False)["input_ids"]
+            n[a:a + len(ids)] = [len(x) for x in ids]
         return np.minimum(n, limit) if (limit and cut) else n
 
     def _batches(self, lengths: np.ndarray, bs: int, budget: int) -> list[np.ndarray]:
@@ -226,22 +250,30 @@ class Embedder:
             start += size
         return out
 
-    def _encode_uncached(self, texts: list[str]) -> np.ndarray:
+    def _encode_uncached(self, texts: list[str], progress: Any = None) -> np.ndarray:
+        """One chunk: ``texts`` sorted by length into batches (``_batches``), OOM back-off on CUDA.
+        ``progress(n)`` is told of every batch of ``n`` texts."""
         import torch
 
-        bs = self.batch_size
+        bs = self.last_batch_size or self.batch_size
         budget = self.token_budget or TOKEN_BUDGETS.get(self.model.device.type, TOKEN_BUDGETS["cpu"])
-        show = self.progress if self.progress is not None else len(texts) >= 2_000
-        lengths = self.token_lengths(texts)
+        full = self.token_lengths(texts, cut=False)
+        self._note_cut(full)
+        limit = self.max_seq_length
+        lengths = np.minimum(full, limit) if limit else full
         while True:
             batches = self._batches(lengths, bs, budget)
             X = np.zeros((len(texts), self.dim), dtype=np.float32)
+            told = 0
             try:
                 with torch.inference_mode():
-                    for idx in _progress(batches, show, self.name):
+                    for idx in batches:
                         X[idx] = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
                                                    prompt=self.prompt or None, convert_to_numpy=True,
                                                    show_progress_bar=False)
+                        if progress is not None:
+                            progress(len(idx))
+                            told += len(idx)
                 break
             except torch.cuda.OutOfMemoryError:
                 if bs == 1 and budget <= int(lengths.max(initial=1)):
@@ -251,53 +283,82 @@ class Embedder:
                     ) from None
                 torch.cuda.empty_cache()
                 bs, budget = max(1, bs // 2), max(1, budget // 2)
+                if progress is not None and told:
+                    progress(-told)  # the chunk starts over
                 log.warning("geomcheck: %s: CUDA out of memory, retrying with batch size %d and %d tokens a batch",
                             self.name, bs, budget)
+        self.last_batch_size = bs  # the next chunk of this encode starts from what worked
+        self.last_batches += [(len(idx), int(lengths[idx].max(initial=0))) for idx in batches]
+        self.last_encoded += len(texts)
+        return X
+
+    def _note_cut(self, full: np.ndarray) -> None:
+        """Count texts past ``max_seq_length`` (``truncation``) from their uncut token lengths."""
+        limit = self.max_seq_length
+        if self._cut is not None and limit and getattr(self.model, "tokenizer", None) is not None:
+            self._cut[0] += int((full > limit).sum())
+            self._cut[1] = max(self._cut[1], int(full.max(initial=0)))
+
+    def encode(self, texts: Sequence[str], *, cache: bool | None = None, progress: bool | None = None) -> np.ndarray:
+        """Embeddings of ``texts``, shape (N, dim), float32, rows in input order.
+
+        ``progress``: a bar with rate and ETA on stderr (None: ``self.progress``, else from
+        ``PROGRESS_MIN_TEXTS`` texts to embed on). With the cache on, a set of more than ``chunk_size``
+        texts keeps each finished chunk on disk until the whole is written, and an encode that finds
+        chunks of an interrupted run of the same model and texts encodes only the others."""
+        return self._encode(texts, cache, progress)[0]
+
+    def _encode(self, texts: Sequence[str], cache: bool | None,
+                progress: bool | None) -> tuple[np.ndarray, tuple[int, int] | None]:
+        """(``encode``'s matrix, ``truncation(texts)`` where it came for free: from the tokenizing, or the
+        cache entry; else None)."""
+        texts = self._check_texts(texts)
         # Each call starts again from the configured size: a batch of very long texts that
         # needed a small batch says nothing about the next call's texts.
-        self.last_batch_size = bs
-        self.last_batches = [(len(idx), int(lengths[idx].max(initial=0))) for idx in batches]
-        return X
-
-    def encode(self, texts: Sequence[str], *, cache: bool | None = None) -> np.ndarray:
-        """Embeddings of ``texts``, shape (N, dim), float32, rows in input order."""
-        texts = self._check_texts(texts)
+        self.last_batch_size, self.last_batches, self.last_encoded, self.last_resumed = None, [], 0, 0
         if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
+            return np.zeros((0, self.dim), dtype=np.float32), (0, 0)
         use_cache = self.cache if cache is None else cache
-        store = None
+        store = digest = None
         if use_cache:
-            from geomcheck.cache import EmbeddingCache
+            from geomcheck.cache import EmbeddingCache, texts_digest
 
-            store = EmbeddingCache(self._cache_root)
-            hit = store.get(self.fingerprint, texts)
+            store, digest = EmbeddingCache(self._cache_root), texts_digest(texts)
+            hit = store.entry(self.fingerprint, texts, digest=digest)
             if hit is not None:
-                return hit
-        X = self._encode_uncached(texts)
-        finite = np.isfinite(X).all(axis=1)
-        if not finite.all():
-            i = int(np.flatnonzero(~finite)[0])
-            raise EmbeddingError(
-                f"{self.name} returned NaN/inf for {int((~finite).sum())} of {len(texts)} texts, first "
-                f"text {i}: {texts[i][:80]!r}{'…' if len(texts[i]) > 80 else ''}; with dtype={self.dtype} try "
-                f"dtype='float32', and check the model's weights"
-            )
+                cut = hit[1].get("truncation")
+                return hit[0], (int(cut[0]), int(cut[1])) if isinstance(cut, list) and len(cut) == 2 else None
+        chunks = store.chunks(self.fingerprint, texts, digest=digest) if store is not None and \
+            len(texts) > self.chunk_size else None
+        self._cut = [0, 0]
+        try:
+            X = encode_chunked(self, texts, chunks, progress)
+            cut = (self._cut[0], self._cut[1])
+        finally:
+            self._cut = None
         if store is not None:
             try:
-                store.put(self.fingerprint, texts, X, model=self.name)
+                store.put(self.fingerprint, texts, X, digest=digest, model=self.name, truncation=list(cut))
             except OSError as exc:  # a read-only or full cache must not fail the run
                 log.warning("geomcheck: could not write the embedding cache (%s)", exc)
-        return X
+            else:
+                if chunks is not None:
+                    chunks.remove()
+        return X, cut
 
-    def embed(self, dataset: SequenceDataset, *, cache: bool | None = None) -> EmbeddedDataset:
+    def embed(self, dataset: SequenceDataset, *, cache: bool | None = None,
+              progress: bool | None = None) -> EmbeddedDataset:
         """Embed a dataset (a ``SequenceDataset``, a ``TextDataset``, anything with ``texts``, ``labels`` and
         ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
-        X = self.encode(dataset.texts, cache=cache)
-        n_cut, longest = self.truncation(dataset.texts)
+        X, cut = self._encode(dataset.texts, cache, progress)
+        n_cut, longest = cut if cut is not None else self.truncation(dataset.texts)
         # once per model and texts in a process, not once per test; a variant ("minilm+soup") shares its
         # base's tokenizer and limit, so it is the same news
         family = self.name.split("+", 1)[0]
-        announce = (family, self.max_seq_length, hashlib.sha256("\x00".join(dataset.texts).encode()).hexdigest())
+        if n_cut:
+            from geomcheck.cache import texts_digest
+
+            announce = (family, self.max_seq_length, texts_digest(dataset.texts))
         if n_cut and announce not in _ANNOUNCED:
             _ANNOUNCED.add(announce)
             warnings.warn(f"geomcheck: {n_cut} of {len(dataset.texts)} texts are longer than {family}'s "
@@ -317,54 +378,3 @@ class Embedder:
 
 
 _ANNOUNCED: set[tuple[Any, ...]] = set()  # (model, limit, texts digest) whose cut texts were announced
-
-
-def _progress(batches: list[Any], show: bool, name: str) -> Any:
-    """The batches, with a progress bar (tqdm, as sentence-transformers shows) when ``show``."""
-    if not show:
-        return batches
-    from tqdm.auto import tqdm
-
-    return tqdm(batches, desc=f"{name}: batches", unit="batch")
-
-
-# What in a model directory cannot change the vectors: documentation, other export formats (ONNX,
-# OpenVINO, TF/Flax/Rust weights, GGUF) and training state. Everything else is hashed — weights,
-# every tokenizer file (tokenizer.json, vocab.txt, merges.txt, *.model, tokenizer_config.json,
-# special_tokens_map.json, added_tokens.json), config.json, modules.json, sentence_bert_config.json,
-# config_sentence_transformers.json (prompts) and each module folder (1_Pooling, 2_Dense, …) — so a
-# file nobody listed here still changes the fingerprint: a needless recompute beats a stale answer.
-_NOT_VECTORS_DIRS = {".git", ".cache", ".huggingface", "onnx", "openvino", "coreml", "__pycache__", "runs"}
-_NOT_VECTORS_SUFFIXES = {".md", ".onnx", ".onnx_data", ".msgpack", ".h5", ".ot", ".tflite", ".gguf", ".png", ".jpg",
-                         ".jpeg", ".gif", ".svg", ".lock", ".tmp", ".pyc"}
-_NOT_VECTORS_NAMES = {"LICENSE", "LICENSE.txt", "NOTICE", ".gitattributes", ".gitignore", "optimizer.pt",
-                      "scheduler.pt", "trainer_state.json", "training_args.bin", "scaler.pt"}
-
-
-def _changes_vectors(rel: Path) -> bool:
-    if any(part in _NOT_VECTORS_DIRS for part in rel.parts[:-1]):
-        return False
-    name = rel.name
-    return not (name in _NOT_VECTORS_NAMES or rel.suffix.lower() in _NOT_VECTORS_SUFFIXES
-                or name.startswith("rng_state") or name.startswith("."))
-
-
-def model_files(path: str | os.PathLike) -> list[Path]:
-    """The files of a model directory that can change its vectors (see ``_changes_vectors``), sorted."""
-    root = Path(path)
-    return sorted(p for p in root.rglob("*") if p.is_file() and _changes_vectors(p.relative_to(root)))
-
-
-def weights_digest_of_dir(path: str | os.PathLike) -> str | None:
-    """Digest of every file of a model directory that can change its vectors (weights, tokenizer,
-    configs, module folders; ``model_files``), or None if it holds no weights (``.safetensors`` / ``.bin``)."""
-    from geomcheck.cache import file_digest
-
-    root = Path(path)
-    files = model_files(root)
-    if not any(f.suffix in (".safetensors", ".bin", ".pt", ".pth") for f in files):
-        return None
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f"{f.relative_to(root).as_posix()}|{file_digest(f)}\n".encode())
-    return "files:" + h.hexdigest()

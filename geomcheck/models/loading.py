@@ -264,7 +264,8 @@ def load_model(
         remote_code_error,
         remote_code_reasons,
     )
-    from geomcheck.models.embedder import Embedder, weights_digest_of_dir
+    from geomcheck.models.embedder import Embedder
+    from geomcheck.models.files import weights_digest_of_dir
     from geomcheck.models.gguf import SMOLLM2_PACKAGE
 
     if pooling is not None and pooling not in POOLINGS:

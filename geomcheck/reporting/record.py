@@ -5,7 +5,13 @@ values, test outcomes, paper-claim measurements and baseline comparisons, keyed 
 (test id) and variant ("lora", "soup", …; None for the model itself). Its ``state`` is
 plain JSON, so pytest-xdist workers send theirs to the controller, which ``merge``s them
 and renders one summary (``summary_tables``) and one report directory (``write_dir``:
-report.json, report.md, a t-SNE PNG per model/variant and a side-by-side grid).
+report.json, report.md, a t-SNE PNG per model/variant and a side-by-side grid). Records of
+separate runs (one per CI job) are combined by ``geomcheck.reporting.combine``.
+
+Format ``geomcheck.run/2`` (``/1`` before): each test's outcome (``tests``: node id, model,
+variant, outcome, duration, first line of a failure), a digest of each dataset's texts and
+labels in its geometry records (``data_sha256``, ``n_texts``), and in ``settings`` the suite
+dataset's name and the run's exit status — what combining runs needs to check and to gate.
 """
 
 from __future__ import annotations
@@ -20,13 +26,14 @@ from geomcheck._json import jsonable
 from geomcheck.errors import InvalidInputError
 from geomcheck.reporting.tables import CKA_NOTE, EXTRA_COLUMNS, row_label
 
-__all__ = ["RunRecord", "REPORT_FORMAT"]
+__all__ = ["RunRecord", "REPORT_FORMAT", "TEST_RANK", "data_digest", "check_report_dir"]
 
-REPORT_FORMAT = "geomcheck.run/1"
+REPORT_FORMAT = "geomcheck.run/2"
 _RANK = {"skipped": 0, "passed": 1, "failed": 2}  # a row is "passed" when some test passed and none failed
+TEST_RANK = {"skipped": 0, "passed": 1, "failed": 2, "error": 3}  # a test's worst phase decides its outcome
 _KEYS = {"geometry": ("model", "variant", "dataset"), "values": ("model", "variant", "name"),
          "claims": ("model", "claim"), "baseline": ("model", "dataset"),
-         "failures": ("nodeid",)}  # what identifies a record
+         "failures": ("nodeid",), "tests": ("nodeid",)}  # what identifies a record
 
 
 def check_report_dir(path: str | os.PathLike) -> None:
@@ -55,12 +62,30 @@ def check_report_dir(path: str | os.PathLike) -> None:
                                 f"{'them' if len(theirs) > 1 else 'it'}: choose an empty or new directory")
 
 
+def data_digest(texts: Any, labels: Any, label_names: Any) -> str:
+    """sha256 of a dataset's texts (in order, each length-prefixed), integer labels and label names: two runs
+    measured the same data exactly when their digests agree."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256()
+    for t in texts:
+        b = str(t).encode("utf-8", "surrogatepass")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    h.update(b"|labels|" + np.ascontiguousarray(labels, dtype="<i8").tobytes())
+    h.update(b"|names|" + json.dumps([str(n) for n in label_names]).encode())
+    return h.hexdigest()
+
+
 class RunRecord:
     """Everything a suite run measured (see the module docstring)."""
 
     def __init__(self, state: Mapping[str, Any] | None = None):
         self.state: dict[str, Any] = {"format": REPORT_FORMAT, "settings": {}, "models": {}, "geometry": [],
-                                      "values": [], "outcomes": {}, "claims": [], "baseline": [], "failures": []}
+                                      "values": [], "outcomes": {}, "claims": [], "baseline": [], "failures": [],
+                                      "tests": []}
         if state:
             self.merge(state)
 
@@ -74,6 +99,9 @@ class RunRecord:
         if emb is not None:
             from geomcheck.reporting.projection import MAX_POINTS, thin
 
+            rec["n_texts"] = len(emb.labels)
+            if len(getattr(emb, "texts", ())) == len(emb.labels):
+                rec["data_sha256"] = data_digest(emb.texts, emb.labels, emb.label_names)
             # the pictures draw at most MAX_POINTS points: a larger set keeps a stratified sample (seed 0)
             idx = thin(emb.labels, MAX_POINTS, 0)
             X, labels = (emb.X, emb.labels) if idx is None else (emb.X[idx], emb.labels[idx])
@@ -107,6 +135,13 @@ class RunRecord:
         """A failed test and the first line of its failure."""
         self._upsert("failures", {"nodeid": nodeid, "model": model, "variant": variant, "message": message})
 
+    def add_test(self, nodeid: str, model: str | None, variant: str | None, outcome: str, duration: float,
+                 message: str = "") -> None:
+        """A test's outcome ("passed", "failed", "error" (setup or teardown), "skipped"), its duration in seconds
+        (all phases) and the first line of its failure or skip reason; for the JUnit file of combined runs."""
+        self._upsert("tests", {"nodeid": nodeid, "model": model, "variant": variant, "outcome": outcome,
+                               "duration": round(float(duration), 4), "message": message})
+
     def _upsert(self, table: str, rec: dict[str, Any]) -> None:
         items, keys = self.state[table], _KEYS[table]
         for i, old in enumerate(items):
@@ -118,11 +153,18 @@ class RunRecord:
     def merge(self, state: Mapping[str, Any]) -> None:
         """Add another record's state (a worker's) to this one."""
         if state.get("format", REPORT_FORMAT) != REPORT_FORMAT:
-            raise InvalidInputError(f"not a geomcheck run record: {state.get('format')!r}")
+            fmt = state.get("format")
+            raise InvalidInputError(
+                f"a run record of format {fmt!r}, not {REPORT_FORMAT!r}: written by another geomcheck version; rerun it "
+                f"with this one" if str(fmt).startswith("geomcheck.run/") else f"not a geomcheck run record: {fmt!r}")
         self.state["settings"] = dict(state.get("settings") or self.state["settings"])
         self.state["models"].update(state.get("models", {}))
         for table in _KEYS:
             for rec in state.get(table) or []:
+                if table == "tests":  # the same test in two runs (a rerun): the worse outcome stands
+                    old = next((t for t in self.state["tests"] if t["nodeid"] == rec.get("nodeid")), None)
+                    if old is not None and TEST_RANK.get(old["outcome"], 0) > TEST_RANK.get(rec.get("outcome"), 0):
+                        continue
                 self._upsert(table, dict(rec))
         for key, outcome in state.get("outcomes", {}).items():
             self._set_outcome(key, outcome)

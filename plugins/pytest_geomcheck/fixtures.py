@@ -53,17 +53,28 @@ def base_embedder(geomcheck_model_name: str, embedder, pytestconfig: pytest.Conf
 
 
 @pytest.fixture(scope="session")
-def embed(embedder):
-    """``embed(dataset, embedder=None)`` → ``EmbeddedDataset`` (model under test by default; memoised, disk-cached)."""
+def embed(embedder, pytestconfig: pytest.Config):
+    """``embed(dataset, embedder=None)`` → ``EmbeddedDataset`` (model under test by default; memoised, disk-cached).
+
+    A large dataset shows the encoder's progress bar (rate, ETA) on the terminal through pytest's capture;
+    ``-q`` and xdist workers keep quiet."""
+    from geomcheck.models.embedder import PROGRESS_MIN_TEXTS
+
     memo: dict = {}
     default = embedder  # the inner keyword shadows the fixture's name
+    session = GeomcheckSession.of(pytestconfig)
+    quiet = pytestconfig.get_verbosity() < 0 or session.is_xdist_worker
 
     def run(dataset, *, embedder=None):
         emb = embedder or default
         # the vectors depend on the texts alone (and are disk-cached); the EmbeddedDataset carries the labels
         key = (id(emb), tuple(dataset.texts), tuple(int(x) for x in dataset.labels), tuple(dataset.label_names))
         if key not in memo:
-            memo[key] = emb.embed(dataset)
+            if quiet or len(dataset.texts) < PROGRESS_MIN_TEXTS:
+                memo[key] = emb.embed(dataset, progress=False if quiet else None)
+            else:
+                with session.terminal():
+                    memo[key] = emb.embed(dataset)
         return memo[key]
 
     return run

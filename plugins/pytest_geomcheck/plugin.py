@@ -62,7 +62,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     session = GeomcheckSession.of(config)
     header = [f"geomcheck {geomcheck.__version__}, model under test: {', '.join(session.settings.models)}"]
-    return header + ([session.rootpath_note] if session.rootpath_note else [])
+    return header + [note for note in (session.rootpath_note, session.xdist_note()) if note]
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks (--dist loadgroup)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    GeomcheckSession.of(config).group_by_model(items)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -45,6 +45,7 @@ class GeomcheckSession:
         self.rootpath = Path(config.rootpath)  # where baselines live (pytest_geomcheck.cmdline may correct it)
         self.rootpath_note = ""  # why it differs from pytest's, for the header
         self.report_error = ""
+        self._tests: dict[str, dict[str, Any]] = {}  # nodeid -> outcome so far (all phases), for the record
 
     @classmethod
     def of(cls, config: pytest.Config) -> GeomcheckSession:
@@ -148,6 +149,34 @@ class GeomcheckSession:
         shipped = shipped_baselines_dir() / f"{model}.json"
         return shipped if shipped.is_file() else own
 
+    # --- pytest-xdist ---------------------------------------------------------------------
+    def loadgroup(self) -> bool:
+        """Whether pytest-xdist distributes by ``xdist_group`` (``--dist loadgroup``; on a worker xdist keeps
+        the choice in ``option.loadgroup``)."""
+        opt = self.config.option
+        return bool(getattr(opt, "loadgroup", False)) or getattr(opt, "dist", None) == "loadgroup"
+
+    def group_by_model(self, items: list[pytest.Item]) -> None:
+        """Under ``--dist loadgroup`` every test of one model (and its variants) joins the group
+        ``geomcheck-<model id>``, so one worker runs them all and loads the model once; a test with an
+        ``xdist_group`` of its own keeps it."""
+        if not self.loadgroup():
+            return
+        for item in items:
+            model, _ = self.model_of(item)
+            if model is not None and item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(name=f"geomcheck-{model}"))
+
+    def xdist_note(self) -> str:
+        """A header line when several models meet xdist workers without ``--dist loadgroup``."""
+        opt = self.config.option
+        n = getattr(opt, "numprocesses", None)
+        if not n or len(self.settings.models) < 2 or self.loadgroup() or getattr(opt, "dist", "no") == "no":
+            return ""
+        return (f"geomcheck: {len(self.settings.models)} models on {n} xdist workers with --dist "
+                f"{getattr(opt, 'dist', '')}: a worker loads every model whose tests it gets; --dist loadgroup "
+                f"keeps each model's tests on one worker (one load, one GPU)")
+
     # --- outcomes and the end of the run -------------------------------------------------
     def on_report(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
         """A test phase ended: its outcome goes to the record, a geometry failure gets a short summary line."""
@@ -156,10 +185,13 @@ class GeomcheckSession:
             outcome = "skipped" if report.skipped else "failed" if report.failed else "passed"
             self.record.add_outcome(model, variant, outcome)
         self.shorten_geometry_failure(item, call, report)
+        grouped = self.loadgroup() and item.get_closest_marker("xdist_group") is not None
+        nodeid = item.nodeid.rsplit("@", 1)[0] if grouped else item.nodeid  # without xdist's "@<group>" suffix
+        self._note_test(nodeid, model, variant, report)
         if report.failed and (model is not None or self.record_started):  # not for runs that never used geomcheck
             crash = getattr(report.longrepr, "reprcrash", None)
             first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
-            self.record.add_failure(item.nodeid, model, variant, first[0] if first else report.when)
+            self.record.add_failure(nodeid, model, variant, first[0] if first else report.when)
 
     def shorten_geometry_failure(self, item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> None:
         """``-ra`` shows the verdict (the first line of a ``GeometryAssertionError``: metric, value,
@@ -175,6 +207,23 @@ class GeomcheckSession:
         crash = getattr(report.longrepr, "reprcrash", None)
         if crash is not None and str(call.excinfo.value):
             crash.message = str(call.excinfo.value).splitlines()[0]
+
+    def _note_test(self, nodeid: str, model: str | None, variant: str | None, report: pytest.TestReport) -> None:
+        """Keep the test's outcome over its phases (plain data: cheap in runs that never use geomcheck);
+        ``tests_into_record`` hands them to the record at the end."""
+        t = self._tests.setdefault(nodeid, {"model": model, "variant": variant, "outcome": "passed",
+                                            "duration": 0.0, "message": ""})
+        t["duration"] += float(getattr(report, "duration", 0.0) or 0.0)
+        outcome, message = _phase_outcome(report)
+        rank = {"passed": 1, "skipped": 0, "failed": 2, "error": 3}
+        if outcome != "passed" and (rank[outcome] > rank[t["outcome"]] or t["outcome"] == "passed"):
+            t["outcome"], t["message"] = outcome, message
+
+    def tests_into_record(self) -> None:
+        """Every test's outcome into the record, where this run used geomcheck (the record was started)."""
+        if self.record_started:
+            for nodeid, t in self._tests.items():
+                self.record.add_test(nodeid, t["model"], t["variant"], t["outcome"], t["duration"], t["message"])
 
     @staticmethod
     def in_shipped_suites(item: pytest.Item) -> bool:
@@ -195,9 +244,13 @@ class GeomcheckSession:
         from geomcheck.adapt.cached import LORA_DEFAULTS
 
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        self.tests_into_record()
+        status = getattr(session, "exitstatus", None) if session is not None else None
         self.record.state["settings"] = {**self.settings.to_json(), "date": date, "versions": geomcheck.versions(),
                                          "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0,
-                                                   "tsne": 0}}
+                                                   "tsne": 0},
+                                         "suite_dataset": self.settings.suite_dataset_name,
+                                         "exitstatus": None if status is None else int(status)}
         if self.settings.report_dir and self.record:
             from geomcheck.errors import GeomcheckError
 
@@ -255,3 +308,19 @@ class GeomcheckSession:
         if tr is not None:
             with self.terminal():
                 tr.write_line(f"geomcheck: {text}")
+
+
+def _phase_outcome(report: pytest.TestReport) -> tuple[str, str]:
+    """(outcome, first line of why) of one phase, as JUnit has it: a failed setup or teardown is an "error",
+    a failed call "failed"; a skip (xfail too) "skipped" with its reason."""
+    if report.passed:
+        return "passed", ""
+    if report.skipped:
+        if hasattr(report, "wasxfail"):
+            return "skipped", f"xfail: {report.wasxfail}".rstrip(": ")
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr or "")
+        return "skipped", reason.removeprefix("Skipped: ").strip().splitlines()[0] if reason.strip() else ""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    first = (crash.message if crash is not None else str(report.longrepr)).strip().splitlines()
+    return ("failed" if report.when == "call" else "error"), (first[0] if first else report.when)

@@ -2,6 +2,13 @@
 
 Registered by ``plugin.py`` only when pytest-xdist is active, so its hooks exist exactly
 when xdist's hook specs do.
+
+``--dist loadgroup`` keeps each model's tests on one worker (the model is loaded once, on one GPU).
+The workers mark every test of a model ``xdist_group("geomcheck-<model id>")``; xdist passes the
+group to its scheduler as a ``@group`` suffix of the node id, which pytest 9's structured node ids
+no longer carry (pytest-xdist issue #1386). So the controller schedules with ``ModelGroupScheduling``:
+a test's group is its ``@`` suffix where there is one, else the model its parameters name, else the
+test alone (plain load balancing).
 """
 
 from __future__ import annotations
@@ -11,10 +18,11 @@ import os
 import subprocess
 
 import pytest
+from xdist.scheduler import LoadGroupScheduling  # this module is registered only where xdist runs
 
 from pytest_geomcheck.session import GeomcheckSession
 
-__all__ = ["one_gpu_per_worker"]
+__all__ = ["one_gpu_per_worker", "ModelGroupScheduling", "model_in_nodeid"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +51,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     session = GeomcheckSession.of(config)
     if hasattr(config, "workeroutput") and session.record_started:
+        session.tests_into_record()
         config.workeroutput["geomcheck"] = json.dumps(session.record.state)
 
 
@@ -50,3 +59,38 @@ def pytest_testnodedown(node, error) -> None:
     data = getattr(node, "workeroutput", {}).get("geomcheck")
     if data:
         GeomcheckSession.of(node.config).record.merge(json.loads(data))
+
+
+def model_in_nodeid(nodeid: str, model_ids: list[str]) -> str | None:
+    """The model id among ``model_ids`` that a test's parameter id (``test_x[minilm-soup]``) names as one of its
+    ``-``-joined parts, or None (no parameters, none, or two models fit)."""
+    name = nodeid.rsplit("::", 1)[-1]
+    if "[" not in name or not name.endswith("]"):
+        return None
+    ids = name[name.index("[") + 1:-1]
+    found = {m for m in model_ids if ids == m or ids.startswith(f"{m}-") or ids.endswith(f"-{m}") or f"-{m}-" in ids}
+    # "smollm2-135m" also contains "smollm2": the longer name wins where one holds the other
+    found = {m for m in found if not any(m != n and m in n for n in found)}
+    return found.pop() if len(found) == 1 else None
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    if config.getvalue("dist") != "loadgroup":
+        return None  # xdist's own
+    return ModelGroupScheduling(config, log)
+
+
+class ModelGroupScheduling(LoadGroupScheduling):
+    """xdist's loadgroup, grouping the tests of one model (see the module docstring)."""
+
+    def __init__(self, config: pytest.Config, log=None) -> None:
+        super().__init__(config, log)
+        session = GeomcheckSession.of(config)
+        self._model_ids = [session.id_of(m) for m in session.settings.models]
+
+    def _split_scope(self, nodeid: str) -> str:
+        scope = super()._split_scope(nodeid)
+        if scope != nodeid:  # xdist carried the group
+            return scope
+        model = model_in_nodeid(nodeid, self._model_ids)
+        return nodeid if model is None else f"geomcheck-{model}"

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from geomcheck.data.text.dataset import DatasetError, TextDataset
+from geomcheck.data.text.dataset import DatasetError, MetadataColumns, TextDataset
 from geomcheck.data.text.sources import MAX_ROWS, Rows, file_rows, missing_column, table_rows, too_many
 from geomcheck.data.text.values import cell_text, label_key, merge_message, name_labels, sort_names
 from geomcheck.errors import InvalidInputError
@@ -67,7 +67,7 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
 
     texts: list[str] = []
     ids: list[Any] = []
-    meta: list[dict[str, Any]] = []
+    meta = MetadataColumns()
     numbers = array("q")  # each row's line (or row) number, for messages about it later
     codes = array("q")  # each row's label as an index into keys
     keys: dict[Any, int] = {}  # distinct label keys, first seen first
@@ -88,7 +88,7 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         numbers.append(n)
         if id:
             ids.append(row.get(id))
-        meta.append({k: v for k, v in row.items() if k not in wanted})
+        meta.append(row, wanted)
     if not texts:
         raise DatasetError(f"{where}: no rows")
     if id and not present[id]:
@@ -97,17 +97,16 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
     def place(i: int) -> str:
         return f"{where}, {rows.unit} {numbers[i]}"
 
-    keep = range(len(texts))
-    seen: dict[str, int] = {}
-    dupes = [i for i in keep if seen.setdefault(texts[i], i) != i]
+    keep: Any = range(len(texts))
+    first_of = duplicates(texts)  # {index of a copy: index of the text's first occurrence}
+    dupes = sorted(first_of)
     if dupes:
         if drop_duplicates:
-            keep = [i for i in keep if seen[texts[i]] == i]
+            keep = [i for i in keep if i not in first_of]
         else:
             warnings.warn(f"geomcheck: {where}: {len(dupes)} duplicate text(s), first at {place(dupes[0])} (a copy "
-                          f"of {place(seen[texts[dupes[0]]])}); pass drop_duplicates=True to keep only the first of "
+                          f"of {place(first_of[dupes[0]])}); pass drop_duplicates=True to keep only the first of "
                           f"each", stacklevel=2)
-    del seen
     row_keys = np.frombuffer(codes, dtype=np.int64)[list(keep) if drop_duplicates and dupes else slice(None)]
     used, first = np.unique(row_keys, return_index=True)
     used = used[np.argsort(first)]  # the keys the kept rows use, first seen first
@@ -135,6 +134,38 @@ def load_dataset(source: Any, *, text: str = "text", label: str = "label", id: s
         raise DatasetError(f"{where}: label(s) {', '.join(map(repr, lonely))} have a single text; the silhouette "
                            f"needs at least 2 per label (add texts or drop the label)")
     pick = (lambda seq: tuple(seq[i] for i in keep)) if drop_duplicates and dupes else tuple
-    return TextDataset(pick(texts), labels, tuple(order), pick(ids) if id else None, pick(meta), where,
+    kept_texts = pick(texts)
+    del texts  # the tuple holds the strings now: only one list of pointers at a time
+    return TextDataset(kept_texts, labels, tuple(order), pick(ids) if id else None, pick(meta.rows()), where,
                        hint="look at what the texts of the worst labels share (source, length, wording)")
+
+
+def duplicates(texts: list[str]) -> dict[int, int]:
+    """``{i: first}`` for every text ``i`` that repeats the earlier text ``first`` (its first occurrence).
+
+    Candidates come from the strings' hashes (cached in each string: no pass over the characters) sorted in
+    numpy, 16 bytes a text; only texts whose hashes collide are compared. A ``{text: index}`` dict held
+    ~100 bytes a text at once, for a million texts more than the numbers that follow it.
+    """
+    n = len(texts)
+    if n < 2:
+        return {}
+    hashes = np.fromiter((hash(t) for t in texts), dtype=np.int64, count=n)
+    order = np.argsort(hashes, kind="stable")  # equal hashes keep their order: the first occurrence first
+    same = hashes[order[1:]] == hashes[order[:-1]]
+    del hashes
+    out: dict[int, int] = {}
+    if not same.any():
+        return out
+    starts = np.flatnonzero(np.diff(np.concatenate(([False], same, [False])).astype(np.int8)) == 1)
+    for start in starts:
+        stop = start + 1
+        while stop < n and same[stop - 1]:
+            stop += 1
+        firsts: dict[str, int] = {}
+        for i in order[start:stop].tolist():  # a handful of indices: equal hashes, mostly equal texts
+            first = firsts.setdefault(texts[i], i)
+            if first != i:
+                out[i] = first
+    return out
 
