@@ -10,6 +10,7 @@ and torch load inside the functions that need them.
 from __future__ import annotations
 
 from geomcheck.metrics.cluster import (
+    KMEANS_RESTARTS,
     METRICS,
     calinski_harabasz,
     cluster_report,
@@ -18,13 +19,15 @@ from geomcheck.metrics.cluster import (
     silhouette,
     silhouette_samples,
 )
-from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.metrics.geometry import KMEANS_SEED, GeometryReport
 from geomcheck.metrics.similarity import linear_cka, mutual_knn, procrustes_distance
 from geomcheck.metrics.stats import Interval, bootstrap_ci, permutation_pvalue
 
 __all__ = [
     "GeometryReport",
     "Interval",
+    "KMEANS_RESTARTS",
+    "KMEANS_SEED",
     "METRICS",
     "bootstrap_ci",
     "calinski_harabasz",

@@ -61,12 +61,21 @@ class EmbeddedDataset:
 TOKEN_BUDGETS: dict[str, int] = {"cpu": 16_384, "mps": 32_768, "cuda": 131_072}
 
 
+def default_prompt(model: Any) -> str:
+    """The prompt a ``SentenceTransformer`` puts before every text on its own: ``prompts[default_prompt_name]``
+    of its config_sentence_transformers.json, or ``""`` when it names none (most models; EmbeddingGemma's
+    config holds prompts but names no default, so the paper embedded its texts without one)."""
+    name = getattr(model, "default_prompt_name", None)
+    return str((getattr(model, "prompts", None) or {}).get(name) or "") if name else ""
+
+
 class Embedder:
     """Turns texts into vectors with one model.
 
     Attributes: ``name`` (alias or path), ``spec`` (its ``ModelSpec`` or None), ``device``,
     ``dtype`` ("float32" / "bfloat16" / "float16"), ``dim``, ``prompt``, ``batch_size``,
-    ``token_budget``. A batch holds at most ``batch_size`` texts and at most ``token_budget``
+    ``token_budget``. ``prompt`` is put before every text; None (default) takes the model's own
+    default prompt (``default_prompt``: none for most models), ``""`` none at all. A batch holds at most ``batch_size`` texts and at most ``token_budget``
     tokens counted with padding (texts sorted by length, longest first; default
     ``TOKEN_BUDGETS`` of the device): memory is bounded by tokens, not by texts, so a few
     texts of thousands of tokens never meet 63 others in one batch.
@@ -80,7 +89,7 @@ class Embedder:
         *,
         name: str,
         spec: ModelSpec | None = None,
-        prompt: str = "",
+        prompt: str | None = None,
         batch_size: int = 64,
         weights_digest: str | None = None,
         cache: bool = True,
@@ -96,7 +105,7 @@ class Embedder:
         self.model = model
         self.name = name
         self.spec = spec
-        self.prompt = prompt or ""
+        self.prompt = default_prompt(model) if prompt is None else str(prompt)
         self.batch_size = int(batch_size)
         self.token_budget = token_budget  # None: TOKEN_BUDGETS of the device
         self.last_batch_size: int | None = None  # what the last encode settled on after OOM back-off
@@ -138,8 +147,10 @@ class Embedder:
         return f"Embedder({self.name!r}, dim={self.dim}, device={self.device}, dtype={self.dtype})"
 
     def info(self) -> dict[str, Any]:
-        """What a report says of the model: name, fingerprint, source, device, dtype, dim, limits, prompt."""
-        return {"name": self.name, "fingerprint": self.fingerprint, "source": str(self.source_path),
+        """What a report says of the model: name, registry HF id (None when unknown), fingerprint, source, device,
+        dtype, dim, limits, prompt."""
+        return {"name": self.name, "hf_id": self.spec.hf_id if self.spec is not None else None,
+                "fingerprint": self.fingerprint, "source": str(self.source_path),
                 "device": self.device, "dtype": self.dtype, "dim": self.dim, "max_seq_length": self.max_seq_length,
                 "prompt": self.prompt, "batch_size": self.batch_size, "dropped_weights": list(self.dropped_weights)}
 
@@ -240,7 +251,7 @@ class Embedder:
                 with torch.inference_mode():
                     for idx in _progress(batches, show, self.name):
                         X[idx] = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
-                                                   prompt=self.prompt or None, convert_to_numpy=True,
+                                                   prompt=self.prompt, convert_to_numpy=True,
                                                    show_progress_bar=False)
                 break
             except torch.cuda.OutOfMemoryError:

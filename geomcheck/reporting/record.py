@@ -55,6 +55,15 @@ def check_report_dir(path: str | os.PathLike) -> None:
                                 f"{'them' if len(theirs) > 1 else 'it'}: choose an empty or new directory")
 
 
+def _spec_of(hf_id: str | None) -> Any:
+    """The registry entry of a Hugging Face id, or None."""
+    if not hf_id:
+        return None
+    from geomcheck.models.registry import REGISTRY
+
+    return next((s for s in REGISTRY.values() if s.hf_id == hf_id), None)
+
+
 class RunRecord:
     """Everything a suite run measured (see the module docstring)."""
 
@@ -136,7 +145,7 @@ class RunRecord:
     def rows(self, dataset: str | None = None) -> list[Any]:
         """Table rows (``geomcheck.reporting.tables.Row``) for one dataset (default: the first recorded)."""
         from geomcheck.metrics.geometry import GeometryReport
-        from geomcheck.reporting.tables import Row
+        from geomcheck.reporting.tables import Row, published_result
 
         geo = self.state["geometry"]
         if not geo:
@@ -150,8 +159,13 @@ class RunRecord:
             extra = {"CKA to base": self._value(m, v, "cka_to_base") if v is not None else None,
                      "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
                      "status": self._status(m, v)}
+            hf_id = (self.state["models"].get(m) or {}).get("hf_id")
+            if hf_id:
+                extra["hf_id"] = hf_id
+            # the published row belongs to the model itself, not to a LoRA or merged variant of it
+            paper = published_result(_spec_of(hf_id), dataset) if v is None else None
             rows.append(Row.measured(m, GeometryReport.from_dict(rec["report"]), variant=v, dataset=dataset,
-                                     **{k: x for k, x in extra.items() if x not in (None, "")}))
+                                     paper=paper, **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
 
     def _ordered(self) -> list[dict[str, Any]]:
@@ -205,7 +219,7 @@ class RunRecord:
             cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
                                   extra_columns=cols, caption=CKA_NOTE if any(c.startswith("CKA") for c in cols)
-                                  else None))
+                                  else None, published=True))
         out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
         return out
 
@@ -213,6 +227,9 @@ class RunRecord:
     def to_json(self) -> str:
         doc = {k: v for k, v in self.state.items() if k != "geometry"}
         doc["geometry"] = [{k: v for k, v in r.items() if k not in ("X",)} for r in self.state["geometry"]]
+        # the Table 2 rows as `geomcheck table --json` writes them: a registry model's own row on the paper's
+        # dataset carries its HF id, the published row and the difference
+        doc["rows"] = [r.to_dict() for ds in self.datasets() for r in self.rows(ds)]
         return json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n"
 
     def to_markdown(self, files: list[Path] | None = None) -> str:
