@@ -161,11 +161,14 @@ def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
                                          rf"\(the longest has {max(lengths):,}\)"):
         e = model.embed(ds)
     assert (e.n_truncated, e.longest_tokens) == (4, max(lengths))
+    assert e.n_tokens == 4 * 16  # what the model read: each text cut at 16 tokens
+    short_lengths = [len(ids) for ids in model.model.tokenizer(list(short.texts))["input_ids"]]
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model.embed(short).n_truncated == 0
+        assert model.embed(short).n_tokens == sum(short_lengths) < 4 * 16
         assert model.embed(ds).n_truncated == 4  # counted again, announced once per model and texts
 
 

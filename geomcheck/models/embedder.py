@@ -48,6 +48,7 @@ class EmbeddedDataset:
     hint: str = ""  # the dataset's advice for a failing check (what else its texts may cluster by)
     class_word: str = "family"  # what the dataset calls its classes: "family" (sequences), "label" (your texts)
     source: str = ""  # the file the texts were read from (your own labelled texts), else ""
+    n_tokens: int = 0  # tokens the model read, prompt and special tokens included, each text cut at max_seq_length
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -304,7 +305,7 @@ class Embedder:
         """Embed a dataset (a ``SequenceDataset``, a ``TextDataset``, anything with ``texts``, ``labels`` and
         ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
         X = self.encode(dataset.texts, cache=cache)
-        n_cut, longest = self.truncation(dataset.texts)
+        n_cut, longest, n_tokens = self._token_stats(dataset.texts)
         # once per model and texts in a process, not once per test; a variant ("minilm+soup") shares its
         # base's tokenizer and limit, so it is the same news
         family = self.name.split("+", 1)[0]
@@ -316,15 +317,23 @@ class Embedder:
                           f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
                                self.name, self.fingerprint, n_cut, longest, str(getattr(dataset, "hint", "")),
-                               str(getattr(dataset, "class_word", "family")), str(getattr(dataset, "source", "") or ""))
+                               str(getattr(dataset, "class_word", "family")), str(getattr(dataset, "source", "") or ""),
+                               n_tokens)
 
     def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
         """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
+        return self._token_stats(texts)[:2]
+
+    def _token_stats(self, texts: Sequence[str]) -> tuple[int, int, int]:
+        """``truncation`` and the tokens the model reads in all (each text cut at ``max_seq_length``); zeros
+        when the pipeline has no tokenizer."""
+        if getattr(self.model, "tokenizer", None) is None or not texts:
+            return 0, 0, 0
         limit = self.max_seq_length
-        if getattr(self.model, "tokenizer", None) is None or not limit:
-            return 0, 0
         lengths = self.token_lengths(texts, cut=False)
-        return int((lengths > limit).sum()), int(lengths.max(initial=0))
+        if not limit:
+            return 0, 0, int(lengths.sum())
+        return int((lengths > limit).sum()), int(lengths.max(initial=0)), int(np.minimum(lengths, limit).sum())
 
 
 _ANNOUNCED: set[tuple[Any, ...]] = set()  # (model, limit, texts digest) whose cut texts were announced

@@ -56,7 +56,8 @@ def render(record: Any, files: Sequence[Path] = ()) -> str:
         rows = record.rows(ds)
         cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
         parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols, published=True)]
-        parts += [f"- {line}." for line in METRIC_DIRECTIONS] + [f"- {CKA_NOTE}.", ""]
+        size = record.size_line(ds)
+        parts += ([f"- {size}."] if size else []) + [f"- {line}." for line in METRIC_DIRECTIONS] + [f"- {CKA_NOTE}.", ""]
     failures = st.get("failures") or []
     parts += ["## Failed tests", ""]
     parts += (_table(("test", "model", "first line of the failure"),

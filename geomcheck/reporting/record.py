@@ -81,6 +81,8 @@ class RunRecord:
         """A ``GeometryReport`` (and the ``EmbeddedDataset`` it came from, for the plots)."""
         rec: dict[str, Any] = {"model": model, "variant": variant, "dataset": dataset, "report": report.to_json_dict()}
         if emb is not None:
+            rec["texts"] = len(emb.X)
+            rec["tokens"] = int(getattr(emb, "n_tokens", 0))  # what the model read (0: no tokenizer known)
             rec["X"] = [[float(x) for x in row] for row in emb.X]
             rec["labels"] = [int(x) for x in emb.labels]
             rec["label_names"] = list(emb.label_names)
@@ -176,6 +178,23 @@ class RunRecord:
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(r["dataset"] for r in self.state["geometry"]))
 
+    def size_line(self, dataset: str) -> str:
+        """How many texts the dataset has and how many tokens each model read of them: "64 texts; tokens read:
+        minilm 10,293" (the model's own rows; a variant shares its tokenizer). Empty when nothing was recorded."""
+        texts, tokens = None, {}
+        for rec in self._ordered():
+            if rec["dataset"] != dataset or "texts" not in rec:
+                continue
+            texts = rec["texts"]
+            if rec["model"] not in tokens and rec.get("tokens"):
+                tokens[rec["model"]] = rec["tokens"]
+        if texts is None:
+            return ""
+        line = f"{dataset}: {texts:,} texts"
+        if tokens:  # prompt and special tokens included, each text cut at the model's max_seq_length
+            line += "; tokens read: " + ", ".join(f"{m} {n:,}" for m, n in tokens.items())
+        return line
+
     def value_lines(self) -> list[str]:
         by: dict[str, list[str]] = {}
         from geomcheck.reporting.tables import METRICS
@@ -217,9 +236,9 @@ class RunRecord:
         for ds in self.datasets():
             rows = self.rows(ds)
             cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
+            caption = "\n".join(([CKA_NOTE] if any(c.startswith("CKA") for c in cols) else []) + [self.size_line(ds)])
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
-                                  extra_columns=cols, caption=CKA_NOTE if any(c.startswith("CKA") for c in cols)
-                                  else None, published=True))
+                                  extra_columns=cols, caption=caption.strip() or None, published=True))
         out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
         return out
 
