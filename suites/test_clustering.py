@@ -54,13 +54,17 @@ def test_geometry_is_in_range(geometry, named_dataset, geomcheck_record):
 
 
 def test_paper_row_is_reproduced(geometry, embedder, paper_dataset):
-    """For a model of the paper's Table 2, our silhouette(true) lies near the published one."""
+    """For a model of the paper's Table 2, all four numbers on the paper's 24 texts (KMeans n_init=10,
+    random_state=42, no prompt) equal the published ones within a tolerance set by dtype and device
+    (float32 on CPU: 1e-4, the published rounding; geomcheck.checks.PAPER_TOLERANCES)."""
+    from geomcheck.checks import assert_reproduces_paper
+
     spec = embedder.spec
     if spec is None or spec.paper is None:
         pytest.skip(f"{embedder.name} has no published Table 2 row")
     r = geometry(paper_dataset, "paper")
-    # 0.05: the paper ran bf16 on GPUs with library versions of its time; the rows differ by up to 0.4
-    assert r.silhouette_true == pytest.approx(spec.paper.silhouette_true, abs=0.05)
+    # the summary's table shows the published row and the difference under the measured one
+    assert_reproduces_paper(r, spec.paper, dtype=embedder.dtype, device=embedder.device, model=embedder.name)
 
 
 def test_matches_baseline(geomcheck_baseline, geomcheck_baseline_path, embed, named_dataset, geomcheck_record, embedder,
@@ -98,11 +102,14 @@ def test_clusters_by_family(embed, named_dataset, geomcheck_baseline, geomcheck_
     """KMeans must not find a clustering much better than the families (the text clusters by
     something else: magnitude, length). The allowed gap is 0.05, or the baseline model's own gap
     + 0.1 when it has a baseline that does not cluster by family (a regression gate then)."""
+    from geomcheck.metrics import KMEANS_SEED
+
     name, ds = named_dataset
     margin = 0.05
     if geomcheck_baseline is not None and name in geomcheck_baseline.datasets:
         base = geomcheck_baseline.datasets[name].report
-        margin = max(margin, base.silhouette_kmeans - base.silhouette_true + 0.1)
+        if base.seed == KMEANS_SEED:  # a baseline of another KMeans seed fails test_matches_baseline, saying so
+            margin = max(margin, base.silhouette_kmeans - base.silhouette_true + 0.1)
     try:
         r = assert_clusters_by_family(embed(ds), margin=margin, metric=geomcheck_settings.metric)
     finally:

@@ -12,7 +12,7 @@ import functools
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from geomcheck import strategies as gst
@@ -134,9 +134,18 @@ def _text(terms) -> str:
     return render(terms, max_chars=MAX_CHARS)[0]
 
 
+# Tests whose every example is a model call do not shrink a failure: shrinking replays the model for up to
+# Hypothesis's 5-minute shrink budget per failing test (a 300M model that fails them, e.g. with random
+# weights, spent over 10 minutes there on a 2-core CPU), and their examples are small already (<= 8 texts of
+# <= 400 characters). The failing example is reported as drawn, and replayed first on the next run.
+MODEL_PHASES = (Phase.explicit, Phase.reuse, Phase.generate)
+
+
 def _model_settings(max_examples: int) -> settings:
-    """Few examples (each is a model call), no deadline (a model call may stall on a shared machine)."""
-    return settings(deadline=None, max_examples=max_examples, suppress_health_check=[HealthCheck.too_slow])
+    """Few examples (each is a model call), no shrinking (``MODEL_PHASES``), no deadline (a model call may
+    stall on a shared machine)."""
+    return settings(deadline=None, max_examples=max_examples, phases=MODEL_PHASES,
+                    suppress_health_check=[HealthCheck.too_slow])
 
 
 @st.composite
@@ -329,7 +338,8 @@ def formatting_expectation(embedder, request):
 
 
 # function_scoped_fixture: formatting_expectation only marks the test once; nothing in it needs a reset per example
-@settings(deadline=None, max_examples=5, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(deadline=None, max_examples=5, phases=MODEL_PHASES,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_formatting_changes_move_a_text_less_than_the_classes_are_apart(embed, embedder, suite_dataset,
                                                                         formatting_expectation, data):

@@ -209,6 +209,40 @@ def test_different_texts_are_refused(baseline: Baseline, base_emb: EmbeddedDatas
         compare(baseline, "heldout", base_emb)
 
 
+def test_a_baseline_of_another_kmeans_seed_is_refused_and_rewritten_on_request(baseline: Baseline,
+                                                                               base_emb: EmbeddedDataset,
+                                                                               tmp_path: Path) -> None:
+    """A file written before geomcheck took the paper's KMeans (random_state=42) records no "kmeans" and
+    seed 0 in its reports (or no seed at all): compare refuses it, saying why and how to rewrite it; the
+    rewrite keeps its tolerances and then compares."""
+    from geomcheck.checks.baseline import rewrite_baseline
+    from geomcheck.metrics import cluster_report
+
+    assert baseline.kmeans == {"seed": 42, "n_init": 10} and baseline.kmeans_seed == 42
+    assert baseline.datasets["paper"].report == cluster_report(base_emb.X, base_emb.labels, label_names=NAMES,
+                                                               precision="float64")
+    old = baseline.to_dict()
+    del old["kmeans"]
+    old["tolerances"] = {"cka_to_baseline": 0.5}
+    old["datasets"]["paper"]["report"]["seed"] = 0
+    path = tmp_path / "old.json"
+    for seed_field in ("zero", "missing"):
+        if seed_field == "missing":
+            del old["datasets"]["paper"]["report"]["seed"]
+        path.write_text(json.dumps(old))
+        b = Baseline.load(path)
+        assert b.kmeans_seed == 0 and b.kmeans == {}
+        with pytest.raises(BaselineMismatchError, match=rf"baseline '{path}' was measured with another KMeans seed "
+                                                        r"\('paper': KMeans n_init=10, random_state=0\); .*"
+                                                        r"KMeans\(n_init=10, random_state=42\).*"
+                                                        rf"geomcheck baseline --model synthetic --out {path}"):
+            compare(b, "paper", base_emb)
+    rewritten = rewrite_baseline(path, "synthetic", "fp", {"paper": base_emb})
+    assert rewritten.tolerances == {"cka_to_baseline": 0.5} and rewritten.kmeans_seed == 42
+    assert json.loads(path.read_text())["kmeans"] == {"seed": 42, "n_init": 10}
+    assert compare(Baseline.load(path), "paper", base_emb).passed
+
+
 # --- real models --------------------------------------------------------------------------------
 
 
@@ -273,6 +307,12 @@ def test_shipped_baselines_load(name: str) -> None:
     assert b.model == name and set(b.datasets) == {"paper", "heldout"}
     assert (b.device, b.dtype) == ("cpu", "float32")
     assert b.tolerance_basis and set(b.tolerances) == set(DEFAULT_TOLERANCES)
+    # measured with the paper's KMeans, on the datasets this geomcheck renders (a stale file fails here)
+    assert b.kmeans == {"seed": 42, "n_init": 10}
+    from geomcheck.data import heldout_dataset, paper_dataset
+
+    assert b.datasets["paper"].texts == paper_dataset().texts
+    assert b.datasets["heldout"].texts == heldout_dataset().texts
     for e in b.datasets.values():
         assert e.X.shape[0] == len(e.texts) and math.isclose(e.report.silhouette_true,
                                                                float(e.silhouette_samples.mean()), abs_tol=1e-12)

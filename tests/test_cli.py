@@ -40,6 +40,16 @@ def test_dataset_prints_the_paper_texts(capsys):
     assert rows[0]["text"].startswith("1, 2, 3") and rows[-1]["start"] == 150
 
 
+def test_dataset_heldout_is_the_suites_bounded_set(capsys):
+    from geomcheck.data import heldout_dataset
+
+    assert main(["dataset", "--heldout", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["text"] for r in rows] == list(heldout_dataset().texts) and max(len(r["text"]) for r in rows) <= 400
+    assert main(["dataset", "--heldout", "--json", "--max-chars", "20000"]) == 0
+    assert max(len(json.loads(line)["text"]) for line in capsys.readouterr().out.splitlines()) == 15_983
+
+
 def test_dataset_custom_families(capsys):
     assert main(["dataset", "--families", "squares,prime", "--per-family", "1", "--length", "3", "--start", "2"]) == 0
     assert capsys.readouterr().out.splitlines() == ["squares\t2\t4, 9, 16", "prime\t2\t5, 7, 11"]
@@ -69,6 +79,8 @@ def test_models_lists_the_registry_with_availability(capsys, tmp_path, monkeypat
     assert rows["minilm"]["available"] == "packaged" and rows["minilm"]["dim"] == 384
     assert rows["qwen3-0.6b"]["hf_id"] == "Qwen/Qwen3-Embedding-0.6B"
     assert rows["qwen3-0.6b"]["available"] == "not available"
+    # the card's document prompt, applied only on request (load_model(..., prompt=...), geomcheck table --prompt)
+    assert rows["embeddinggemma-300m"]["document_prompt"] == "title: none | text: "
     assert main(["models"]) == 0
     assert "qwen3-8b" in capsys.readouterr().out
 

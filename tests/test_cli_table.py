@@ -58,7 +58,7 @@ def minilm_reference():
     path = Path(next(iter(pkg.submodule_search_locations))) / "model"
     X = SentenceTransformer(str(path), device="cpu").encode(list(ds.texts), batch_size=64, convert_to_numpy=True)
     X = np.asarray(X, dtype=np.float32)
-    km = KMeans(n_clusters=6, n_init=10, random_state=0).fit_predict(X)
+    km = KMeans(n_clusters=6, n_init=10, random_state=42).fit_predict(X)  # the paper's KMeans
     return {
         "silhouette_true": silhouette_score(X, ds.labels),
         "davies_bouldin_true": davies_bouldin_score(X, ds.labels),
@@ -79,6 +79,40 @@ def test_json_stdout_is_only_json_with_the_minilm_row(json_run, minilm_reference
     assert row["davies_bouldin_true"] == pytest.approx(3.10, abs=5e-3)
     for metric, expected in minilm_reference.items():
         assert row[metric] == pytest.approx(expected, abs=1e-6), metric
+
+
+@pytest.mark.filterwarnings("ignore:geomcheck.*max_seq_length")
+def test_a_registry_model_row_carries_its_published_row_and_the_difference(tmp_path, monkeypatch, capsys):
+    """A registry model the paper measured (a tiny stand-in in an offline HF cache under EmbeddingGemma's id):
+    its measured row holds hf_id, the published row and measured - published, with no prompt (the card's
+    document prompt only on request); --paper prints both under it and does not repeat the published row."""
+    from geomcheck.models.registry import REGISTRY
+    from geomcheck.testing import hf_cache_layout, tiny_model
+
+    hf_cache_layout(tmp_path / "hf" / "hub", "google/embeddinggemma-300m", tiny_model("bert", tmp_path / "tiny"))
+    for k, v in {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1",
+                 "GEOMCHECK_CACHE_DIR": str(tmp_path / "cache")}.items():
+        monkeypatch.setenv(k, v)
+    assert main(["table", "--model", "embeddinggemma-300m", "--json", "--device", "cpu"]) == 0
+    row = json.loads(capsys.readouterr().out)["rows"][0]
+    published = dict(zip(("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans"),
+                         TABLE_2["google/embeddinggemma-300m"]))
+    assert row["extra"]["hf_id"] == "google/embeddinggemma-300m" and row["paper"] == published
+    assert row["delta"] == {m: pytest.approx(row[m] - v, abs=1e-12) for m, v in published.items()}
+    assert row["extra"]["prompt"] == "" and REGISTRY["embeddinggemma-300m"].prompt == "title: none | text: "
+    assert row["report"]["seed"] == 42 and row["report"]["kmeans_n_init"] == 10
+    assert main(["table", "--model", "embeddinggemma-300m", "--paper", "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    i = next(k for k, ln in enumerate(lines) if "embeddinggemma-300m" in ln)
+    assert "published (paper)" in lines[i + 1] and "0.0339" in lines[i + 1] and "1.6192" in lines[i + 1]
+    delta = f"{row['delta']['silhouette_true']:+.4f}".replace("-", "\u2212")
+    assert "\u0394 measured \u2212 published" in lines[i + 2] and delta in lines[i + 2]
+    assert "embeddinggemma-300m (paper)" not in out and "qwen3-8b (paper)" in out
+    assert main(["table", "--model", "embeddinggemma-300m", "--json", "--device", "cpu",
+                 "--prompt", "title: none | text: "]) == 0
+    asked = json.loads(capsys.readouterr().out)["rows"][0]
+    assert asked["extra"]["prompt"] == "title: none | text: " and asked["silhouette_true"] != row["silhouette_true"]
 
 
 def test_an_unavailable_model_is_reported_and_skipped(json_run):

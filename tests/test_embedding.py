@@ -68,6 +68,32 @@ def test_prompt_is_applied(tiny):
     assert np.allclose(prompted.encode(["1, 2"]), plain.encode(["7, 7, 1, 2"]), atol=1e-6)
 
 
+def test_no_prompt_unless_the_models_own_config_names_a_default(tiny, tmp_path):
+    """The paper's protocol: SentenceTransformer(...).encode(texts) puts a prompt before the texts only when
+    config_sentence_transformers.json names a default_prompt_name. geomcheck does the same, and prompt=""
+    turns even that off."""
+    import json
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["1, 2, 3", "2, 4, 6"]
+    for default in (None, "document"):
+        d = tmp_path / f"prompted-{default}"
+        shutil.copytree(tiny["bert"], d)
+        cfg = json.loads((d / "config_sentence_transformers.json").read_text())
+        cfg.update(prompts={"query": "5, 5, ", "document": "7, 7, "}, default_prompt_name=default)
+        (d / "config_sentence_transformers.json").write_text(json.dumps(cfg))
+        emb = load_model(str(d), device="cpu", cache=False)
+        assert emb.prompt == ("7, 7, " if default else "")
+        ref = SentenceTransformer(str(d), device="cpu").encode(texts, convert_to_numpy=True)
+        assert np.allclose(emb.encode(texts), ref, atol=1e-6)
+        bare = load_model(str(d), device="cpu", cache=False, prompt="")
+        assert bare.prompt == ""
+        assert np.allclose(bare.encode([emb.prompt + t for t in texts]), ref, atol=1e-6)
+        assert np.allclose(bare.encode(texts), ref, atol=1e-6) == (default is None)
+
+
 def test_cache_hit_returns_identical_arrays_without_running_the_model(tiny, monkeypatch):
     emb = load_model(str(tiny["qwen3"]), device="cpu")
     X = emb.encode(DS.texts)
@@ -135,11 +161,14 @@ def test_texts_cut_at_max_seq_length_are_counted_and_announced(tmp_path):
                                          rf"\(the longest has {max(lengths):,}\)"):
         e = model.embed(ds)
     assert (e.n_truncated, e.longest_tokens) == (4, max(lengths))
+    assert e.n_tokens == 4 * 16  # what the model read: each text cut at 16 tokens
+    short_lengths = [len(ids) for ids in model.model.tokenizer(list(short.texts))["input_ids"]]
     import warnings
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert model.embed(short).n_truncated == 0
+        assert model.embed(short).n_tokens == sum(short_lengths) < 4 * 16
         assert model.embed(ds).n_truncated == 4  # counted again, announced once per model and texts
 
 

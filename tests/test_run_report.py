@@ -94,6 +94,46 @@ def test_report_md_says_what_ran_what_failed_and_what_the_columns_mean(emb, tmp_
 
 
 
+def test_a_registry_models_row_carries_the_published_row_and_the_summary_counts_texts_and_tokens(emb, tmp_path):
+    """The model's own row on the paper set gets hf_id, the paper's row and measured - published (JSON, summary,
+    report.md); a variant's row and another dataset's do not. Each table says its texts and the tokens read."""
+    import dataclasses
+
+    from rich.console import Console
+
+    from geomcheck.models.registry import REGISTRY
+
+    rep = cluster_report(emb, label_names=emb.label_names)
+    rec = RunRecord()
+    rec.add_model("gemma", {"hf_id": "google/embeddinggemma-300m", "device": "cpu"})
+    rec.add_geometry("gemma", None, "paper", rep, dataclasses.replace(emb, n_tokens=5619))
+    rec.add_geometry("gemma", "lora", "paper", rep, dataclasses.replace(emb, n_tokens=5619))
+    rec.add_geometry("gemma", None, "heldout", rep, dataclasses.replace(emb, n_tokens=19828))
+    own, lora = rec.rows("paper")
+    published = REGISTRY["embeddinggemma-300m"].paper
+    assert own.extra["hf_id"] == "google/embeddinggemma-300m" and own.paper == published
+    assert own.delta()["silhouette_true"] == pytest.approx(rep.silhouette_true - published.silhouette_true)
+    assert lora.paper is None and rec.rows("heldout")[0].paper is None
+    assert rec.size_line("paper") == "paper: 24 texts; tokens read: gemma 5,619"
+    assert rec.size_line("heldout") == "heldout: 24 texts; tokens read: gemma 19,828"
+    import io
+
+    console = Console(width=120, record=True, file=io.StringIO())
+    for part in rec.summary_renderables():
+        console.print(part)
+    text = console.export_text()
+    assert "published (paper)" in text and "0.0339" in text and "\u0394 measured" in text
+    assert "paper: 24 texts; tokens read: gemma 5,619" in text
+    rec.write_dir(tmp_path / "r", plots=False)
+    doc = json.loads((tmp_path / "r" / "report.json").read_text())
+    row = next(r for r in doc["rows"] if r["dataset"] == "paper" and r["variant"] is None)
+    assert row["paper"]["silhouette_true"] == 0.0339 and row["extra"]["hf_id"] == "google/embeddinggemma-300m"
+    assert doc["geometry"][0]["tokens"] == 5619 and doc["geometry"][0]["texts"] == 24
+    md = (tmp_path / "r" / "report.md").read_text()
+    assert "|   published (paper) | 0.0339 | 2.1082 | 0.0857 | 1.6192 |" in md
+    assert "- heldout: 24 texts; tokens read: gemma 19,828." in md
+
+
 def test_merge_refuses_another_format():
     with pytest.raises(ValueError, match="not a geomcheck run record"):
         RunRecord().merge({"format": "something/2"})

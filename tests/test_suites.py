@@ -55,6 +55,8 @@ def test_default_suites_pass_serially_and_with_xdist_with_the_same_report(pytest
         "*minilm * lora *",
         "*minilm * soup *",
         "*minilm * slerp *",
+        "*paper: 24 texts; tokens read: minilm 2,616*",  # MiniLM's WordPiece reads the paper set whole
+        "*heldout: 64 texts; tokens read: minilm 10,293*",
         "*minilm vs baseline on paper: passed*",
         "*paper claim*soup of checkpoints is not adapter-dominated*DOES NOT HOLD*",
     ])

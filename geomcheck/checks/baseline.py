@@ -8,6 +8,13 @@ compared text by text and space against space, not only summary against summary
 
 Tolerances (``DEFAULT_TOLERANCES``) were chosen from ``bench/baseline_tolerances.py``;
 a baseline file may carry its own, and an explicit argument overrides both.
+
+The KMeans settings are part of what a baseline measured: ``"kmeans": {"seed": 42, "n_init": 10}``
+at the top of the file (and ``seed`` / ``kmeans_n_init`` in each dataset's report). A file without
+it was written before geomcheck took the paper's KMeans (``random_state=42``) and measured with
+seed 0 (its reports say so); ``compare`` refuses it with a message saying how to rewrite it
+(``geomcheck baseline --model NAME --out PATH``, or ``--geomcheck-update-baseline``), which keeps
+its tolerances.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import numpy as np
 
 from geomcheck import versions
 from geomcheck.errors import InvalidInputError
-from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.metrics.geometry import KMEANS_SEED, GeometryReport
 
 __all__ = [
     "DATASETS", "DEFAULT_TOLERANCES", "FORMAT_VERSION", "MINIMUM_TOLERANCES", "KNN_K", "UPDATE_HINT", "Baseline",
@@ -196,7 +203,9 @@ class Baseline:
 
     ``tolerances`` overrides ``DEFAULT_TOLERANCES`` for this model; ``tolerance_basis`` is
     the measurement they were chosen from (free-form JSON); ``expect`` records per dataset
-    whether the model clusters by family (``kmeans_minus_true <= 0.05``).
+    whether the model clusters by family (``kmeans_minus_true <= 0.05``); ``kmeans`` the KMeans
+    settings its reports were measured with (``{"seed": 42, "n_init": 10}``; read from the reports
+    of a file written before it was recorded).
     """
 
     model: str
@@ -209,12 +218,23 @@ class Baseline:
     tolerances: dict[str, float] = field(default_factory=dict)
     tolerance_basis: Any = None
     expect: dict[str, Any] = field(default_factory=dict)
+    kmeans: dict[str, int] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
     path: Path | None = field(default=None, compare=False)  # the file it was read from
+
+    @property
+    def kmeans_seed(self) -> int:
+        """The KMeans ``random_state`` this baseline's KMeans numbers came from (0 for a file written before
+        geomcheck took the paper's 42; a file whose datasets disagree gives the first dataset's)."""
+        if "seed" in self.kmeans:
+            return int(self.kmeans["seed"])
+        seeds = [e.report.seed for e in self.datasets.values()]
+        return int(seeds[0]) if seeds else KMEANS_SEED
 
     def to_dict(self) -> dict[str, Any]:
         return {"format_version": self.format_version, "model": self.model, "fingerprint": self.fingerprint,
                 "device": self.device, "dtype": self.dtype, "versions": self.versions, "created": self.created,
+                "kmeans": self.kmeans or {"seed": self.kmeans_seed},
                 "tolerances": self.tolerances, "tolerance_basis": self.tolerance_basis, "expect": self.expect,
                 "datasets": {k: e.to_dict() for k, e in self.datasets.items()}}
 
@@ -252,6 +272,11 @@ class Baseline:
             if not isinstance(d.get(key), kind):
                 raise InvalidInputError(f"baseline {str(p)!r}, field {key}: expected {kind.__name__}, got "
                                         f"{d.get(key, '(missing)')!r:.80}; regenerate it with {regenerate_hint(p)}")
+        kmeans = d.get("kmeans") or {}
+        if not (isinstance(kmeans, dict) and all(k in ("seed", "n_init") and isinstance(v, int)
+                                                 and not isinstance(v, bool) and v >= 0 for k, v in kmeans.items())):
+            raise InvalidInputError(f"baseline {str(p)!r}, field kmeans: expected {{\"seed\": int, \"n_init\": int}}, "
+                                    f"got {kmeans!r:.80}; regenerate it with {regenerate_hint(p)}")
         for k, v in (d.get("tolerances") or {}).items():
             if not (_number(v) and math.isfinite(v)):
                 raise InvalidInputError(f"baseline {str(p)!r}, field tolerances.{k}: expected a finite number, got "
@@ -262,7 +287,7 @@ class Baseline:
             tolerances = {str(k): float(v) for k, v in (d.get("tolerances") or {}).items()}
             b = cls(str(d["model"]), str(d["fingerprint"]), datasets, str(d.get("device", "unknown")),
                     str(d.get("dtype", "unknown")), dict(d.get("versions") or {}), str(d.get("created", "")),
-                    tolerances, d.get("tolerance_basis"), dict(d.get("expect") or {}), FORMAT_VERSION)
+                    tolerances, d.get("tolerance_basis"), dict(d.get("expect") or {}), dict(kmeans), FORMAT_VERSION)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, InvalidInputError):
                 raise
@@ -301,11 +326,12 @@ def per_text_silhouettes(X: np.ndarray, labels: np.ndarray, metric: str = "eucli
 def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
                   tolerances: Mapping[str, float] | None = None, tolerance_basis: Any = None,
                   meta: Mapping[str, Any] | None = None, metric: str = "euclidean") -> Baseline:
-    """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``; ``meta`` may set device, dtype, versions, created.
-    ``metric``: the silhouette's distance, recorded in each dataset's report (``report.metric``)."""
+    """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``, measured with the paper's KMeans (``n_init=10``,
+    ``random_state=42``); ``meta`` may set device, dtype, versions, created. ``metric``: the silhouette's
+    distance, recorded in each dataset's report (``report.metric``)."""
     from datetime import datetime, timezone
 
-    from geomcheck.metrics import EXACT_MAX_N, cluster_report
+    from geomcheck.metrics import EXACT_MAX_N, KMEANS_RESTARTS, cluster_report
 
     if not embedded:
         raise InvalidInputError("make_baseline needs at least one embedded dataset, e.g. {'paper': emb}")
@@ -313,8 +339,8 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
     for name, emb in embedded.items():
         X = np.asarray(emb.X, dtype=np.float32)
         labels = np.asarray(emb.labels)
-        rep = cluster_report(X, labels, seed=0, label_names=emb.label_names, precision="float64", metric=metric,
-                             exact_max=max(EXACT_MAX_N, len(labels)))  # per text: every silhouette exact
+        rep = cluster_report(X, labels, seed=KMEANS_SEED, label_names=emb.label_names, precision="float64",
+                             metric=metric, exact_max=max(EXACT_MAX_N, len(labels)))  # per text: every silhouette exact
         datasets[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
                                        rep, per_text_silhouettes(X, labels, metric), X.copy())
         gap = rep.silhouette_kmeans - rep.silhouette_true
@@ -325,7 +351,8 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
     return Baseline(model_name, fingerprint, datasets, str(meta.get("device", "unknown")),
                     str(meta.get("dtype", "unknown")), dict(meta.get("versions") or versions()),
                     str(meta.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds")),
-                    {k: tol[k] for k in (tolerances or {})}, tolerance_basis, expect)
+                    {k: tol[k] for k in (tolerances or {})}, tolerance_basis, expect,
+                    {"seed": KMEANS_SEED, "n_init": KMEANS_RESTARTS})
 
 
 # --- comparison --------------------------------------------------------------------------------

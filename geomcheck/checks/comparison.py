@@ -30,6 +30,7 @@ from geomcheck.checks.baseline import (
     resolve_tolerances,
 )
 from geomcheck.errors import BaselineMismatchError, GeometryAssertionError, InvalidInputError
+from geomcheck.metrics.geometry import KMEANS_SEED
 
 __all__ = ["Check", "Comparison", "assert_matches_baseline", "compare", "paired_interval"]
 
@@ -156,6 +157,21 @@ def _check_same_dataset(entry: BaselineEntry, embedded: Any, dataset: str) -> No
                                 f"rewrite the baseline (`{UPDATE_HINT}`)")
 
 
+def _check_same_kmeans(baseline: Baseline, entry: BaselineEntry, dataset: str) -> None:
+    """A baseline measured with another KMeans seed than the paper's (a file from before geomcheck took
+    ``random_state=42``) has other KMeans numbers and verdicts: refused, with how to rewrite it."""
+    seed = int(entry.report.seed)
+    if seed == KMEANS_SEED:
+        return
+    where = f"baseline {str(baseline.path)!r}" if baseline.path is not None else f"the baseline of {baseline.model}"
+    raise BaselineMismatchError(
+        f"{where} was measured with another KMeans seed ({dataset!r}: KMeans n_init={entry.report.kmeans_n_init}, "
+        f"random_state={seed}); geomcheck now measures the paper's protocol, KMeans(n_init=10, random_state="
+        f"{KMEANS_SEED}), so its KMeans numbers and clusters-by-family verdicts are not comparable with this "
+        f"run's. Rewrite it with the paper's KMeans (its tolerances are kept): "
+        f"{regenerate_hint(baseline.path, baseline.model)}")
+
+
 def paired_interval(d: Any, labels: Any, *, confidence: float = 0.95, n_boot: int = 2000,
                     seed: int = 0) -> tuple[float, float]:
     """Percentile interval of ``mean(d)`` over texts resampled within each family (``labels``), sizes kept.
@@ -212,6 +228,7 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
         raise InvalidInputError(f"n_boot must be an integer >= 100, got {n_boot!r}")
     tol = resolve_tolerances(tolerances, baseline.tolerances)
     entry = baseline.datasets[dataset_name]
+    _check_same_kmeans(baseline, entry, dataset_name)
     stored = entry.report.metric
     if metric is not None and metric != stored:
         where = f" at {baseline.path}" if baseline.path else ""
@@ -230,7 +247,8 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     codes = codes.reshape(-1)
     exact_max = EXACT_MAX_N if exact_max is None else exact_max
     base = entry.report
-    rep = cluster_report(X, labels, seed=0, label_names=names, precision="float64", metric=metric, exact_max=exact_max)
+    rep = cluster_report(X, labels, seed=KMEANS_SEED, label_names=names, precision="float64", metric=metric,
+                         exact_max=exact_max)
     if metric == "euclidean" and codes.size > exact_max:
         from geomcheck.metrics._sampled import default_sample_size, sampled_silhouettes, stratified_mean, stratified_sample
         from geomcheck.metrics._progress import Progress

@@ -18,14 +18,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     ds.add_argument("--per-family", type=int, default=4, help="sequences per family (default 4)")
     ds.add_argument("--length", type=int, default=50, help="terms per sequence (default 50)")
     ds.add_argument("--start", type=int, default=0, help="0-based index of the first term (default 0)")
-    ds.add_argument("--max-chars", type=int, default=20_000, help="cut texts at a term boundary (default 20000)")
+    ds.add_argument("--max-chars", type=int, help="cut texts at a term boundary (default 20000; 400 with --heldout, "
+                    "the suites' held-out set)")
     ds.add_argument("--json", action="store_true", help="one JSON object per line")
     ds.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from geomcheck.data import heldout_dataset, make_dataset, paper_dataset
+    from geomcheck.data import HELDOUT_MAX_CHARS, heldout_dataset, make_dataset, paper_dataset
 
+    if args.max_chars is None:
+        args.max_chars = HELDOUT_MAX_CHARS if args.heldout else 20_000
     if args.families:
         ds = make_dataset(args.families.split(","), args.per_family, args.length,
                           start=args.start, max_chars=args.max_chars)

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows = [
         {"alias": s.alias, "hf_id": s.hf_id, "kind": s.kind, "pooling": s.pooling, "dim": s.dim,
-         "params": s.params, "available": availability(s)}
+         "params": s.params, "document_prompt": s.prompt, "available": availability(s)}
         for s in REGISTRY.values()
     ]
     style = {"packaged": "green", "hf-cache": "green", "not available": "dim"}

@@ -27,13 +27,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                           "(CSV, TSV, JSONL, JSON, Parquet: geomcheck.load_dataset)")
     add_reading_flags(tab)
     tab.add_argument("--paper", action="store_true",
-                     help="add the paper's published rows (every registry model it measured, all 14); "
-                     "alone, print just those")
+                     help="under each measured model the paper measured, its published row and the difference "
+                     "(measured - published), then the paper's other published rows (all 14 in all); alone, print "
+                     "just those. The JSON rows carry both whether or not --paper is given")
     tab.add_argument("--json", action="store_true", help="print JSON on stdout instead of a table")
     tab.add_argument("--plot", metavar="DIR", help="also write a t-SNE PNG per model into DIR")
     tab.add_argument("--device", default="auto", help="auto (default), cpu, cuda, cuda:N or mps")
     tab.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
-    tab.add_argument("--seed", type=int, default=0, help="seed of KMeans and t-SNE (default 0)")
+    tab.add_argument("--prompt", metavar="TEXT", help="text put before every input (default: none, as the paper "
+                     "ran its models, unless the model's own sentence-transformers config names a default prompt; "
+                     "`geomcheck models --json` shows each card's document prompt)")
+    tab.add_argument("--seed", type=int, default=42, help="seed of KMeans and t-SNE (default 42, the paper's KMeans "
+                     "random_state; KMeans runs n_init=10 as the paper did)")
     tab.add_argument("--metric", default="euclidean", choices=("euclidean", "cosine"),
                      help="the silhouette's distance: euclidean (the paper's, default) or cosine (1 - cos; exact at "
                           "any size in O(N k d))")
@@ -48,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Measure each requested model on a dataset and print the paper's Table 2 layout."""
     from geomcheck.errors import ModelNotAvailableError
-    from geomcheck.reporting.tables import Row, paper_rows, rich_table, to_json
+    from geomcheck.reporting.tables import Row, paper_rows, published_result, rich_table, to_json
 
     models = list(dict.fromkeys(args.model or []))
     if not models and not args.paper:
@@ -70,7 +75,8 @@ def run(args: argparse.Namespace) -> int:
             args.dataset = dataset_name(args.dataset)  # the name rows, notes and PNGs carry (as in the suites)
         for name in models:
             try:
-                embedder = load_model(name, device=args.device, trust_remote_code=args.trust_remote_code)
+                embedder = load_model(name, device=args.device, trust_remote_code=args.trust_remote_code,
+                                      prompt=args.prompt)
             except ModelNotAvailableError as exc:
                 why = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 skipped[name] = why
@@ -80,9 +86,10 @@ def run(args: argparse.Namespace) -> int:
             report = cluster_report(emb, seed=args.seed, metric=args.metric, exact_max=args.exact_max,
                                     progress=False if args.quiet else None)
             spec = embedder.spec
-            rows.append(Row.measured(name, report, dataset=args.dataset,
+            rows.append(Row.measured(name, report, dataset=args.dataset, paper=published_result(spec, args.dataset),
                                      hf_id=spec.hf_id if spec is not None else None,
-                                     device=embedder.device, dtype=embedder.dtype, fingerprint=emb.fingerprint))
+                                     device=embedder.device, dtype=embedder.dtype, prompt=embedder.prompt,
+                                     fingerprint=emb.fingerprint))
             if args.plot:
                 from pathlib import Path
 
@@ -97,8 +104,9 @@ def run(args: argparse.Namespace) -> int:
                 f"none of the requested models is available here ({', '.join(models)}); "
                 f"`geomcheck models` shows which are"
             )
-    if args.paper:
-        rows += paper_rows()
+    if args.paper:  # the published rows not already shown under their measured model
+        shown = {r.extra.get("hf_id") for r in rows if r.paper is not None}
+        rows += [r for r in paper_rows() if r.extra.get("hf_id") not in shown]
     if args.json:
         print(to_json(rows, skipped=skipped))
         return 0
@@ -107,10 +115,12 @@ def run(args: argparse.Namespace) -> int:
     notes = []
     if models:
         notes.append(f"measured on the {args.dataset} dataset ({len(ds)} texts, {len(ds.label_names)} classes), "
-                     f"seed {args.seed}")
+                     f"KMeans n_init 10, seed {args.seed}")
     if args.paper:
         notes.append("(paper): published Table 2, paper dataset")
+        if any(r.paper is not None for r in rows if r.source == "measured"):
+            notes.append("\u0394: measured \u2212 published")
     if skipped:
         notes.append("not available here: " + ", ".join(skipped))
-    Console().print(rich_table(rows, caption="; ".join(notes) or None))
+    Console().print(rich_table(rows, caption="; ".join(notes) or None, published=args.paper))
     return 0

@@ -13,6 +13,7 @@ Everything here is plain data (texts, int labels, label names); nothing loads a 
 from __future__ import annotations
 
 from geomcheck.data.datasets import (
+    HELDOUT_MAX_CHARS,
     SequenceDataset,
     heldout_dataset,
     make_dataset,
@@ -37,6 +38,7 @@ __all__ = [
     "load_dataset",
     "FAMILIES",
     "HELDOUT_FAMILIES",
+    "HELDOUT_MAX_CHARS",
     "PAPER_FAMILIES",
     "Family",
     "SequenceDataset",

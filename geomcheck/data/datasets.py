@@ -2,7 +2,9 @@
 
 ``paper_dataset()`` is the paper's exact 24 texts: per family, sequence k holds terms
 ``[k*50, (k+1)*50)`` rendered ``"2, 4, 6"``; ``heldout_dataset()`` the same over the
-families the paper never used; ``make_dataset`` any families, counts and lengths.
+families the paper never used, each text cut at ``HELDOUT_MAX_CHARS`` characters (at a term
+boundary) so that every registry model sees it whole; ``make_dataset`` any families, counts
+and lengths.
 """
 
 from __future__ import annotations
@@ -21,9 +23,18 @@ from geomcheck.data.families import (
 )
 from geomcheck.errors import InvalidInputError, TermTooLongError
 
-__all__ = ["SequenceDataset", "render", "to_decimal", "make_dataset", "paper_dataset", "heldout_dataset", "MAX_TERMS"]
+__all__ = ["SequenceDataset", "render", "to_decimal", "make_dataset", "paper_dataset", "heldout_dataset", "MAX_TERMS",
+           "HELDOUT_MAX_CHARS"]
 
 MAX_TERMS = 2_000_000  # make_dataset's default limit on terms computed (per_family x length x families)
+# The held-out texts' character budget (terms: 50 a text, as the paper's). Uncut, the fast-growing families
+# (factorial, Catalan, powers of two, Fibonacci, Lucas) rendered texts of up to 15,983 characters: a model with
+# max_seq_length 2048 embedded thousands of tokens per text, one with 512 or 256 saw other (cut) texts, so two
+# models' held-out numbers were not measured on the same input. No ASCII text takes more than one token a
+# character with any tokenizer (digit-level ones, Gemma's, Qwen's, SmolLM2's, reach it; WordPiece is ~0.6), so
+# 400 characters stay whole under 512 tokens with room for special tokens and a prompt, and under the 256 of
+# all-MiniLM-L6-v2 (241 at most, measured; tests/test_datasets.py checks both with the local tokenizers).
+HELDOUT_MAX_CHARS = 400
 
 def to_decimal(n: int) -> str:
     """``str(n)`` without CPython's 4300-digit limit on int -> str conversion."""
@@ -201,11 +212,13 @@ def heldout_dataset(
     per_family: int = 4,
     length: int = 50,
     families: Iterable[str | Family] = HELDOUT_FAMILIES,
-    max_chars: int = 20_000,
+    max_chars: int = HELDOUT_MAX_CHARS,
     *,
     start: int = 0,
 ) -> SequenceDataset:
-    """Like ``paper_dataset`` over families the paper never used (generalisation probe)."""
+    """Like ``paper_dataset`` over families the paper never used (generalisation probe), each text cut at
+    ``max_chars`` characters at a term boundary (``HELDOUT_MAX_CHARS``, 400: every registry tokenizer sees it
+    whole; a fast-growing family's later windows hold fewer terms, the factorial's last one a single term)."""
     fams = [get_family(f) for f in ([families] if isinstance(families, (str, Family)) else families)]
     in_paper = [f.name for f in fams if f.paper]
     if in_paper:

@@ -10,6 +10,7 @@ and torch load inside the functions that need them.
 from __future__ import annotations
 
 from geomcheck.metrics.cluster import (
+    KMEANS_RESTARTS,
     METRICS,
     calinski_harabasz,
     cluster_report,
@@ -19,7 +20,7 @@ from geomcheck.metrics.cluster import (
     silhouette_samples,
 )
 from geomcheck.metrics._sampled import EXACT_MAX_N
-from geomcheck.metrics.geometry import GeometryReport
+from geomcheck.metrics.geometry import KMEANS_SEED, GeometryReport
 from geomcheck.metrics.similarity import linear_cka, mutual_knn, procrustes_distance
 from geomcheck.metrics.stats import Interval, bootstrap_ci, permutation_pvalue
 
@@ -27,6 +28,8 @@ __all__ = [
     "EXACT_MAX_N",
     "GeometryReport",
     "Interval",
+    "KMEANS_RESTARTS",
+    "KMEANS_SEED",
     "METRICS",
     "bootstrap_ci",
     "calinski_harabasz",

@@ -8,6 +8,12 @@ from typing import Any
 
 from geomcheck.errors import InvalidInputError
 
+# The paper's KMeans random_state (with n_init=10): with it and no prompt, EmbeddingGemma-300M gives its published
+# Table 2 row to the last printed digit (float32, CPU); seed 0 moved its KMeans columns by 0.01 (PAPER.md, step 4).
+KMEANS_SEED = 42
+# What a report that records no seed was measured with: geomcheck's KMeans seed before it took the paper's
+LEGACY_KMEANS_SEED = 0
+
 
 @dataclass(frozen=True)
 class GeometryReport:
@@ -15,7 +21,8 @@ class GeometryReport:
 
     ``*_true`` use the true family labels; ``*_kmeans`` use KMeans(n_clusters) labels (the
     paper's Table 2). ``ari``, ``nmi``, ``v_measure`` compare KMeans labels with the true
-    ones. ``per_family_silhouette`` is the mean silhouette of each family's points.
+    ones. ``per_family_silhouette`` is the mean silhouette of each family's points. ``seed`` and
+    ``kmeans_n_init`` are the KMeans ``random_state`` and starts the KMeans numbers came from.
     ``intervals`` optionally holds confidence intervals, ``{"silhouette_true": (lo, hi)}``.
     ``metric``: the silhouette's distance ("euclidean", the paper's, or "cosine").
     ``silhouette_sample``: 0 when every text's silhouette was computed (exact); else the number
@@ -36,7 +43,7 @@ class GeometryReport:
     dim: int
     n_clusters: int
     metric: str = "euclidean"
-    seed: int = 0
+    seed: int = KMEANS_SEED
     intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
     kmeans_n_init: int = 10  # k-means++ starts: the protocol's 10, 1 for very many clusters
     silhouette_sample: int = 0  # 0: exact; else the silhouettes are estimates from this many sampled texts
@@ -62,7 +69,8 @@ class GeometryReport:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GeometryReport:
         """Inverse of ``to_dict`` and of its JSON form (a NaN stored as null comes back as NaN);
-        unknown keys are an error (a baseline from another version)."""
+        unknown keys are an error (a baseline from another version). A dict without ``seed`` was written
+        before reports recorded it, when geomcheck's KMeans seed was ``LEGACY_KMEANS_SEED`` (0)."""
         from geomcheck._json import nan_if_none
 
         names = {f.name for f in fields(cls)}
@@ -70,6 +78,7 @@ class GeometryReport:
         if unknown:
             raise InvalidInputError(f"GeometryReport.from_dict: unknown fields {unknown}; known: {sorted(names)}")
         d = {k: (nan_if_none(v) if k in _FLOAT_FIELDS and v is None else v) for k, v in d.items()}
+        d.setdefault("seed", LEGACY_KMEANS_SEED)
         d["intervals"] = {k: (nan_if_none(v[0]), nan_if_none(v[1])) for k, v in (d.get("intervals") or {}).items()}
         d["per_family_silhouette"] = {str(k): nan_if_none(v) for k, v in (d.get("per_family_silhouette") or {}).items()}
         try:

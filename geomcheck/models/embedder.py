@@ -59,6 +59,7 @@ class EmbeddedDataset:
     hint: str = ""  # the dataset's advice for a failing check (what else its texts may cluster by)
     class_word: str = "family"  # what the dataset calls its classes: "family" (sequences), "label" (your texts)
     source: str = ""  # the file the texts were read from (your own labelled texts), else ""
+    n_tokens: int = 0  # tokens the model read, prompt and special tokens included, each text cut at max_seq_length
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -75,12 +76,21 @@ TOKEN_BUDGETS: dict[str, int] = {"cpu": 16_384, "mps": 32_768, "cuda": 131_072}
 CHUNK_TEXTS = 4_096
 
 
+def default_prompt(model: Any) -> str:
+    """The prompt a ``SentenceTransformer`` puts before every text on its own: ``prompts[default_prompt_name]``
+    of its config_sentence_transformers.json, or ``""`` when it names none (most models; EmbeddingGemma's
+    config holds prompts but names no default, so the paper embedded its texts without one)."""
+    name = getattr(model, "default_prompt_name", None)
+    return str((getattr(model, "prompts", None) or {}).get(name) or "") if name else ""
+
+
 class Embedder:
     """Turns texts into vectors with one model.
 
     Attributes: ``name`` (alias or path), ``spec`` (its ``ModelSpec`` or None), ``device``,
     ``dtype`` ("float32" / "bfloat16" / "float16"), ``dim``, ``prompt``, ``batch_size``,
-    ``token_budget``. A batch holds at most ``batch_size`` texts and at most ``token_budget``
+    ``token_budget``. ``prompt`` is put before every text; None (default) takes the model's own
+    default prompt (``default_prompt``: none for most models), ``""`` none at all. A batch holds at most ``batch_size`` texts and at most ``token_budget``
     tokens counted with padding (texts sorted by length, longest first; default
     ``TOKEN_BUDGETS`` of the device): memory is bounded by tokens, not by texts, so a few
     texts of thousands of tokens never meet 63 others in one batch.
@@ -94,7 +104,7 @@ class Embedder:
         *,
         name: str,
         spec: ModelSpec | None = None,
-        prompt: str = "",
+        prompt: str | None = None,
         batch_size: int = 64,
         weights_digest: str | None = None,
         cache: bool = True,
@@ -114,7 +124,7 @@ class Embedder:
         self.chunk_size = chunk_size
         self.name = name
         self.spec = spec
-        self.prompt = prompt or ""
+        self.prompt = default_prompt(model) if prompt is None else str(prompt)
         self.batch_size = int(batch_size)
         self.token_budget = token_budget  # None: TOKEN_BUDGETS of the device
         self.last_batch_size: int | None = None  # what the last encode settled on after OOM back-off
@@ -159,8 +169,10 @@ class Embedder:
         return f"Embedder({self.name!r}, dim={self.dim}, device={self.device}, dtype={self.dtype})"
 
     def info(self) -> dict[str, Any]:
-        """What a report says of the model: name, fingerprint, source, device, dtype, dim, limits, prompt."""
-        return {"name": self.name, "fingerprint": self.fingerprint, "source": str(self.source_path),
+        """What a report says of the model: name, registry HF id (None when unknown), fingerprint, source, device,
+        dtype, dim, limits, prompt."""
+        return {"name": self.name, "hf_id": self.spec.hf_id if self.spec is not None else None,
+                "fingerprint": self.fingerprint, "source": str(self.source_path),
                 "device": self.device, "dtype": self.dtype, "dim": self.dim, "max_seq_length": self.max_seq_length,
                 "prompt": self.prompt, "batch_size": self.batch_size, "dropped_weights": list(self.dropped_weights)}
 
@@ -269,7 +281,7 @@ class Embedder:
                 with torch.inference_mode():
                     for idx in batches:
                         X[idx] = self.model.encode([texts[i] for i in idx], batch_size=len(idx),
-                                                   prompt=self.prompt or None, convert_to_numpy=True,
+                                                   prompt=self.prompt, convert_to_numpy=True,
                                                    show_progress_bar=False)
                         if progress is not None:
                             progress(len(idx))
@@ -351,7 +363,10 @@ class Embedder:
         """Embed a dataset (a ``SequenceDataset``, a ``TextDataset``, anything with ``texts``, ``labels`` and
         ``label_names``): ``EmbeddedDataset(X, labels, label_names, texts, model, fingerprint, …)``."""
         X, cut = self._encode(dataset.texts, cache, progress)
-        n_cut, longest = cut if cut is not None else self.truncation(dataset.texts)
+        if cut is None or len(dataset.texts) <= TOKEN_COUNT_MAX_TEXTS:
+            n_cut, longest, n_tokens = self._token_stats(dataset.texts)
+        else:  # a large set read from the cache: its truncation was recorded, its token count is not re-counted
+            (n_cut, longest), n_tokens = cut, 0
         # once per model and texts in a process, not once per test; a variant ("minilm+soup") shares its
         # base's tokenizer and limit, so it is the same news
         family = self.name.split("+", 1)[0]
@@ -366,15 +381,24 @@ class Embedder:
                           f"embeds only their first {self.max_seq_length} tokens", stacklevel=2)
         return EmbeddedDataset(X, dataset.labels, tuple(dataset.label_names), tuple(dataset.texts),
                                self.name, self.fingerprint, n_cut, longest, str(getattr(dataset, "hint", "")),
-                               str(getattr(dataset, "class_word", "family")), str(getattr(dataset, "source", "") or ""))
+                               str(getattr(dataset, "class_word", "family")), str(getattr(dataset, "source", "") or ""),
+                               n_tokens)
 
     def truncation(self, texts: Sequence[str]) -> tuple[int, int]:
         """(how many of ``texts`` exceed ``max_seq_length`` tokens, the longest's token count); (0, 0) if unknown."""
+        return self._token_stats(texts)[:2]
+
+    def _token_stats(self, texts: Sequence[str]) -> tuple[int, int, int]:
+        """``truncation`` and the tokens the model reads in all (each text cut at ``max_seq_length``); zeros
+        when the pipeline has no tokenizer."""
+        if getattr(self.model, "tokenizer", None) is None or not texts:
+            return 0, 0, 0
         limit = self.max_seq_length
-        if getattr(self.model, "tokenizer", None) is None or not limit:
-            return 0, 0
         lengths = self.token_lengths(texts, cut=False)
-        return int((lengths > limit).sum()), int(lengths.max(initial=0))
+        if not limit:
+            return 0, 0, int(lengths.sum())
+        return int((lengths > limit).sum()), int(lengths.max(initial=0)), int(np.minimum(lengths, limit).sum())
 
 
+TOKEN_COUNT_MAX_TEXTS = 20_000  # above, a cached set's token count is not recounted (EmbeddedDataset.n_tokens 0)
 _ANNOUNCED: set[tuple[Any, ...]] = set()  # (model, limit, texts digest) whose cut texts were announced

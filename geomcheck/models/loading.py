@@ -248,7 +248,10 @@ def load_model(
     ``name_or_path``: a registry alias (``geomcheck models`` lists them), a local
     sentence-transformers or plain transformers directory (plain ones get mean pooling
     for encoders, last-token for decoders, or ``pooling=``), or a Hugging Face id found
-    in the HF cache. ``prompt=None`` applies the registry's document prompt, ``""`` none.
+    in the HF cache. ``prompt=None``: the paper's protocol, no prompt unless the model's own
+    sentence-transformers config names a default one (``default_prompt_name`` in
+    config_sentence_transformers.json), as ``SentenceTransformer.encode`` does; a string is put
+    before every text (``""``: none at all; the card's document prompt is ``REGISTRY[alias].prompt``).
 
     ``trust_remote_code``: ``True``, or the names (alias, id or path as passed here) of the models
     whose own Python files may run. A model that ships code (``auto_map``) fails to load without it,
@@ -306,11 +309,13 @@ def load_model(
         model.max_seq_length = max_seq_length
     elif r.spec is not None and r.spec.max_seq_length and not (r.path / "sentence_bert_config.json").is_file():
         model.max_seq_length = r.spec.max_seq_length
+    if prompt is not None and not isinstance(prompt, str):
+        raise InvalidInputError(f"prompt must be a string or None, got {type(prompt).__name__}")
     emb = Embedder(
         model,
         name=r.name,
         spec=r.spec,
-        prompt=(r.spec.prompt if r.spec else "") if prompt is None else prompt,
+        prompt=prompt,
         batch_size=batch_size,
         weights_digest=weights_digest_of_dir(r.path),
         cache=cache,

@@ -16,7 +16,8 @@ How the facts were established (no model could be downloaded while writing this)
 
 ``normalize`` is True where the model's ST pipeline ends in a Normalize module OR its card /
 reference code L2-normalises the embeddings; each ``note`` says which. ``prompt`` is the
-card's prompt for documents/passages (``""`` where documents take none). Anything not
+card's prompt for documents/passages (``""`` where documents take none), applied only on
+request (``load_model(..., prompt=...)``): the paper's protocol embeds without one. Anything not
 confirmed from a source is said so in the entry's ``note``.
 """
 
@@ -57,7 +58,7 @@ _SPECS: list[ModelSpec] = [
             "ST pipeline has two Dense layers between Pooling and Normalize, which a pipeline "
             "rebuilt from this spec cannot reproduce: load the repository's own modules.json. "
             "The card also defines a Clustering prompt 'task: clustering | query: '; the "
-            "document prompt is used here."
+            "document prompt is recorded here (applied on request only)."
         ),
     ),
     # gte-multilingual-base. ST printout of a fine-tune (base revision 9bbca17d): Transformer
@@ -125,7 +126,7 @@ _SPECS: list[ModelSpec] = [
             "Not confirmed: whether the repository's modules.json ends in Normalize (normalize=True "
             "follows the card's transformers example, mean pooling then L2 normalisation). "
             "Mean pooling from the card / paper Table 1. Nomic also defines a 'clustering: ' "
-            "prefix; the document prompt is used here."
+            "prefix; the document prompt is recorded here (applied on request only)."
         ),
     ),
     # multilingual-e5-large. ST printout of a fine-tune (base revision ab10c1a7):
@@ -150,7 +151,7 @@ _SPECS: list[ModelSpec] = [
             "ST pipeline itself has no Normalize module (fine-tune printout); normalize=True "
             "because the card L2-normalises. max_seq_length 514 as ST reports it (XLM-R: 512 "
             "usable tokens). The card recommends 'query: ' for symmetric tasks such as "
-            "clustering; the passage prompt is used here as the document prompt."
+            "clustering; the passage prompt is recorded here as the document prompt (applied on request only)."
         ),
     ),
     # --- LLM-based embedders (paper Table 1) ------------------------------------------------

@@ -28,8 +28,10 @@ class PaperResult:
 class ModelSpec:
     """A registered model: where its weights live and how it turns texts into vectors.
 
-    ``prompt`` is the literal text put before every input by default (the model card's
-    prompt for documents / clustering; ``""`` for none). ``pooling`` and ``normalize``
+    ``prompt`` is the model card's prompt for documents (``""`` for none). It is not applied by
+    default: the paper ran its models without a prompt (only a default prompt named in the
+    model's own sentence-transformers config applies); pass it as ``load_model(alias,
+    prompt=REGISTRY[alias].prompt)`` to embed as the card suggests. ``pooling`` and ``normalize``
     describe the model's own sentence-transformers pipeline; they are used to build one
     when a checkpoint has only transformer weights.
     """

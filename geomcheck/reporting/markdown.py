@@ -55,8 +55,9 @@ def render(record: Any, files: Sequence[Path] = ()) -> str:
     for ds in record.datasets():
         rows = record.rows(ds)
         cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
-        parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols)]
-        parts += [f"- {line}." for line in METRIC_DIRECTIONS] + [f"- {CKA_NOTE}.", ""]
+        parts += [f"## Cluster geometry on the {ds} dataset", "", to_markdown(rows, extra_columns=cols, published=True)]
+        size = record.size_line(ds)
+        parts += ([f"- {size}."] if size else []) + [f"- {line}." for line in METRIC_DIRECTIONS] + [f"- {CKA_NOTE}.", ""]
     failures = st.get("failures") or []
     parts += ["## Failed tests", ""]
     parts += (_table(("test", "model", "first line of the failure"),

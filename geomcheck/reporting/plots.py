@@ -198,7 +198,9 @@ def _shown(p: _Points, seed: int, population: int | None, most: int | None = Non
 # --- drawing -------------------------------------------------------------------------------
 
 
-def _report_for(p: _Points, report: Any, seed: int) -> Any:
+def _report_for(p: _Points, report: Any) -> Any:
+    """The title's Table 2 numbers: ``report``, or the paper's protocol (KMeans seed 42, whatever seed the
+    projection took: the title's numbers are the same ones ``geomcheck table`` prints)."""
     if report is not None:
         return report
     try:
@@ -206,8 +208,8 @@ def _report_for(p: _Points, report: Any, seed: int) -> Any:
     except ImportError as exc:  # pragma: no cover - only while geomcheck.metrics is missing
         raise GeomcheckError(f"plot titles need geomcheck.metrics.cluster_report ({exc}); pass report=") from None
     if p.source is not None:
-        return cluster_report(p.source, seed=seed)
-    return cluster_report(p.X, p.labels, seed=seed, label_names=list(p.names))
+        return cluster_report(p.source)
+    return cluster_report(p.X, p.labels, label_names=list(p.names))
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -241,7 +243,7 @@ def _single(emb: Any, method: str, *, perplexity: float | None, max_iter: int, s
             title: str | None, report: Any, metrics: bool, label_names: Sequence[str] | None,
             model: str | None, population: int | None = None) -> Plot:
     every = _points(emb, label_names=label_names, model=model, what=f"{method}_plot")
-    rep = _report_for(every, report, seed) if metrics else None  # the numbers: from every point
+    rep = _report_for(every, report) if metrics else None  # the numbers: from every point
     p, shown = _shown(every, seed, population)
     proj = project(p.X, method, perplexity=perplexity, max_iter=max_iter, seed=seed)
     present = [n for j, n in enumerate(p.names) if (p.labels == j).any()]
@@ -290,7 +292,8 @@ def tsne_plot(emb: EmbLike, path: str | os.PathLike, *, perplexity: float | None
     perplexity 30, or 10 below 50 points (``perplexity=`` overrides; it must be < N),
     ``max_iter`` iterations, PCA init, ``random_state=seed``. The title holds the model
     name and the four Table 2 metrics, from ``report`` or computed with
-    ``geomcheck.metrics.cluster_report(..., seed=seed)`` (``metrics=False`` leaves them out);
+    ``geomcheck.metrics.cluster_report`` with the paper's KMeans (``n_init=10``, ``random_state=42``,
+    whatever ``seed`` the projection takes; ``metrics=False`` leaves them out);
     ``title`` replaces the first line. Above ``MAX_POINTS`` (10,000) points the picture draws a
     stratified sample of them (seeded), and its subtitle says so; ``population``: the size of the
     set ``emb`` already is a sample of. The title's metrics come from every point.
@@ -362,7 +365,7 @@ def grid_figure(embs: Mapping[str, EmbLike] | Sequence[EmbLike], *, method: str 
         _scatter(ax, proj, p, styles, size=40)
         heading = name
         if metrics:
-            rep = _report_for(every[k][1], reports.get(name), seed)
+            rep = _report_for(every[k][1], reports.get(name))
             reps.append(rep)
             heading += "\n" + metrics_line(rep, compact=True)
         ax.set_title(heading, fontsize=9)

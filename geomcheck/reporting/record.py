@@ -79,6 +79,15 @@ def data_digest(texts: Any, labels: Any, label_names: Any) -> str:
     return h.hexdigest()
 
 
+def _spec_of(hf_id: str | None) -> Any:
+    """The registry entry of a Hugging Face id, or None."""
+    if not hf_id:
+        return None
+    from geomcheck.models.registry import REGISTRY
+
+    return next((s for s in REGISTRY.values() if s.hf_id == hf_id), None)
+
+
 class RunRecord:
     """Everything a suite run measured (see the module docstring)."""
 
@@ -108,6 +117,8 @@ class RunRecord:
             rec["X"] = [[float(x) for x in row] for row in X]
             rec["labels"] = [int(x) for x in labels]
             rec["n_points"] = len(emb.labels)
+            rec["texts"] = len(emb.X)
+            rec["tokens"] = int(getattr(emb, "n_tokens", 0))  # what the model read (0: no tokenizer known)
             rec["label_names"] = list(emb.label_names)
             rec["class_word"] = getattr(emb, "class_word", "family")
         self._upsert("geometry", rec)
@@ -184,7 +195,7 @@ class RunRecord:
     def rows(self, dataset: str | None = None) -> list[Any]:
         """Table rows (``geomcheck.reporting.tables.Row``) for one dataset (default: the first recorded)."""
         from geomcheck.metrics.geometry import GeometryReport
-        from geomcheck.reporting.tables import Row
+        from geomcheck.reporting.tables import Row, published_result
 
         geo = self.state["geometry"]
         if not geo:
@@ -200,8 +211,13 @@ class RunRecord:
                      "gain kept": self._value(m, v, "share_of_lora_gain") if v is not None else None,
                      "CKA to baseline": self._value(m, None, f"{dataset}.cka_to_baseline") if v is None else None,
                      "status": self._status(m, v)}
+            hf_id = (self.state["models"].get(m) or {}).get("hf_id")
+            if hf_id:
+                extra["hf_id"] = hf_id
+            # the published row belongs to the model itself, not to a LoRA or merged variant of it
+            paper = published_result(_spec_of(hf_id), dataset) if v is None else None
             rows.append(Row.measured(m, GeometryReport.from_dict(rec["report"]), variant=v, dataset=dataset,
-                                     **{k: x for k, x in extra.items() if x not in (None, "")}))
+                                     paper=paper, **{k: x for k, x in extra.items() if x not in (None, "")}))
         return rows
 
     def _ordered(self) -> list[dict[str, Any]]:
@@ -211,6 +227,23 @@ class RunRecord:
 
     def datasets(self) -> list[str]:
         return list(dict.fromkeys(r["dataset"] for r in self.state["geometry"]))
+
+    def size_line(self, dataset: str) -> str:
+        """How many texts the dataset has and how many tokens each model read of them: "64 texts; tokens read:
+        minilm 10,293" (the model's own rows; a variant shares its tokenizer). Empty when nothing was recorded."""
+        texts, tokens = None, {}
+        for rec in self._ordered():
+            if rec["dataset"] != dataset or "texts" not in rec:
+                continue
+            texts = rec["texts"]
+            if rec["model"] not in tokens and rec.get("tokens"):
+                tokens[rec["model"]] = rec["tokens"]
+        if texts is None:
+            return ""
+        line = f"{dataset}: {texts:,} texts"
+        if tokens:  # prompt and special tokens included, each text cut at the model's max_seq_length
+            line += "; tokens read: " + ", ".join(f"{m} {n:,}" for m, n in tokens.items())
+        return line
 
     def value_lines(self) -> list[str]:
         by: dict[str, list[str]] = {}
@@ -253,9 +286,9 @@ class RunRecord:
         for ds in self.datasets():
             rows = self.rows(ds)
             cols = [c for c in EXTRA_COLUMNS if any(c in r.extra for r in rows)]
+            caption = "\n".join(([CKA_NOTE] if any(c.startswith("CKA") for c in cols) else []) + [self.size_line(ds)])
             out.append(rich_table(rows, title=f"Cluster geometry on the {ds} dataset (paper Table 2 layout)",
-                                  extra_columns=cols, caption=CKA_NOTE if any(c.startswith("CKA") for c in cols)
-                                  else None))
+                                  extra_columns=cols, caption=caption.strip() or None, published=True))
         out.extend(self.baseline_lines() + self.claim_lines() + self.value_lines())
         return out
 
@@ -263,6 +296,9 @@ class RunRecord:
     def to_json(self) -> str:
         doc = {k: v for k, v in self.state.items() if k != "geometry"}
         doc["geometry"] = [{k: v for k, v in r.items() if k not in ("X",)} for r in self.state["geometry"]]
+        # the Table 2 rows as `geomcheck table --json` writes them: a registry model's own row on the paper's
+        # dataset carries its HF id, the published row and the difference
+        doc["rows"] = [r.to_dict() for ds in self.datasets() for r in self.rows(ds)]
         return json.dumps(jsonable(doc), indent=1, allow_nan=False) + "\n"
 
     def to_markdown(self, files: list[Path] | None = None) -> str:

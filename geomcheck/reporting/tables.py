@@ -2,7 +2,10 @@
 silhouette KMeans | DB KMeans, four decimals.
 
 A ``Row`` is either *measured* (it holds the ``GeometryReport`` geomcheck computed) or
-*paper* (it holds the ``PaperResult`` the paper published for a registry model). The same
+*paper* (it holds the ``PaperResult`` the paper published for a registry model). A measured
+row of a registry model on the paper's dataset also carries the published row (``paper``)
+and the difference (``delta()``: measured - published); ``rich_table`` / ``to_markdown`` with
+``published=True`` print both under it. The same
 rows render as a rich table (terminal), Markdown (docs, PR comments) or JSON (machines;
 ``from_json`` reads it back).
 
@@ -28,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from rich.table import Table
 
 __all__ = ["METRICS", "EXTRA_COLUMNS", "CKA_NOTE", "row_label", "HEADERS", "SOURCES", "Row", "paper_rows", "table_notes",
-           "format_value", "rich_table", "to_markdown", "to_json", "from_json"]
+           "published_result", "format_value", "rich_table", "to_markdown", "to_json", "from_json"]
 
 METRICS: tuple[str, ...] = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
 HEADERS: tuple[str, ...] = ("model", "silhouette true", "DB true", "silhouette KMeans", "DB KMeans")
@@ -56,7 +59,8 @@ class Row:
 
     ``model``: alias or name; ``variant``: e.g. "lora", "slerp" (None for the model as
     published); ``source``: "measured" (then ``report`` is required) or "paper" (then
-    ``paper`` is required); ``dataset``: what it was measured on ("paper", "heldout", …);
+    ``paper`` is required; a measured row may hold it too: the published numbers it compares with);
+    ``dataset``: what it was measured on ("paper", "heldout", …);
     ``extra``: anything JSON-able to carry along (HF id, device, fingerprint …).
     """
 
@@ -85,9 +89,10 @@ class Row:
     # --- constructors ------------------------------------------------------------------
     @classmethod
     def measured(cls, model: str, report: GeometryReport, *, variant: str | None = None,
-                 dataset: str | None = None, **extra: Any) -> Row:
-        """A row for numbers geomcheck computed."""
-        return cls(model, variant, report=report, source="measured", dataset=dataset, extra=dict(extra))
+                 dataset: str | None = None, paper: PaperResult | None = None, **extra: Any) -> Row:
+        """A row for numbers geomcheck computed; ``paper``: the published row it compares with (see
+        ``published_result``)."""
+        return cls(model, variant, report=report, paper=paper, source="measured", dataset=dataset, extra=dict(extra))
 
     @classmethod
     def from_paper(cls, alias: str) -> Row:
@@ -115,6 +120,17 @@ class Row:
         src = self.report if self.source == "measured" else self.paper
         return {m: float(getattr(src, m)) for m in METRICS}
 
+    def published(self) -> dict[str, float] | None:
+        """The four numbers the paper published for this row's model, or None."""
+        return {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
+
+    def delta(self) -> dict[str, float] | None:
+        """Measured minus published, per Table 2 number (a measured row that carries ``paper``), else None."""
+        if self.source != "measured" or self.paper is None:
+            return None
+        pub, now = self.published(), self.values()
+        return {m: now[m] - pub[m] for m in METRICS}
+
     def interval(self, metric: str) -> tuple[float, float] | None:
         """The confidence interval of ``metric`` when the report holds one."""
         if self.source != "measured" or self.report is None:
@@ -137,8 +153,9 @@ class Row:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict: the four numbers flat, ``n`` and ``labels`` (measured rows), their intervals, and
-        the full report / paper row."""
+        """JSON-able dict: the four numbers flat, ``n`` and ``labels`` (measured rows), their intervals, the
+        full report, the published row (``paper``) and, for a measured row that has one, ``delta``
+        (measured - published)."""
         d: dict[str, Any] = {"model": self.model, "variant": self.variant, "source": self.source,
                              "dataset": self.dataset}
         d.update(self.values())
@@ -149,13 +166,14 @@ class Row:
             d["silhouette_sample"] = int(self.report.silhouette_sample)
         d["intervals"] = {m: list(iv) for m in METRICS if (iv := self.interval(m)) is not None}
         d["report"] = self.report.to_dict() if self.report is not None else None
-        d["paper"] = {m: float(getattr(self.paper, m)) for m in METRICS} if self.paper is not None else None
+        d["paper"] = self.published()
+        d["delta"] = self.delta()
         d["extra"] = self.extra
         return jsonable(d)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Row:
-        """Inverse of ``to_dict`` (the flat numbers are derived, so they are not read back)."""
+        """Inverse of ``to_dict`` (the flat numbers and ``delta`` are derived, so they are not read back)."""
         try:
             report = d.get("report")
             if report is not None:
@@ -177,6 +195,25 @@ def paper_rows(aliases: Iterable[str] | None = None) -> list[Row]:
     if aliases is None:
         return [Row.from_paper(a) for a, s in REGISTRY.items() if s.paper is not None]
     return [Row.from_paper(a) for a in aliases]
+
+
+def published_result(spec: Any, dataset: str | None) -> PaperResult | None:
+    """The paper's Table 2 row a measurement compares with: ``spec.paper`` (a registry ``ModelSpec``) when
+    ``dataset`` is the paper's own ("paper": 6 families x 4 sequences of 50 terms), else None."""
+    if spec is None or dataset != "paper":
+        return None
+    return getattr(spec, "paper", None)
+
+
+def _published_cells(row: Row, minus: str) -> list[list[str]]:
+    """The lines under a measured row that carries the paper's: the published numbers and measured - published."""
+    delta = row.delta()
+    if delta is None:
+        return []
+    pub = row.published()
+    return [["  published (paper)"] + [format_value(pub[m], minus=minus) for m in METRICS],
+            [f"  \u0394 measured {minus} published"]
+            + [("+" if delta[m] >= 0 else "") + format_value(delta[m], minus=minus) for m in METRICS]]
 
 
 def format_value(value: float | None, interval: Sequence[float] | None = None, *, minus: str = "-") -> str:
@@ -222,9 +259,11 @@ def _extra_cell(row: Row, column: str, minus: str) -> str:
 
 
 def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | None = None,
-               extra_columns: Sequence[str] = ()) -> Table:
+               extra_columns: Sequence[str] = (), published: bool = False) -> Table:
     """A ``rich.table.Table`` in Table 2 layout; paper rows are italic, dimmed and in their
-    own section, marked "(paper)". ``extra_columns``: more columns, read from ``row.extra``."""
+    own section, marked "(paper)". ``extra_columns``: more columns, read from ``row.extra``.
+    ``published``: under each measured row that carries the paper's row, the published numbers and
+    the difference (measured - published)."""
     from rich.table import Table
 
     rows = _check_rows(rows)
@@ -245,19 +284,23 @@ def rich_table(rows: Iterable[Row], *, title: str | None = None, caption: str | 
         cells = [c.replace(" [", "\n[") for c in r.cells(minus=_MINUS, approx="\u2248")[1:]]  # interval under its value
         extra = [_extra_cell(r, c, _MINUS) for c in extra_columns]
         table.add_row(r.label, *cells, *extra, style="italic dim" if r.source == "paper" else None)
+        for line in _published_cells(r, _MINUS) if published else ():
+            table.add_row(*line, *([""] * len(extra_columns)), style="italic dim")
         previous = r.source
     return table
 
 
-def to_markdown(rows: Iterable[Row], *, extra_columns: Sequence[str] = ()) -> str:
+def to_markdown(rows: Iterable[Row], *, extra_columns: Sequence[str] = (), published: bool = False) -> str:
     """A GitHub Markdown table in Table 2 layout (ASCII minus), one line per row;
-    ``extra_columns`` as in ``rich_table``."""
+    ``extra_columns`` and ``published`` as in ``rich_table``."""
     rows = _check_rows(rows)
     heads = (*HEADERS, *extra_columns)
     lines = ["| " + " | ".join(heads) + " |", "| --- |" + " ---: |" * (len(heads) - 1)]
     for r in rows:
         cells = r.cells() + [_extra_cell(r, c, "-") for c in extra_columns]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+        for line in _published_cells(r, "-") if published else ():
+            lines.append("| " + " | ".join(line + [""] * len(extra_columns)) + " |")
     notes = table_notes(rows)  # below the table, one paragraph each: a sampled row is never silent
     return "\n".join(lines) + "\n" + "".join(f"\n{n}\n" for n in notes)
 

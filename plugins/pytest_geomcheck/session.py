@@ -242,13 +242,14 @@ class GeomcheckSession:
 
         import geomcheck
         from geomcheck.adapt.cached import LORA_DEFAULTS
+        from geomcheck.metrics.geometry import KMEANS_SEED
 
         date = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         self.tests_into_record()
         status = getattr(session, "exitstatus", None) if session is not None else None
         self.record.state["settings"] = {**self.settings.to_json(), "date": date, "versions": geomcheck.versions(),
-                                         "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": 0, "bootstrap": 0,
-                                                   "tsne": 0},
+                                         "seeds": {"lora": LORA_DEFAULTS["seed"], "kmeans": KMEANS_SEED,
+                                                   "bootstrap": 0, "tsne": 0},
                                          "suite_dataset": self.settings.suite_dataset_name,
                                          "exitstatus": None if status is None else int(status)}
         if self.settings.report_dir and self.record:
