@@ -10,6 +10,7 @@ its test split.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from geomcheck.adapt.adapter_base import quiet_peft
+from geomcheck.adapt.microbatch import TRAIN_TOKEN_BUDGETS, supcon_step
 from geomcheck.adapt.tasks import TextTask, WindowTask
 from geomcheck.errors import InvalidInputError
 
@@ -91,7 +93,7 @@ def evaluate(embedder: Any, sets: dict[str, Any], *, cache: bool = False) -> dic
     return out
 
 
-def _base_path(model: Any, trust_remote_code: bool = False) -> tuple[Any, Path, str]:
+def _base_path(model: Any, trust_remote_code: bool = False, dtype: str = "float32") -> tuple[Any, Path, str]:
     """A fresh Embedder of ``model`` (never the caller's: training changes the weights) and its directory.
 
     An ``Embedder`` brings the consent it was loaded with (its own code may run again); a path runs
@@ -102,13 +104,28 @@ def _base_path(model: Any, trust_remote_code: bool = False) -> tuple[Any, Path, 
     if isinstance(model, Embedder):
         if model.source_path is None:
             raise InvalidInputError("train_lora needs a model loaded from a directory (load_model), not one built in memory")
-        fresh = load_model(str(model.source_path), device=model.device, dtype="float32", prompt=model.prompt,
+        fresh = load_model(str(model.source_path), device=model.device, dtype=dtype, prompt=model.prompt,
                            cache=False, max_seq_length=model.max_seq_length,
                            trust_remote_code=getattr(model, "trust_remote_code", False))
         fresh.spec = model.spec  # the same model: its registry entry picks the recipe, as for the caller's cache key
         return fresh, model.source_path, model.name
-    fresh = load_model(str(model), dtype="float32", cache=False, trust_remote_code=trust_remote_code)
+    fresh = load_model(str(model), dtype=dtype, cache=False, trust_remote_code=trust_remote_code)
     return fresh, fresh.source_path, str(model)
+
+
+def _train_dtype(model: Any) -> str:
+    """bfloat16 base weights for training on a CUDA device that has it (LoRA matrices stay float32 and the
+    forward runs under bf16 autocast); float32 elsewhere."""
+    from geomcheck.models.embedder import Embedder
+
+    device = model.device if isinstance(model, Embedder) else "auto"
+    from geomcheck._device import resolve_device
+
+    if not resolve_device(device).startswith("cuda"):
+        return "float32"
+    import torch
+
+    return "bfloat16" if torch.cuda.is_bf16_supported() else "float32"
 
 
 def train_lora(
@@ -132,6 +149,8 @@ def train_lora(
     checkpoints: int = 3,
     progress: bool = True,
     evaluate_sets: bool = True,
+    gradient_checkpointing: bool | None = None,
+    token_budget: int | None = None,
 ) -> LoraRun:
     """Train a LoRA adapter on ``model`` (alias, path or Embedder) for ``train_data``.
 
@@ -142,6 +161,14 @@ def train_lora(
     training batches only; ``top_layers`` puts LoRA on the top N transformer layers only.
     Saves ``checkpoints`` adapters along the way (``out_dir/checkpoint-<step>``) and the final
     one in ``out_dir/adapter``, all in peft's format. Same seed, same adapter.
+
+    Memory is bounded by design: a step's batch is embedded in micro-batches of at most
+    ``token_budget`` padded tokens (None: ``TRAIN_TOKEN_BUDGETS`` of the device) with the SupCon loss
+    still over the whole batch (``geomcheck.adapt.microbatch``: two passes when it does not fit one);
+    ``gradient_checkpointing`` (None: the recipe's) recomputes each layer's activations in the
+    backward pass instead of keeping them. On CUDA the base weights are bfloat16 and the forward runs
+    under bf16 autocast (LoRA matrices and the loss in float32). The pipeline's modules after the
+    transformer (Dense layers) stay frozen. ``geomcheck.adapt.memory`` predicts the memory of a run.
     """
     import torch
     from peft import LoraConfig, get_peft_model
@@ -151,12 +178,15 @@ def train_lora(
     if objective != "supcon":
         raise InvalidInputError(f"objective must be 'supcon' (the only one implemented), got {objective!r}")
     _check_settings(r, alpha, max_steps, checkpoints, lr, temperature, top_layers)  # before loading the model
+    if token_budget is not None and (not isinstance(token_budget, int) or isinstance(token_budget, bool)
+                                     or token_budget < 1):
+        raise InvalidInputError(f"token_budget must be an integer >= 1, got {token_budget!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
 
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    emb, base_dir, base_name = _base_path(model)
+    emb, base_dir, base_name = _base_path(model, dtype=_train_dtype(model))
     rec = recipe_for(emb, recipe)
 
     def pick(given: Any, default: Any) -> Any:
@@ -165,6 +195,7 @@ def train_lora(
     r, alpha, lr, max_steps = pick(r, rec.r), pick(alpha, rec.alpha), pick(lr, rec.lr), pick(max_steps, rec.max_steps)
     max_seq_length, top_layers = pick(max_seq_length, rec.max_seq_length), pick(top_layers, rec.top_layers)
     task = pick(train_data, rec.task())
+    checkpointing = pick(gradient_checkpointing, rec.checkpointing)
     # Truncation applies to the training batches only: evaluation sees the texts as the model
     # normally does (digit-level tokenizers turn a 50-term window into ~250 tokens).
     full_length = emb.model.max_seq_length
@@ -182,6 +213,10 @@ def train_lora(
         targets = _linear_names(transformer.model) if targets == "all-linear" else [targets]
     cfg = LoraConfig(r=r, lora_alpha=alpha, target_modules=targets, lora_dropout=0.0, bias="none",
                      layers_to_transform=layers, layers_pattern=pattern)
+    for m in list(emb.model)[1:]:  # Dense layers after pooling: not trained, so no gradients kept for them
+        for p in m.parameters():
+            p.requires_grad_(False)
+    checkpointing = checkpointing and _enable_checkpointing(transformer.model)
     with torch.random.fork_rng(devices=[]), quiet_peft():
         torch.manual_seed(seed)  # LoRA's A matrices are initialised randomly
         peft_model = get_peft_model(transformer.model, cfg)
@@ -199,19 +234,32 @@ def train_lora(
     losses: list[float] = []
     ckpts: list[Path] = []
     device = emb.model.device
-    t0 = time.perf_counter()
+    budget = token_budget or TRAIN_TOKEN_BUDGETS.get(device.type, TRAIN_TOKEN_BUDGETS["cpu"])
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and emb.dtype == "bfloat16"
+                else contextlib.nullcontext())
+    micro_counts: list[int] = []
+    t0, cpu0 = time.perf_counter(), time.process_time()
     bar = _progress(progress, max_steps)
     emb.model.max_seq_length = max_seq_length
     emb.model.train()
     try:
         for step in range(max_steps):
             texts, labels = task.batch(rng)
-            features = emb.model.preprocess(texts, prompt=emb.prompt or None)
-            features = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in features.items()}
-            z = emb.model(features)["sentence_embedding"]
-            loss = supcon_loss(z, torch.tensor(labels, device=device), temperature)
+            full = emb.model.preprocess(texts, prompt=emb.prompt or None)
+            lengths = [int(n) for n in full["attention_mask"].sum(1)] if "attention_mask" in full else \
+                [int(full["input_ids"].shape[1])] * len(texts)
+
+            def embed(idx: list[int]) -> Any:
+                feats = full if len(idx) == len(texts) else emb.model.preprocess([texts[i] for i in idx],
+                                                                                   prompt=emb.prompt or None)
+                feats = {k: (v.to(device) if hasattr(v, "to") else v) for k, v in feats.items()}
+                with autocast:
+                    return emb.model(feats)["sentence_embedding"]
+
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss, parts = supcon_step(embed, lengths, torch.tensor(labels, device=device), budget,
+                                      lambda z, y: supcon_loss(z.float(), y, temperature), device)
+            micro_counts.append(parts)
             if max_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
             for g in opt.param_groups:
@@ -231,7 +279,7 @@ def train_lora(
         emb.model.max_seq_length = full_length
     adapter = out / "adapter"
     peft_model.save_pretrained(str(adapter))
-    wall = time.perf_counter() - t0
+    wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     t_eval = time.perf_counter()
     after = evaluate(emb, sets) if sets else {}
     eval_seconds["after"] = time.perf_counter() - t_eval
@@ -239,7 +287,9 @@ def train_lora(
                     objective=objective, lr=lr, max_steps=max_steps, warmup_steps=warmup_steps, temperature=temperature,
                     max_grad_norm=max_grad_norm, max_seq_length=max_seq_length, top_layers=top_layers,
                     recipe=rec.name, seed=seed, task=task.describe(),
-                    base_dir=str(base_dir))
+                    base_dir=str(base_dir), gradient_checkpointing=bool(checkpointing), token_budget=budget,
+                    micro_batches=max(micro_counts, default=0), train_dtype=emb.dtype,
+                    train_cpu_seconds=round(cpu, 1))  # all threads: on a shared machine, what wall time hides
     run = LoraRun(adapter, tuple(ckpts), tuple(losses), wall, base_name, settings, before, after, eval_seconds)
     (out / "lora_run.json").write_text(json.dumps(run.to_dict(), indent=1, default=str))
     return run
@@ -269,6 +319,19 @@ def _top_layers(model: Any, top: int | None) -> tuple[list[int], str] | tuple[No
         raise InvalidInputError("top_layers: cannot find the model's list of transformer layers "
                                 "(config.num_hidden_layers); train all layers (top_layers=None)")
     return list(range(max(0, n - top), n)), blocks[0].rsplit(".", 1)[-1]
+
+
+def _enable_checkpointing(model: Any) -> bool:
+    """Turn on the transformers model's gradient checkpointing (non-reentrant: the layers' inputs need no
+    gradient); False where the architecture has none."""
+    if not getattr(model, "supports_gradient_checkpointing", False):
+        return False
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5.2x; the old name is deprecated
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    return True
 
 
 def _linear_names(model: Any) -> list[str]:
@@ -318,6 +381,7 @@ def load_adapter(base: Any, adapter_dir: str | os.PathLike, *, trust_remote_code
     out = Embedder(emb.model, name=f"{emb.name}+lora", spec=emb.spec, prompt=emb.prompt,
                    batch_size=emb.batch_size, weights_digest=digest)
     out.trust_remote_code = emb.trust_remote_code
+    out.tokenizer_fixes = emb.tokenizer_fixes
     return out
 
 

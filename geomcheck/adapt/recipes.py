@@ -1,4 +1,4 @@
-"""How a LoRA run is trained, per kind of model: the encoder recipe and the decoder recipe.
+"""How a LoRA run is trained, per kind, depth and size of model: encoder, decoder and their "-large" forms.
 
 ``train_lora`` (and the suites, ``geomcheck merges``) take their defaults from
 ``recipe_for(model)``; any argument given explicitly wins. The decoder recipe exists because a
@@ -12,6 +12,16 @@ smollm2-135m`` (numbers in its docstring).
 A model is a decoder when its ``ModelSpec.kind`` is "llm", or, for a model outside the
 registry, when its pipeline pools the last token or its transformer config says it is a
 causal LM.
+
+Deep or large models get the "-large" form of their kind's recipe (``is_large``): an encoder of
+more than 12 layers or more than 150M parameters (EmbeddingGemma-300M: 24 layers; MiniLM has 6),
+a decoder of more than 300M parameters (SmolLM2-135M stays on "decoder"). It trains the decoder
+recipe's short windows with LoRA on the top 8 layers only and gradient checkpointing: the
+encoder recipe on a random-weight EmbeddingGemma-300M replica was killed by the OOM killer at
+17.4 GB; ``bench/adapt.py --model replica`` prints what the large recipe takes. Every recipe
+bounds memory by splitting a step's batch into micro-batches of at most ``token_budget``
+padded tokens (``geomcheck.adapt.microbatch``); the batches of "encoder" and "decoder" fit one
+micro-batch, so MiniLM and SmolLM2 train exactly as before.
 """
 
 from __future__ import annotations
@@ -22,7 +32,7 @@ from typing import Any
 from geomcheck.adapt.tasks import WindowTask
 from geomcheck.errors import InvalidInputError
 
-__all__ = ["Recipe", "RECIPES", "recipe_for", "is_decoder"]
+__all__ = ["Recipe", "RECIPES", "recipe_for", "is_decoder", "is_large", "model_size"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +48,7 @@ class Recipe:
     top_layers: int | None  # LoRA on the top N transformer layers (None: all)
     per_family: int  # windows of each family a step
     lengths: tuple[int, int]  # terms of a training window
+    checkpointing: bool = False  # gradient checkpointing of the transformer layers (recompute in backward)
 
     def task(self) -> WindowTask:
         """The window task with this recipe's training draws (its evaluation sets are the default ones)."""
@@ -59,7 +70,16 @@ RECIPES: dict[str, Recipe] = {
     # SmolLM2-135M (30 layers): LoRA on the top 10 only, 24 windows of 8-16 terms a step, lr 1e-2.
     "decoder": Recipe("decoder", r=16, alpha=16, lr=1e-2, max_steps=20, max_seq_length=64, top_layers=10,
                       per_family=4, lengths=(8, 16)),
+    # deep / large encoders (EmbeddingGemma-300M): the decoder recipe's draws, top 8 layers, checkpointing
+    "encoder-large": Recipe("encoder-large", r=16, alpha=16, lr=1e-2, max_steps=20, max_seq_length=64, top_layers=8,
+                            per_family=4, lengths=(8, 16), checkpointing=True),
+    # large decoders (0.6B-9B): the same; on CUDA in bfloat16 (geomcheck.adapt.memory predicts a 7B's memory)
+    "decoder-large": Recipe("decoder-large", r=16, alpha=16, lr=1e-2, max_steps=20, max_seq_length=64, top_layers=8,
+                            per_family=4, lengths=(8, 16), checkpointing=True),
 }
+LARGE_ENCODER_LAYERS = 12
+LARGE_ENCODER_PARAMS = 150_000_000
+LARGE_DECODER_PARAMS = 300_000_000
 
 
 def is_decoder(model: Any) -> bool:
@@ -84,10 +104,40 @@ def is_decoder(model: Any) -> bool:
     return False
 
 
+def model_size(model: Any) -> tuple[int | None, int]:
+    """(transformer layers from the config or None, parameters) of an ``Embedder``'s pipeline."""
+    st = getattr(model, "model", None)
+    try:
+        modules = list(st) if st is not None else []
+    except TypeError:
+        modules = []
+    layers = None
+    for m in modules:
+        config = getattr(getattr(m, "auto_model", None), "config", None)
+        n = getattr(config, "num_hidden_layers", None) if config is not None else None
+        if isinstance(n, int):
+            layers = n
+            break
+    params = sum(p.numel() for p in st.parameters()) if hasattr(st, "parameters") else 0
+    return layers, params
+
+
+def is_large(model: Any, decoder: bool | None = None) -> bool:
+    """Whether ``model`` gets the "-large" recipe: an encoder of more than ``LARGE_ENCODER_LAYERS`` layers or
+    ``LARGE_ENCODER_PARAMS`` parameters, a decoder of more than ``LARGE_DECODER_PARAMS`` parameters."""
+    layers, params = model_size(model)
+    if is_decoder(model) if decoder is None else decoder:
+        return params > LARGE_DECODER_PARAMS
+    return params > LARGE_ENCODER_PARAMS or (layers or 0) > LARGE_ENCODER_LAYERS
+
+
 def recipe_for(model: Any, name: str = "auto") -> Recipe:
-    """The recipe ``name`` ("encoder", "decoder"), or with "auto" the one for ``model``'s kind."""
+    """The recipe ``name`` ("encoder", "decoder", "encoder-large", "decoder-large"), or with "auto" the one for
+    ``model``'s kind, depth and size."""
     if name == "auto":
-        return RECIPES["decoder" if is_decoder(model) else "encoder"]
+        decoder = is_decoder(model)
+        kind = "decoder" if decoder else "encoder"
+        return RECIPES[f"{kind}-large" if is_large(model, decoder) else kind]
     if name not in RECIPES:
         raise InvalidInputError(f"unknown LoRA recipe {name!r}; known: auto, {', '.join(RECIPES)}")
     return RECIPES[name]

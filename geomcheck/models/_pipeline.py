@@ -15,7 +15,8 @@ from typing import Any
 from geomcheck.errors import ModelLoadError
 from geomcheck.models.spec import ModelSpec
 
-__all__ = ["TEXT_ONLY", "DECODER_TYPES", "kind_of", "read_json", "build_pipeline", "quiet_progress"]
+__all__ = ["TEXT_ONLY", "DECODER_TYPES", "kind_of", "read_json", "build_pipeline", "quiet_progress",
+           "restore_special_tokens"]
 
 DECODER_TYPES = {"qwen2", "qwen3", "llama", "mistral", "gemma", "gemma2", "gemma3_text", "gemma3", "phi3",
                  "smollm3", "olmo", "gpt2", "gpt_neox", "falcon", "mixtral", "qwen2_moe", "qwen3_moe"}
@@ -76,6 +77,42 @@ def build_pipeline(path: Path, name: str, spec: ModelSpec | None, *, device: str
     if spec is not None and spec.normalize:
         modules.append(Normalize())
     return SentenceTransformer(modules=modules, device=device)
+
+
+def restore_special_tokens(model: Any, path: Path) -> tuple[str, ...]:
+    """Make the tokenizer end texts with EOS where the directory's ``tokenizer_config.json`` asks for it
+    (``add_eos_token: true``) and its ``tokenizer.json`` does not; returns what was changed (empty: nothing).
+
+    transformers < 5 rewrote the post-processor from those flags at load time; transformers >= 5 takes
+    ``tokenizer.json`` as it is and drops the flags, silently. A last-token-pooling model trained on the
+    EOS state (e5-mistral-7b-instruct: its ``tokenizer.json`` adds only ``<s>``; mteb loads gte-Qwen2 with
+    ``add_eos_token`` too) then pools the last *content* token instead. BOS stays as the tokenizer had it
+    unless the file says ``add_bos_token`` (rebuilding the post-processor from the flags alone would drop it)."""
+    tok = getattr(model, "tokenizer", None)
+    try:
+        config = json.loads((path / "tokenizer_config.json").read_text())
+    except (OSError, ValueError):
+        return ()
+    if tok is None or not isinstance(config, dict) or config.get("add_eos_token") is not True:
+        return ()
+    eos, bos = getattr(tok, "eos_token_id", None), getattr(tok, "bos_token_id", None)
+    setter = getattr(type(tok), "add_eos_token", None)
+    if eos is None or not (isinstance(setter, property) and setter.fset is not None):
+        return ()
+    from geomcheck.models._checks import PROBE
+
+    ids = tok(PROBE)["input_ids"]
+    if ids and ids[-1] == eos:
+        return ()
+    had_bos = bool(ids) and bos is not None and ids[0] == bos
+    want_bos = bool(config.get("add_bos_token", had_bos))
+    tok.add_bos_token = want_bos
+    tok.add_eos_token = True
+    ids = tok(PROBE)["input_ids"]
+    if not ids or ids[-1] != eos or (bos is not None and (ids[0] == bos) != want_bos):
+        raise ModelLoadError(f"{path}: tokenizer_config.json asks for an EOS token at the end of every text "
+                             f"(add_eos_token), and the tokenizer could not be made to append it")
+    return ("eos appended (tokenizer_config.json add_eos_token)",)
 
 
 @contextlib.contextmanager

@@ -143,6 +143,8 @@ class Embedder:
         # (an MLM head, BERT's pooler): allowed, and named in ``info()`` (load_model fills it).
         self.dropped_weights: tuple[str, ...] = ()
         self.trust_remote_code = False  # whether the user let this model's own code run (load_model)
+        # what load_model changed in the tokenizer to make it behave as the model's files say (e.g. EOS appended)
+        self.tokenizer_fixes: tuple[str, ...] = ()
 
     # --- description -------------------------------------------------------------------
     @property
@@ -188,7 +190,7 @@ class Embedder:
             if hf_cfg is not None and hasattr(hf_cfg, "to_dict"):
                 cfg = {**cfg, "hf_config": {k: v for k, v in hf_cfg.to_dict().items() if k not in _VOLATILE_CONFIG_KEYS}}
             modules.append({"type": type(m).__name__, "config": jsonable(cfg)})
-        return {
+        out = {
             "encode_version": _ENCODE_VERSION,
             "modules": modules,
             "max_seq_length": self.max_seq_length,
@@ -196,6 +198,9 @@ class Embedder:
             "dtype": self.dtype,
             "device_type": self.device.split(":")[0],
         }
+        if self.tokenizer_fixes:  # only then: every other model keeps its fingerprint (and its cached vectors)
+            out["tokenizer_fixes"] = list(self.tokenizer_fixes)
+        return out
 
     def weights_digest(self) -> str:
         """sha256 over the weights: from file digests where known, else over the tensors."""

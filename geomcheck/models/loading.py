@@ -24,7 +24,7 @@ from geomcheck.errors import (
     UnknownModelError,
     unknown_name_message,
 )
-from geomcheck.models._pipeline import build_pipeline, kind_of, quiet_progress, read_json
+from geomcheck.models._pipeline import build_pipeline, kind_of, quiet_progress, read_json, restore_special_tokens
 from geomcheck.models.spec import POOLINGS, ModelSpec
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -301,6 +301,7 @@ def load_model(
                                    trust=trust)
     except (OSError, ValueError, KeyError, ImportError, RuntimeError) as exc:
         raise ModelLoadError(f"could not load {r.name!r} from {r.path}: {type(exc).__name__}: {exc}") from exc
+    tokenizer_fixes = restore_special_tokens(model, r.path)
     check_tokenizer(model, r.name, r.path)
     check_finite_weights(model, r.name, r.path)
     with quiet_progress():  # the check reloads the checkpoint's index on the meta device: no bars either
@@ -322,5 +323,6 @@ def load_model(
         source_path=r.path,
     )
     emb.dropped_weights = dropped
+    emb.tokenizer_fixes = tokenizer_fixes
     emb.trust_remote_code = trust  # models built from this one (LoRA, merges) load with the same consent
     return emb
