@@ -37,16 +37,7 @@ MODULES = {"gemma3": ["Transformer", "Pooling", "Dense", "Dense", "Normalize"], 
 TEXTS = ["2, 3, 5, 7, 11", "1, 4, 9, 16, 25, 36", "0, 1, 1, 2, 3, 5, 8", "7"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and much faster on a shared CPU (two threads of 64-wide matrices
-    spin-wait on each other: 4 ms a linear layer instead of 0.07 ms, measured at load average 10)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,7 @@ from geomcheck.adapt.memory import MISTRAL_7B, QWEN2_7B, lora_memory, shape_of
 from geomcheck.adapt.microbatch import micro_batches
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run faster on one thread, and much faster on a shared CPU (two threads of 64-wide matrices
-    spin-wait on each other: 4 ms a linear layer instead of 0.07 ms, measured at load average 10)."""
-    import torch
-
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_micro_batches_keep_the_batch_whole_when_it_fits_and_bound_the_padded_tokens_when_not():

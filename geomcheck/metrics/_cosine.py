@@ -156,7 +156,8 @@ def cosine_silhouettes(X: np.ndarray, codes_list: Sequence[np.ndarray], progress
 
 
 def _rows_silhouette(S: np.ndarray, codes: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """s(i) of rows with per-cluster distance sums ``S`` (to whole clusters of ``sizes``), as sklearn reduces."""
+    """s(i) of rows with per-cluster distance sums ``S`` (to whole clusters of ``sizes``), as sklearn reduces
+    (the one reduction: the Euclidean kernels' ``_silhouette_from_sums`` calls it too)."""
     rows = np.arange(codes.size)
     intra = S[rows, codes]
     mean_to = S / sizes

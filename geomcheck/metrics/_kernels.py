@@ -225,18 +225,7 @@ def _sums_torch(
 
 def _silhouette_from_sums(S: np.ndarray, codes: np.ndarray) -> np.ndarray:
     """Per-sample silhouette from the per-cluster distance sums, exactly as sklearn's reduction."""
-    n = codes.shape[0]
-    sizes = np.bincount(codes).astype(np.float64)
-    rows = np.arange(n)
-    intra = S[rows, codes].copy()
-    mean_to = S / sizes
-    mean_to[rows, codes] = np.inf
-    b = mean_to.min(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        a = intra / (sizes[codes] - 1.0)
-        s = (b - a) / np.maximum(a, b)
-    # Singletons (0/0) and a = b = 0 give NaN; sklearn defines both as 0.
-    return np.nan_to_num(s, nan=0.0, posinf=0.0, neginf=0.0)
+    return _cosine._rows_silhouette(S, codes, np.bincount(codes).astype(np.float64))
 
 
 def silhouettes(

@@ -24,17 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geomcheck.errors import MergeError
+from geomcheck.merge._base import REQUIRED  # one marker for a parameter without a default
 from geomcheck.merge.recipe._yaml import LineDict, LineList, line_of
 
 __all__ = ["REQUIRED", "MethodSpec", "METHODS", "Ref", "Source", "Slice", "Stage", "parse_stage", "DTYPES"]
-
-
-class _Required:
-    def __repr__(self) -> str:
-        return "required"
-
-
-REQUIRED: Any = _Required()
 
 
 @dataclass(frozen=True)
