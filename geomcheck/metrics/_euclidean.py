@@ -54,8 +54,13 @@ class Segments:
     def column_sums(self, D: np.ndarray, c: int, f: int) -> np.ndarray:
         """``D[:, j]`` (columns = sorted positions c..f-1) summed per cluster: (rows x sum k), float64."""
         first, last = int(self.seg_of[c]), int(self.seg_of[f - 1])
-        local = np.concatenate(([c], self.starts[first + 1:last + 1])) - c
-        F = np.add.reduceat(D, local, axis=1, dtype=np.float64)
+        bounds = np.concatenate(([c], self.starts[first + 1:last + 1], [f])) - c
+        if bounds.size <= 65:  # few runs: a sum per run is ~2x faster than reduceat along axis 1
+            F = np.empty((D.shape[0], bounds.size - 1))
+            for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+                D[:, a:b].sum(axis=1, dtype=np.float64, out=F[:, i])
+        else:
+            F = np.add.reduceat(D, bounds[:-1], axis=1, dtype=np.float64)
         return F @ self.A[first:last + 1]
 
     def row_sums(self, D: np.ndarray, s: int, e: int) -> np.ndarray:
@@ -96,20 +101,22 @@ def exact_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows: int, cols:
     ids = dup(Xc)
     S = np.zeros((n, seg.A.shape[1]), dtype=np.float64)
     X32 = Xc.astype(np.float32) if mixed else None
+    Xm2 = X32 * np.float32(-2.0) if mixed else None  # -2 x, exact: the GEMM gives -2 x.y directly
     sq32 = sq.astype(np.float32) if mixed else None
     h = 0.5 * KAPPA
     flat = np.empty(min(rows, n) * min(cols, n), dtype=np.float32) if mixed else None  # one tile, used again
     for s, e, c, f in _tiles(n, rows, cols):
-        D = None
+        D, positive = None, False
         if X32 is not None:
-            D = np.matmul(X32[s:e], X32[c:f].T, out=flat[:(e - s) * (f - c)].reshape(e - s, f - c))
-            D *= -2.0
+            D = np.matmul(Xm2[s:e], X32[c:f].T, out=flat[:(e - s) * (f - c)].reshape(e - s, f - c))
             D += sq32[c:f]
             D += sq32[s:e, None]
             if c == s:
                 np.fill_diagonal(D, np.inf)  # the diagonal is set to 0 below
             # Cheap sufficient test first; the exact per-pair test only where it fails.
-            if D.min() < h * (sq32[s:e].max() + sq32[c:f].max()):
+            low = D.min()
+            positive = low > 0  # then no clamp at 0 is needed
+            if low < h * (sq32[s:e].max() + sq32[c:f].max()):
                 bad = D - h * sq32[c:f] < h * sq32[s:e, None]
                 if ids is not None:
                     bad &= ids[s:e, None] != ids[None, c:f]
@@ -120,7 +127,9 @@ def exact_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows: int, cols:
             D *= -2.0
             D += sq[c:f]
             D += sq[s:e, None]
-        np.maximum(D, 0.0, out=D)
+            positive = False
+        if not positive:
+            np.maximum(D, 0.0, out=D)
         if c == s:
             np.fill_diagonal(D, 0.0)
         if ids is not None:
