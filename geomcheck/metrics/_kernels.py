@@ -38,7 +38,7 @@ PRECISIONS = ("auto", "float64", "mixed")
 # The distance matrix is visited in (rows x cols) tiles of the upper triangle, never whole:
 # a 1024 x 1024 float64 tile (8 MiB) stays in L3 while it is reduced, and its GEMM already
 # runs at full speed; a bigger tile only adds memory. CUDA wants larger launches.
-_TILE_CPU = 1024
+_TILE_CPU = 512  # with 4096 columns: 10% faster than 1024 at 10k (less of the diagonal tiles computed twice)
 _TILE_CUDA = 4096
 _COLS_CPU = 4096
 # "mixed": a float32-GEMM tile is kept only if every pair in it has d^2 >= KAPPA times the
@@ -66,7 +66,7 @@ def _import_torch() -> Any:
 
 
 def default_block_size(n: int, *, cuda: bool = False) -> int:
-    """Rows per tile: 1024 on CPU, 4096 on CUDA (never more than ``n``)."""
+    """Rows per tile: 512 on CPU, 4096 on CUDA (never more than ``n``)."""
     return int(max(1, min(_TILE_CUDA if cuda else _TILE_CPU, n)))
 
 

@@ -70,7 +70,7 @@ def silhouette_samples(
     to the members of another cluster; s(i) = 0 for a cluster of one (Rousseeuw 1987, J.
     Comput. Appl. Math. 20:53-65; same numbers as ``sklearn.metrics.silhouette_samples``).
     ``metric``: "euclidean" or "cosine" (1 - cos; exact O(N k d) formula, ignores the
-    arguments below). Euclidean walks tiles of ``block_size`` rows (None: 1024 on CPU, 4096
+    arguments below). Euclidean walks tiles of ``block_size`` rows (None: 512 on CPU, 4096
     on CUDA) in numpy, or in torch on ``device`` "cuda" ("auto": CUDA when available and
     N >= 4096, "cpu": numpy).
     ``precision``: "float64" (every distance in float64), "mixed" (float32 GEMMs, float64
