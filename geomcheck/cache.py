@@ -13,7 +13,9 @@ A large encode keeps its finished chunks (``ChunkStore``) in ``<key>.chunks/``: 
 same kind per chunk of texts (``<start>-<stop>.json`` and its ``.npy``), each sidecar naming the
 model, the whole texts' digest and the rows it holds, each checked like an entry when read. A run
 killed half-way leaves half the chunks; the next encode of the same model and texts reads them and
-encodes only the rest. The folder goes once the whole entry is written.
+encodes only the rest. The folder goes once the whole entry is written; the folder of a run that is
+never resumed goes when another large encode starts and nothing has been added to it for
+``CHUNKS_KEEP_DAYS`` days.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ _FORMAT = 2  # 2: the sidecar records the texts' digest, so a read checks the wh
 # then gets a ctime past the memo's, even on file systems whose clock ticks coarsely (4 ms jiffies,
 # 1 s on some network file systems), so no edit can land in the same tick as the one memoised.
 _SETTLED_S = 2.0
+# The chunks of a killed encode wait this long for the run to be resumed (see the module docstring).
+CHUNKS_KEEP_DAYS = 7.0
 
 
 def cache_dir() -> Path:
@@ -189,9 +193,20 @@ class EmbeddingCache:
             "fingerprint": fingerprint, "texts_sha256": digest, "n_texts": len(texts), **info})
 
     def chunks(self, fingerprint: str, texts: Sequence[str], *, digest: str | None = None) -> ChunkStore:
-        """The finished chunks of an encode of these texts by this model (``ChunkStore``)."""
+        """The finished chunks of an encode of these texts by this model (``ChunkStore``). Folders of other
+        encodes untouched for ``CHUNKS_KEEP_DAYS`` days (runs killed and never resumed) are removed."""
+        from geomcheck._disk import remove_stale
+
         digest = digest or texts_digest(texts)
-        return ChunkStore(self._sidecar(fingerprint, digest).with_suffix(".chunks"), fingerprint, digest, len(texts))
+        folder = self._sidecar(fingerprint, digest).with_suffix(".chunks")
+        if folder.is_dir():
+            try:
+                os.utime(folder)  # this run resumes it: not stale, whatever its age
+            except OSError:
+                pass
+        if self.root.is_dir():
+            remove_stale(self.root, "*/*.chunks", older_than_s=CHUNKS_KEEP_DAYS * 86400.0)
+        return ChunkStore(folder, fingerprint, digest, len(texts))
 
 
 class ChunkStore:

@@ -222,3 +222,25 @@ def test_a_cache_dir_that_is_a_file_is_an_error_naming_the_variable(monkeypatch,
         monkeypatch.setenv("GEOMCHECK_CACHE_DIR", str(value))
         with pytest.raises(InvalidInputError, match=rf"GEOMCHECK_CACHE_DIR='{value}' (is a file|lies under the file)"):
             EmbeddingCache().get("fp", ["t"])
+
+
+def test_chunks_of_a_run_never_resumed_go_after_a_week_and_a_resumed_one_stays(store):
+    # a killed encode leaves <key>.chunks/; the next large encode removes other keys' folders untouched for
+    # CHUNKS_KEEP_DAYS days, keeps younger ones, and keeps (and touches) its own however old
+    import os
+    import time
+
+    from geomcheck.cache import CHUNKS_KEEP_DAYS
+
+    X = np.arange(12, dtype=np.float32).reshape(3, 4)
+    old, young, mine = (store.chunks("fp" + c * 8, [f"t{c}"]) for c in "abc")
+    for s in (old, young, mine):
+        s.put(0, 3, X)
+    week = time.time() - (CHUNKS_KEEP_DAYS + 1) * 86400
+    for s in (old, mine):
+        os.utime(s.folder, (week, week))
+    again = store.chunks("fp" + "c" * 8, ["tc"])  # the run of `mine` starts again
+    assert not old.folder.exists()
+    assert young.folder.is_dir() and young.get(0, 3) is not None
+    assert again.folder == mine.folder and np.array_equal(again.get(0, 3), X)
+    assert time.time() - mine.folder.stat().st_mtime < 3600
