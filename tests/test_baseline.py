@@ -366,6 +366,33 @@ def test_cli_writes_the_baseline_of_your_own_labelled_texts(tmp_path: Path) -> N
     assert "geomcheck baseline --model m --dataset YOUR_FILE --out" in comparison.message()
 
 
+def test_cli_writes_a_sampled_baseline_above_exact_max(tmp_path: Path) -> None:
+    # 1,200 texts above --exact-max 100: the file stores the silhouettes of a stratified sample (1,000 texts,
+    # the smallest sample) and which texts they are, and says so; the stored values are sklearn's at those texts
+    import subprocess
+    import sys
+
+    from sklearn.metrics import silhouette_samples
+
+    from geomcheck.testing import tiny_model
+
+    model = tiny_model("bert", tmp_path / "tiny")
+    data = tmp_path / "many.jsonl"
+    words = ("apple", "river", "stone", "cloud")
+    data.write_text("".join(json.dumps({"text": f"{words[i % 4]} number {i} and {words[(i * 7) % 4]}",
+                                        "label": words[i % 4]}) + "\n" for i in range(1200)), encoding="utf-8")
+    out = tmp_path / "b.json"
+    printed = subprocess.run([sys.executable, "-m", "geomcheck", "baseline", "--model", str(model), "--out", str(out),
+                              "--dataset", str(data), "--device", "cpu", "--exact-max", "100"],
+                             capture_output=True, text=True, check=True).stdout
+    assert f"{out}: many: 1200 texts, silhouette " in printed and "(estimated from 1,000 sampled texts)" in printed
+    e = Baseline.load(out).datasets["many"]
+    assert e.silhouette_rows.size == 1000 and e.report.silhouette_sample == 1000
+    ref = silhouette_samples(e.X.astype(np.float64), e.labels)
+    np.testing.assert_allclose(e.silhouette_samples, ref[e.silhouette_rows], rtol=1e-7, atol=1e-9)
+    assert compare(Baseline.load(out), "many", EmbeddedDataset(e.X, e.labels, e.label_names, e.texts, "m", "fp")).passed
+
+
 def _noisy(entry):
     """The stored embeddings of ``entry`` with so much noise that every check fails."""
     X = entry.X + np.random.default_rng(0).normal(scale=10 * float(np.abs(entry.X).mean()), size=entry.X.shape)
@@ -456,3 +483,51 @@ def test_large_sets_compare_a_stratified_sample_and_a_normal_interval(baseline: 
     monkeypatch.setattr(comparison, "_BOOT_CELLS", 10)
     normal = paired_interval(d, labels, n_boot=4000, seed=0)
     assert normal == pytest.approx(boot, abs=0.01)
+
+
+def test_a_large_set_s_baseline_stores_a_sample_s_silhouettes_and_pairs_those_texts(base_emb, tmp_path, monkeypatch):
+    # above exact_max a baseline stores the exact silhouettes of a stratified sample of texts and which texts
+    # they are; a comparison recomputes those texts' silhouettes, whatever its own exact_max
+    from sklearn.metrics import silhouette_samples
+
+    from geomcheck.metrics import _sampled
+
+    monkeypatch.setattr(_sampled, "MIN_SAMPLE", 15)  # 15 of the 30 texts, 3 a family
+    b = make_baseline("synthetic", "fp", {"paper": base_emb}, exact_max=10)
+    e = b.datasets["paper"]
+    rows = e.silhouette_rows
+    assert rows is not None and rows.size == 15 and np.all(np.diff(rows) > 0)
+    assert np.array_equal(np.bincount(base_emb.labels[rows]), [3] * len(NAMES))
+    ref = silhouette_samples(base_emb.X.astype(np.float64), base_emb.labels)  # sklearn, every text
+    np.testing.assert_allclose(e.silhouette_samples, ref[rows], rtol=1e-9, atol=1e-12)
+    assert e.report.silhouette_sample == 15 and "silhouette_true" in e.report.intervals
+    path = b.save(tmp_path / "b.json")
+    back = Baseline.load(path)
+    assert np.array_equal(back.datasets["paper"].silhouette_rows, rows)
+    assert "silhouette_rows" not in json.dumps(make_baseline("s", "fp", {"paper": base_emb}).to_dict())
+    for exact_max in (10, None):
+        same = compare(back, "paper", base_emb, exact_max=exact_max)
+        assert same.passed and abs(same.mean_difference) < 1e-12
+    moved = _with_X(base_emb, base_emb.X + np.random.default_rng(1).normal(scale=0.8, size=base_emb.X.shape))
+    c = compare(back, "paper", moved)  # the default exact_max is far above 30 texts: still the stored texts
+    d = silhouette_samples(moved.X.astype(np.float64), moved.labels)[rows] - ref[rows]
+    assert c.mean_difference == pytest.approx(d.mean(), abs=1e-9)  # proportional allocation: the plain mean
+    assert c.interval[0] < c.mean_difference < c.interval[1]
+    assert "(15 sampled texts of 30)" in c.checks[0].detail
+    knn = compare(back, "paper", moved, exact_max=10).checks[-1]
+    assert knn.metric == "mutual_knn_to_baseline" and "mean over 15 sampled texts" in knn.detail
+    from geomcheck.metrics import mutual_knn
+
+    from geomcheck.checks.baseline import KNN_K
+
+    assert knn.value == pytest.approx(mutual_knn(moved.X, base_emb.X, KNN_K, rows=rows))
+    # a cosine baseline stores every text's silhouette (O(N k d)), but its k-NN check samples above exact_max too
+    cos = make_baseline("synthetic", "fp", {"paper": base_emb}, metric="cosine", exact_max=10)
+    assert cos.datasets["paper"].silhouette_rows is None
+    cc = compare(cos, "paper", moved, exact_max=10)
+    assert "sampled" not in cc.checks[0].detail and "mean over 15 sampled texts" in cc.checks[-1].detail
+    d = json.loads(path.read_text())
+    d["datasets"]["paper"]["silhouette_rows"] = d["datasets"]["paper"]["silhouette_rows"][::-1]
+    path.write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match=r"field silhouette_rows: expected increasing text indices"):
+        Baseline.load(path)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from geomcheck import versions
+from geomcheck.checks.per_text import per_text_silhouettes, sample_rows
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import KMEANS_SEED, GeometryReport
 
@@ -152,11 +153,19 @@ def _check_entry(d: Any, where: str) -> None:
             raise bad(f"report.{key}", "a number or null", v)
     if report["n"] != len(d["texts"]):
         raise bad("report.n", f"{len(d['texts'])} (the number of texts)", report["n"])
+    rows = d.get("silhouette_rows")  # present when the silhouettes are a sample's (geomcheck.checks.per_text)
+    if rows is not None and not (isinstance(rows, list) and len(rows) == len(d["silhouette_samples"]) and all(
+            isinstance(v, int) and not isinstance(v, bool) for v in rows) and all(
+            a < b for a, b in zip([-1, *rows], [*rows, len(d["texts"])]))):
+        raise bad("silhouette_rows", "increasing text indices, one per silhouette_samples value", rows)
 
 
 @dataclass(eq=False)
 class BaselineEntry:
-    """One dataset's record: texts, labels, report, per-text silhouettes, embeddings ``X``."""
+    """One dataset's record: texts, labels, report, per-text silhouettes, embeddings ``X``.
+
+    ``silhouette_rows``: None when ``silhouette_samples`` holds every text's silhouette; else the
+    indices of the sampled texts whose silhouettes it holds (above ``exact_max``, ``per_text``)."""
 
     texts: tuple[str, ...]
     labels: np.ndarray
@@ -165,6 +174,7 @@ class BaselineEntry:
     silhouette_samples: np.ndarray
     X: np.ndarray
     texts_digest: str = ""
+    silhouette_rows: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         from geomcheck.cache import texts_digest
@@ -174,7 +184,8 @@ class BaselineEntry:
     def to_dict(self) -> dict[str, Any]:
         return {"texts_digest": self.texts_digest, "texts": list(self.texts), "labels": [int(v) for v in self.labels],
                 "label_names": list(self.label_names), "report": self.report.to_dict(),
-                "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": _encode_array(self.X)}
+                "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": _encode_array(self.X),
+                **({} if self.silhouette_rows is None else {"silhouette_rows": [int(v) for v in self.silhouette_rows]})}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str) -> BaselineEntry:
@@ -183,7 +194,8 @@ class BaselineEntry:
             entry = cls(tuple(d["texts"]), np.asarray(d["labels"], dtype=np.int64), tuple(d["label_names"]),
                         GeometryReport.from_dict(dict(d["report"])),
                         np.asarray(d["silhouette_samples"], dtype=np.float64),
-                        _decode_array(d["embeddings"], where), str(d["texts_digest"]))
+                        _decode_array(d["embeddings"], where), str(d["texts_digest"]),
+                        None if d.get("silhouette_rows") is None else np.asarray(d["silhouette_rows"], dtype=np.int64))
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"{where}: missing or malformed field {exc}; "
                                     f"regenerate it ({UPDATE_HINT})") from None
@@ -191,7 +203,8 @@ class BaselineEntry:
 
         n = len(entry.texts)
         if entry.texts_digest != texts_digest(entry.texts) or not (
-                entry.labels.shape == entry.silhouette_samples.shape == (n,) and entry.X.shape[0] == n):
+                entry.labels.shape == (n,) and entry.X.shape[0] == n and entry.silhouette_samples.shape ==
+                (n if entry.silhouette_rows is None else entry.silhouette_rows.size,)):
             raise InvalidInputError(f"{where}: texts, digest, labels, silhouettes and embeddings disagree "
                                     f"(edited by hand?); regenerate it ({UPDATE_HINT})")
         return entry
@@ -316,19 +329,14 @@ def resolve_tolerances(explicit: Mapping[str, float] | None, from_file: Mapping[
     return out
 
 
-def per_text_silhouettes(X: np.ndarray, labels: np.ndarray, metric: str = "euclidean") -> np.ndarray:
-    """The silhouette of each text (float64 throughout): what a baseline stores and a comparison pairs."""
-    from geomcheck.metrics import silhouette_samples
-
-    return np.asarray(silhouette_samples(X, labels, precision="float64", metric=metric), dtype=np.float64)
-
-
 def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
                   tolerances: Mapping[str, float] | None = None, tolerance_basis: Any = None,
-                  meta: Mapping[str, Any] | None = None, metric: str = "euclidean") -> Baseline:
+                  meta: Mapping[str, Any] | None = None, metric: str = "euclidean",
+                  exact_max: int | None = None) -> Baseline:
     """A ``Baseline`` from ``{dataset name: EmbeddedDataset}``, measured with the paper's KMeans (``n_init=10``,
     ``random_state=42``); ``meta`` may set device, dtype, versions, created. ``metric``: the silhouette's
-    distance, recorded in each dataset's report (``report.metric``)."""
+    distance, recorded in each dataset's report (``report.metric``). Above ``exact_max`` texts (None:
+    ``EXACT_MAX_N``) the Euclidean silhouettes are a stratified sample's (``geomcheck.checks.per_text``)."""
     from datetime import datetime, timezone
 
     from geomcheck.metrics import EXACT_MAX_N, KMEANS_RESTARTS, cluster_report
@@ -339,10 +347,12 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
     for name, emb in embedded.items():
         X = np.asarray(emb.X, dtype=np.float32)
         labels = np.asarray(emb.labels)
+        limit = EXACT_MAX_N if exact_max is None else exact_max
+        rows = sample_rows(labels, metric, limit, KMEANS_SEED)
         rep = cluster_report(X, labels, seed=KMEANS_SEED, label_names=emb.label_names, precision="float64",
-                             metric=metric, exact_max=max(EXACT_MAX_N, len(labels)))  # per text: every silhouette exact
+                             metric=metric, exact_max=limit)
         datasets[name] = BaselineEntry(tuple(emb.texts), labels.astype(np.int64), tuple(emb.label_names),
-                                       rep, per_text_silhouettes(X, labels, metric), X.copy())
+                                       rep, per_text_silhouettes(X, labels, metric, rows), X.copy(), silhouette_rows=rows)
         gap = rep.silhouette_kmeans - rep.silhouette_true
         expect[name] = {"clusters_by_family": bool(gap <= KMEANS_MARGIN), "kmeans_minus_true": float(gap),
                         "margin": KMEANS_MARGIN}
@@ -368,7 +378,8 @@ def _looks_like_a_baseline(path: Path) -> bool:
 
 
 def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint: str, embedded: Mapping[str, Any], *,
-                     meta: Mapping[str, Any] | None = None, metric: str = "euclidean") -> Baseline:
+                     meta: Mapping[str, Any] | None = None, metric: str = "euclidean",
+                     exact_max: int | None = None) -> Baseline:
     """``make_baseline`` and save it to ``path``, keeping an existing file's ``tolerances`` and
     ``tolerance_basis`` (they were chosen by hand or from measurements; a new run must not drop them)."""
     from geomcheck._disk import remove_stale
@@ -387,6 +398,7 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
                                         f"Choose another path, or remove the file yourself.") from None
             old = None  # a damaged baseline of ours: replaced whole
     b = make_baseline(model_name, fingerprint, embedded, tolerances=old.tolerances if old else None,
-                      tolerance_basis=old.tolerance_basis if old else None, meta=meta, metric=metric)
+                      tolerance_basis=old.tolerance_basis if old else None, meta=meta, metric=metric,
+                      exact_max=exact_max)
     b.save(path)
     return b

@@ -25,10 +25,10 @@ from geomcheck.checks.baseline import (
     UPDATE_HINT,
     Baseline,
     BaselineEntry,
-    per_text_silhouettes,
     regenerate_hint,
     resolve_tolerances,
 )
+from geomcheck.checks.per_text import per_text_silhouettes, sample_rows, sampled_mean, stratified_rows
 from geomcheck.errors import BaselineMismatchError, GeometryAssertionError, InvalidInputError
 from geomcheck.metrics.geometry import KMEANS_SEED
 
@@ -249,29 +249,30 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     base = entry.report
     rep = cluster_report(X, labels, seed=KMEANS_SEED, label_names=names, precision="float64", metric=metric,
                          exact_max=exact_max)
-    if metric == "euclidean" and codes.size > exact_max:
-        from geomcheck.metrics._sampled import default_sample_size, sampled_silhouettes, stratified_mean, stratified_sample
-        from geomcheck.metrics._progress import Progress
-
-        rows = stratified_sample(codes, default_sample_size(codes.size, exact_max), seed)
-        new = sampled_silhouettes(X, [codes], rows, False, Progress("", 1, False))[0]  # float64, as stored
-        d = new - entry.silhouette_samples[rows]
-        est = stratified_mean(d, codes[rows], np.bincount(codes).astype(np.float64), confidence)
-        mean_d, lo, hi, d_codes = est.estimate, est.low, est.high, codes[rows]
+    # A baseline that stores a sample's silhouettes is paired on those texts; one that stores every text's,
+    # on all of them, or above exact_max on a fresh stratified sample (geomcheck.checks.per_text).
+    rows = entry.silhouette_rows if entry.silhouette_rows is not None else sample_rows(labels, metric, exact_max, seed)
+    if rows is not None:
+        stored = entry.silhouette_samples if entry.silhouette_rows is not None else entry.silhouette_samples[rows]
+        d = per_text_silhouettes(X, labels, metric, rows) - stored
+        est = sampled_mean(d, labels, rows, confidence)
+        mean_d, lo, hi, d_codes, d_base = est.estimate, est.low, est.high, codes[rows], stored
+        base_mean = sampled_mean(stored, labels, rows).estimate
     else:
         d = per_text_silhouettes(X, labels, metric) - entry.silhouette_samples
-        mean_d, d_codes = float(d.mean()), codes
+        mean_d, d_codes, d_base = float(d.mean()), codes, entry.silhouette_samples
+        base_mean = float(d_base.mean())
         lo, hi = paired_interval(d, codes, confidence=confidence, n_boot=n_boot, seed=seed)
     level = f"{confidence:.0%}"
-    checks = [Check("silhouette_true (paired)", float(entry.silhouette_samples.mean()),
-                    float(entry.silhouette_samples.mean() + mean_d), tol["silhouette_true"],
+    sampled = f" ({rows.size:,} sampled texts of {codes.size:,})" if rows is not None else ""
+    checks = [Check("silhouette_true (paired)", base_mean, base_mean + mean_d, tol["silhouette_true"],
                     not (-mean_d > tol["silhouette_true"] and hi < 0),
-                    f"mean paired change {mean_d:+.4f}, {level} interval [{lo:+.4f}, {hi:+.4f}]; fails when the drop "
+                    f"mean paired change {mean_d:+.4f}{sampled}, {level} interval [{lo:+.4f}, {hi:+.4f}]; fails when the drop "
                     f"exceeds the tolerance and the interval lies below 0", "max drop")]
     fam = {c: float(d[d_codes == c].mean()) for c in range(uniq.size)}
     w = min(fam, key=fam.get)
     worst = names[uniq[w]] if 0 <= uniq[w] < len(names) else str(uniq[w])
-    fam_base = float(entry.silhouette_samples[codes == w].mean())
+    fam_base = float(d_base[d_codes == w].mean())
     checks.append(Check("family_silhouette (paired)", fam_base, fam_base + fam[w], tol["family_silhouette"],
                         -fam[w] <= tol["family_silhouette"],
                         f"worst family {worst}: mean paired change {fam[w]:+.4f}", "max drop"))
@@ -285,9 +286,12 @@ def compare(baseline: Baseline, dataset_name: str, embedded: Any, *, tolerances:
     checks.append(Check("cka_to_baseline", 1.0, cka, tol["cka_to_baseline"], cka >= tol["cka_to_baseline"],
                         "linear CKA between the new and the stored embeddings"))
     k = min(KNN_K, len(entry.texts) - 1)
-    knn = float(mutual_knn(X, entry.X, k, metric="cosine"))
+    # Above exact_max, the neighbourhoods of sampled texts (each against all N): O(m N d), not O(N^2 d).
+    knn_rows = None if codes.size <= exact_max else rows if rows is not None else stratified_rows(labels, exact_max, seed)
+    knn = float(mutual_knn(X, entry.X, k, metric="cosine", rows=knn_rows))
     checks.append(Check("mutual_knn_to_baseline", 1.0, knn, tol["mutual_knn_to_baseline"],
-                        knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"))
+                        knn >= tol["mutual_knn_to_baseline"], f"shared {k}-nearest neighbours (cosine)"
+                        f"{f', mean over {knn_rows.size:,} sampled texts' if knn_rows is not None else ''}"))
     return Comparison(str(getattr(embedded, "model", "")), baseline.model, dataset_name, tuple(checks), mean_d,
                       (lo, hi), float(confidence), tol, baseline.path, _dataset_file(embedded))
 

@@ -25,6 +25,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     bl.add_argument("--metric", default="euclidean", choices=("euclidean", "cosine"),
                     help="the silhouette's distance the baseline records (default euclidean, the paper's); a run "
                          "with the other --geomcheck-metric is refused against it")
+    bl.add_argument("--exact-max", type=int, default=None, metavar="N",
+                    help="the most texts of a dataset whose Euclidean silhouettes are all computed (default 60000, "
+                         "about a minute on a 2-core CPU); above, the file stores the exact silhouettes of a "
+                         "stratified sample of texts, which later runs pair")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
     bl.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     bl.set_defaults(func=run)
@@ -45,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
                      trust_remote_code=args.trust_remote_code)
     embedded = {name: emb.embed(ds) for name, ds in datasets.items()}
     b = rewrite_baseline(args.out, args.model, emb.fingerprint, embedded, meta={"device": emb.device, "dtype": emb.dtype},
-                         metric=args.metric)
+                         metric=args.metric, exact_max=args.exact_max)
     for name, e in b.datasets.items():
-        print(f"{args.out}: {name}: {len(e.texts)} texts, silhouette {e.report.silhouette_true:+.4f}, "
+        sampled = "" if e.silhouette_rows is None else f" (estimated from {e.silhouette_rows.size:,} sampled texts)"
+        print(f"{args.out}: {name}: {len(e.texts)} texts, silhouette {e.report.silhouette_true:+.4f}{sampled}, "
               f"DB {e.report.davies_bouldin_true:.4f}, clusters by family: {b.expect[name]['clusters_by_family']}")
     return 0

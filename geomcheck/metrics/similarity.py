@@ -1,7 +1,9 @@
 """Similarity of two embedding spaces of the same texts: linear CKA, mutual k-NN, Procrustes.
 
 Row i of ``X`` and row i of ``Y`` embed the same text (e.g. a base model and its merge);
-the two spaces may have different dimensions. Everything is computed in float64.
+the two spaces may have different dimensions. Everything is computed in float64, chunk by chunk:
+float32 embeddings are read as they are (a float64 copy of a million embeddings would take 3 GB),
+and no N x N or N x d float64 temporary is held where N is large.
 """
 
 from __future__ import annotations
@@ -17,12 +19,17 @@ __all__ = ["linear_cka", "mutual_knn", "procrustes_distance", "KNN_METRICS"]
 
 KNN_METRICS = ("cosine", "euclidean")
 
-# Rows of the (block x N) similarity matrix mutual_knn holds at once: ~32 MiB of float64.
-_KNN_BLOCK_ENTRIES = 4 * 2**20
+# mutual_knn: query rows x candidate columns of the similarity tile it holds at once (64 MiB of float64);
+# enough rows per tile that the GEMM runs at full speed.
+_KNN_ROWS = 1024
+_KNN_COLS = 8192
+# Rows of X converted to float64 at once by the O(N d) passes.
+_CHUNK = 8192
 
 
 def _pair(X: Any, Y: Any, what: str, min_rows: int = 2) -> tuple[np.ndarray, np.ndarray]:
-    """Both spaces as float64 matrices with the same number of rows (EmbeddedDatasets accepted)."""
+    """Both spaces as float64 (or float32, as given) matrices with the same number of rows (EmbeddedDatasets
+    accepted)."""
     tx, ty = getattr(X, "texts", None), getattr(Y, "texts", None)
     if tx is not None and ty is not None and tuple(tx) != tuple(ty):
         i = next((i for i, (a, b) in enumerate(zip(tx, ty)) if a != b), min(len(tx), len(ty)))
@@ -30,8 +37,8 @@ def _pair(X: Any, Y: Any, what: str, min_rows: int = 2) -> tuple[np.ndarray, np.
             f"{what}: the two embedded datasets hold different texts (first difference at row {i}); "
             f"embed the same dataset with both models"
         )
-    X = as_matrix(X.X if hasattr(X, "X") else X, what=f"{what}: X")
-    Y = as_matrix(Y.X if hasattr(Y, "X") else Y, what=f"{what}: Y")
+    X = as_matrix(X.X if hasattr(X, "X") else X, what=f"{what}: X", float32_ok=True)
+    Y = as_matrix(Y.X if hasattr(Y, "X") else Y, what=f"{what}: Y", float32_ok=True)
     if X.shape[0] != Y.shape[0]:
         raise InvalidInputError(
             f"{what}: X has {X.shape[0]} rows but Y has {Y.shape[0]}; row i of both must embed the "
@@ -43,16 +50,25 @@ def _pair(X: Any, Y: Any, what: str, min_rows: int = 2) -> tuple[np.ndarray, np.
 
 
 def _centred_unit(A: np.ndarray, what: str, name: str) -> np.ndarray:
-    """Columns centred, then scaled to unit Frobenius norm; a constant input is an error."""
-    C = A - A.mean(axis=0)
-    norm = np.linalg.norm(C)
+    """Columns centred, then scaled to unit Frobenius norm (float64); a constant input is an error."""
+    C = np.asarray(A, dtype=np.float64)
+    C = C - C.mean(axis=0)
+    _check_variance(float(np.sum(C * C)), A, what, name)
+    return C / np.linalg.norm(C)
+
+
+def _check_variance(centred_sq: float, A: np.ndarray, what: str, name: str) -> None:
     # Relative test: a constant matrix centres to rounding noise, not to exact zeros.
-    if not norm > 1e-12 * max(np.linalg.norm(A), np.finfo(np.float64).tiny):
+    total = float(sum(np.sum(np.square(A[a:a + _CHUNK], dtype=np.float64)) for a in range(0, A.shape[0], _CHUNK)))
+    if not np.sqrt(centred_sq) > 1e-12 * max(np.sqrt(total), np.finfo(np.float64).tiny):
         raise InvalidInputError(
             f"{what}: all rows of {name} are identical (zero variance), so the similarity is "
             f"undefined; check that the model produced distinct embeddings"
         )
-    return C / norm
+
+
+def _column_mean(A: np.ndarray) -> np.ndarray:
+    return sum(A[a:a + _CHUNK].sum(axis=0, dtype=np.float64) for a in range(0, A.shape[0], _CHUNK)) / A.shape[0]
 
 
 def linear_cka(X: Any, Y: Any) -> float:
@@ -66,49 +82,87 @@ def linear_cka(X: Any, Y: Any) -> float:
     when N is the smaller side, whichever is cheaper.
     """
     X, Y = _pair(X, Y, "linear_cka")
-    X = _centred_unit(X, "linear_cka", "X")
-    Y = _centred_unit(Y, "linear_cka", "Y")
     n, dx, dy = X.shape[0], X.shape[1], Y.shape[1]
     if n * (dx * dy + dx * dx + dy * dy) <= n * n * (dx + dy + 3):
-        hsic = np.sum((Y.T @ X) ** 2)
-        norm_x = np.linalg.norm(X.T @ X)
-        norm_y = np.linalg.norm(Y.T @ Y)
+        # d x d form, the centred Gram matrices summed over chunks of rows (float64): O(chunk d) memory
+        mx, my = _column_mean(X), _column_mean(Y)
+        gxy, gxx, gyy = np.zeros((dy, dx)), np.zeros((dx, dx)), np.zeros((dy, dy))
+        for a in range(0, n, _CHUNK):
+            cx = np.asarray(X[a:a + _CHUNK], dtype=np.float64) - mx
+            cy = np.asarray(Y[a:a + _CHUNK], dtype=np.float64) - my
+            gxy += cy.T @ cx
+            gxx += cx.T @ cx
+            gyy += cy.T @ cy
+        _check_variance(float(np.trace(gxx)), X, "linear_cka", "X")
+        _check_variance(float(np.trace(gyy)), Y, "linear_cka", "Y")
+        hsic = np.sum(gxy ** 2)  # CKA is scale-free: no need to scale X, Y to unit norm first
+        norm_x, norm_y = np.linalg.norm(gxx), np.linalg.norm(gyy)
     else:
+        X = _centred_unit(X, "linear_cka", "X")
+        Y = _centred_unit(Y, "linear_cka", "Y")
         K, L = X @ X.T, Y @ Y.T
         hsic = np.sum(K * L)
         norm_x, norm_y = np.linalg.norm(K), np.linalg.norm(L)
     return float(min(max(hsic / (norm_x * norm_y), 0.0), 1.0))
 
 
-def _knn_mask(Z: np.ndarray, sq: np.ndarray | None, s: int, e: int, k: int) -> np.ndarray:
-    """Boolean (e - s, N) mask of the k nearest neighbours of rows s..e-1, the row itself excluded.
+def _top_k(score: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarray]:
+    """(columns + ``offset``, scores) of each row's ``k`` largest scores (ties at the k-th place go to the
+    lower column), rows in ascending column order."""
+    c = score.shape[1]
+    k = min(k, c)
+    kth = np.partition(score, c - k, axis=1)[:, c - k][:, None]
+    mask = score > kth
+    tie = score == kth
+    need = k - mask.sum(axis=1)
+    many = np.flatnonzero(tie.sum(axis=1) > need)  # rows with more ties than places: the lowest columns win
+    mask |= tie
+    if many.size:
+        mask[many] &= ~tie[many] | (np.cumsum(tie[many], axis=1) <= need[many, None])
+    r, j = np.nonzero(mask)
+    return (j + offset).reshape(-1, k), score[r, j].reshape(-1, k)
 
-    Nearest = largest ``z_i . z_j`` (cosine on unit rows) or largest ``2 z_i . z_j - ||z_j||^2``
-    (euclidean: the same order as smallest ||z_i - z_j||). Ties at the k-th place go to the
-    lower index, so the result is deterministic.
-    """
+
+def _knn(Z: np.ndarray, scale: np.ndarray, cosine: bool, idx: np.ndarray, k: int) -> np.ndarray:
+    """(len(idx), k) indices of the k nearest neighbours of the rows ``idx`` of ``Z`` among all rows, each
+    row itself excluded. Nearest = largest ``z_i . z_j`` of rows divided by their norms ``scale``
+    (cosine) or largest ``2 z_i . z_j - ||z_j||^2`` (``scale`` the squared norms; euclidean: the same
+    order as smallest ||z_i - z_j||). Ties go to the lower index, so the result is deterministic.
+    Column tiles keep only their own k best; the k best of those are the k best of all."""
     n = Z.shape[0]
-    sim = Z[s:e] @ Z.T
-    if sq is not None:
-        sim *= 2.0
-        sim -= sq
-    rows = np.arange(e - s)
-    sim[rows, s + rows] = -np.inf
-    kth = np.partition(sim, n - k, axis=1)[:, n - k][:, None]
-    above = sim > kth
-    tie = sim == kth
-    need = k - above.sum(axis=1, keepdims=True)
-    return above | (tie & (np.cumsum(tie, axis=1) <= need))
+    Q = np.asarray(Z[idx], dtype=np.float64)
+    if cosine:
+        Q /= scale[idx, None]
+    best_i = np.empty((idx.size, 0), dtype=np.int64)
+    best_v = np.empty((idx.size, 0))
+    for c in range(0, n, _KNN_COLS):
+        f = min(c + _KNN_COLS, n)
+        C = np.asarray(Z[c:f], dtype=np.float64)
+        if cosine:
+            C = C / scale[c:f, None]
+        score = Q @ C.T
+        if not cosine:
+            score *= 2.0
+            score -= scale[c:f]
+        own = np.flatnonzero((idx >= c) & (idx < f))
+        score[own, idx[own] - c] = -np.inf
+        ti, tv = _top_k(score, k, c)
+        cand_i, cand_v = np.concatenate([best_i, ti], axis=1), np.concatenate([best_v, tv], axis=1)
+        order = np.lexsort((cand_i, -cand_v), axis=1)[:, :k]  # by score, then the lower index
+        best_i = np.take_along_axis(cand_i, order, axis=1)
+        best_v = np.take_along_axis(cand_v, order, axis=1)
+    return best_i
 
 
-def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine") -> float:
+def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine", rows: Any = None) -> float:
     """Mutual k-nearest-neighbour alignment: mean over i of |kNN_X(i) ∩ kNN_Y(i)| / k, in [0, 1].
 
     Huh et al. 2024, ICML, "The Platonic Representation Hypothesis" (their ``mutual_knn``:
     neighbours by inner product of L2-normalised features, i.e. ``metric="cosine"``, the
     point itself excluded). ``metric="euclidean"`` ranks by Euclidean distance instead.
     1 for identical spaces, about k / (N - 1) for unrelated ones. Ties are broken towards
-    the lower row index. Needs 1 <= k <= N - 1.
+    the lower row index. Needs 1 <= k <= N - 1. ``rows``: the mean over these points only
+    (their neighbours among all N; O(len(rows) N d)), e.g. a sample standing for a large set.
     """
     if metric not in KNN_METRICS:
         raise InvalidInputError(f"mutual_knn: unknown metric {metric!r}; use 'cosine' or 'euclidean'")
@@ -120,22 +174,27 @@ def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine") -> float:
             f"use an integer 1 <= k <= {n - 1} (the paper uses k=10 with thousands of samples)"
         )
     k = int(k)
-    prepared = []
+    if rows is None:
+        idx = np.arange(n)
+    else:
+        idx = np.asarray(rows)
+        if idx.ndim != 1 or idx.size == 0 or idx.dtype.kind not in "iu" or idx.min() < 0 or idx.max() >= n:
+            raise InvalidInputError(f"mutual_knn: rows must be a non-empty 1-D array of point indices in [0, {n})")
+    cosine = metric == "cosine"
+    scales = []
     for Z in (X, Y):
-        if metric == "cosine":
-            norms = np.linalg.norm(Z, axis=1)
-            norms[norms == 0.0] = 1.0
-            prepared.append((Z / norms[:, None], None))
-        else:
-            prepared.append((Z, np.einsum("ij,ij->i", Z, Z)))
-    B = max(1, min(n, _KNN_BLOCK_ENTRIES // n))
+        sq = np.concatenate([np.einsum("ij,ij->i", *(np.asarray(Z[a:a + _CHUNK], dtype=np.float64),) * 2)
+                             for a in range(0, n, _CHUNK)])
+        if cosine:
+            sq = np.sqrt(sq)
+            sq[sq == 0.0] = 1.0
+        scales.append(sq)
     shared = 0
-    for s in range(0, n, B):
-        e = min(s + B, n)
-        mx = _knn_mask(prepared[0][0], prepared[0][1], s, e, k)
-        my = _knn_mask(prepared[1][0], prepared[1][1], s, e, k)
-        shared += int(np.count_nonzero(mx & my))
-    return shared / (n * k)
+    for s in range(0, idx.size, _KNN_ROWS):
+        block = idx[s:s + _KNN_ROWS]
+        nx, ny = _knn(X, scales[0], cosine, block, k), _knn(Y, scales[1], cosine, block, k)
+        shared += int(np.count_nonzero(nx[:, :, None] == ny[:, None, :]))
+    return shared / (idx.size * k)
 
 
 def procrustes_distance(X: Any, Y: Any) -> float:

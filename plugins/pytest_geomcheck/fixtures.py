@@ -365,7 +365,8 @@ def geomcheck_baseline(geomcheck_model_name: str, geomcheck_baseline_path, embed
             if "heldout" in s.suite_datasets:
                 data["heldout"] = embed(heldout_dataset)
             rewrite_baseline(path, model, embedder.fingerprint, data,
-                             meta={"device": embedder.device, "dtype": embedder.dtype}, metric=s.metric)
+                             meta={"device": embedder.device, "dtype": embedder.dtype}, metric=s.metric,
+                             exact_max=s.exact_max)
         session.say(f"baseline written: {path}")
     if not path.is_file():
         return None
