@@ -260,3 +260,16 @@ def test_embedded_datasets_must_hold_the_same_texts():
     other = _emb(A, texts[:5] + ["x"] + texts[6:])
     with pytest.raises(InvalidInputError, match="different texts.*row 5"):
         linear_cka(a, other)
+
+
+def test_mutual_knn_shows_progress_only_when_asked(monkeypatch, capsys):
+    from geomcheck.metrics import _progress
+
+    monkeypatch.setattr(_progress, "_QUIET_FOR", 0.0)
+    monkeypatch.setattr(_progress, "_EVERY", 0.0)
+    X = np.random.default_rng(0).normal(size=(50, 4))
+    quiet = mutual_knn(X, X + 0.01, 3, progress=False)
+    assert capsys.readouterr().err == ""
+    assert mutual_knn(X, X + 0.01, 3, progress=True, rows=np.arange(10)) <= 1.0 and quiet <= 1.0
+    err = capsys.readouterr().err
+    assert "geomcheck: mutual 3-NN of 10 points among 50, two spaces: 100%" in err and err.endswith("\n")

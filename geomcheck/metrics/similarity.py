@@ -123,7 +123,7 @@ def _top_k(score: np.ndarray, k: int, offset: int) -> tuple[np.ndarray, np.ndarr
     return (j + offset).reshape(-1, k), score[r, j].reshape(-1, k)
 
 
-def _knn(Z: np.ndarray, scale: np.ndarray, cosine: bool, idx: np.ndarray, k: int) -> np.ndarray:
+def _knn(Z: np.ndarray, scale: np.ndarray, cosine: bool, idx: np.ndarray, k: int, progress: Any) -> np.ndarray:
     """(len(idx), k) indices of the k nearest neighbours of the rows ``idx`` of ``Z`` among all rows, each
     row itself excluded. Nearest = largest ``z_i . z_j`` of rows divided by their norms ``scale``
     (cosine) or largest ``2 z_i . z_j - ||z_j||^2`` (``scale`` the squared norms; euclidean: the same
@@ -151,10 +151,12 @@ def _knn(Z: np.ndarray, scale: np.ndarray, cosine: bool, idx: np.ndarray, k: int
         order = np.lexsort((cand_i, -cand_v), axis=1)[:, :k]  # by score, then the lower index
         best_i = np.take_along_axis(cand_i, order, axis=1)
         best_v = np.take_along_axis(cand_v, order, axis=1)
+        progress.advance(float(idx.size) * (f - c))
     return best_i
 
 
-def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine", rows: Any = None) -> float:
+def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine", rows: Any = None,
+               progress: bool | None = None) -> float:
     """Mutual k-nearest-neighbour alignment: mean over i of |kNN_X(i) ∩ kNN_Y(i)| / k, in [0, 1].
 
     Huh et al. 2024, ICML, "The Platonic Representation Hypothesis" (their ``mutual_knn``:
@@ -163,7 +165,11 @@ def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine", rows: Any
     1 for identical spaces, about k / (N - 1) for unrelated ones. Ties are broken towards
     the lower row index. Needs 1 <= k <= N - 1. ``rows``: the mean over these points only
     (their neighbours among all N; O(len(rows) N d)), e.g. a sample standing for a large set.
+    ``progress``: a line with rate and ETA on stderr while it runs past a few seconds (None: when
+    stderr is a terminal; ``geomcheck.metrics._progress``).
     """
+    from geomcheck.metrics._progress import Progress
+
     if metric not in KNN_METRICS:
         raise InvalidInputError(f"mutual_knn: unknown metric {metric!r}; use 'cosine' or 'euclidean'")
     X, Y = _pair(X, Y, "mutual_knn")
@@ -190,10 +196,12 @@ def mutual_knn(X: Any, Y: Any, k: int = 10, *, metric: str = "cosine", rows: Any
             sq[sq == 0.0] = 1.0
         scales.append(sq)
     shared = 0
-    for s in range(0, idx.size, _KNN_ROWS):
-        block = idx[s:s + _KNN_ROWS]
-        nx, ny = _knn(X, scales[0], cosine, block, k), _knn(Y, scales[1], cosine, block, k)
-        shared += int(np.count_nonzero(nx[:, :, None] == ny[:, None, :]))
+    what = f"geomcheck: mutual {k}-NN of {idx.size:,} points among {n:,}, two spaces"
+    with Progress(what, 2.0 * idx.size * n, progress, unit="pairs") as prog:
+        for s in range(0, idx.size, _KNN_ROWS):
+            block = idx[s:s + _KNN_ROWS]
+            nx, ny = _knn(X, scales[0], cosine, block, k, prog), _knn(Y, scales[1], cosine, block, k, prog)
+            shared += int(np.count_nonzero(nx[:, :, None] == ny[:, None, :]))
     return shared / (idx.size * k)
 
 
