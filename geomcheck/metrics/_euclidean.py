@@ -100,17 +100,23 @@ def exact_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows: int, cols:
     Xc, sq = _centred(X, seg.order)
     ids = dup(Xc)
     S = np.zeros((n, seg.A.shape[1]), dtype=np.float64)
-    X32 = Xc.astype(np.float32) if mixed else None
-    Xm2 = X32 * np.float32(-2.0) if mixed else None  # -2 x, exact: the GEMM gives -2 x.y directly
     sq32 = sq.astype(np.float32) if mixed else None
+    # The GEMM of [-2 x, |x|^2, 1] and [y, 1, |y|^2] (float32) is |x|^2 + |y|^2 - 2 x.y: the two squared
+    # norms are added by the same kernel, in the same float32 as two adds after it (-2 x is exact), so
+    # no pass over the tile is needed for them.
+    Xa = Ya = None
+    if mixed:
+        Xa = np.empty((n, Xc.shape[1] + 2), dtype=np.float32)
+        Ya = np.empty_like(Xa)
+        np.multiply(Xc, -2.0, out=Xa[:, :-2], casting="same_kind")
+        Ya[:, :-2] = Xc
+        Xa[:, -2], Xa[:, -1], Ya[:, -2], Ya[:, -1] = sq32, 1.0, 1.0, sq32
     h = 0.5 * KAPPA
     flat = np.empty(min(rows, n) * min(cols, n), dtype=np.float32) if mixed else None  # one tile, used again
     for s, e, c, f in _tiles(n, rows, cols):
         D, positive = None, False
-        if X32 is not None:
-            D = np.matmul(Xm2[s:e], X32[c:f].T, out=flat[:(e - s) * (f - c)].reshape(e - s, f - c))
-            D += sq32[c:f]
-            D += sq32[s:e, None]
+        if Xa is not None:
+            D = np.matmul(Xa[s:e], Ya[c:f].T, out=flat[:(e - s) * (f - c)].reshape(e - s, f - c))
             if c == s:
                 np.fill_diagonal(D, np.inf)  # the diagonal is set to 0 below
             # Cheap sufficient test first; the exact per-pair test only where it fails.
