@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                          "with the other --geomcheck-metric is refused against it")
     bl.add_argument("--exact-max", type=int, default=None, metavar="N",
                     help="the most texts of a dataset whose Euclidean silhouettes are all computed (default 60000, "
-                         "about a minute on a 2-core CPU); above, the file stores the exact silhouettes of a "
+                         "where a comparison takes ~2.4 minutes on a 2-core CPU); above, the file stores the exact silhouettes of a "
                          "stratified sample of texts, which later runs pair")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
     bl.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")

@@ -43,8 +43,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      help="the silhouette's distance: euclidean (the paper's, default) or cosine (1 - cos; exact at "
                           "any size in O(N k d))")
     tab.add_argument("--exact-max", type=int, default=None, metavar="N",
-                     help="the most texts whose Euclidean silhouette is computed exactly (default 60000, about a "
-                          "minute on a 2-core CPU); above, estimates from a stratified sample with 95-percent "
+                     help="the most texts whose Euclidean silhouette is computed exactly (default 60000, 8 s on a "
+                          "2-core CPU); above, estimates from a stratified sample with 95-percent "
                           "intervals, marked in the table")
     tab.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     tab.set_defaults(func=run)
