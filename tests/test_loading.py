@@ -64,7 +64,8 @@ def _manual_pooling(path, texts, mode):
     return torch.stack(out).numpy()
 
 
-@pytest.mark.parametrize("kind, default_pooling", [("bert", "mean"), ("qwen3", "lasttoken")])
+@pytest.mark.parametrize("kind, default_pooling", [("bert", "mean"), ("qwen3", "lasttoken"),
+                                                  ("gemma3", "mean")])  # gemma3: bidirectional, as EmbeddingGemma
 def test_plain_transformers_dir_gets_registry_style_pooling(tmp_path, kind, default_pooling):
     from geomcheck.testing import tiny_model
 
@@ -162,3 +163,22 @@ def test_a_chat_template_does_not_turn_texts_into_chats(tmp_path):
     (plain / "tokenizer_config.json").write_text(json.dumps(cfg))
     got = load_model(str(plain), device="cpu", cache=False, max_seq_length=128).encode(TEXTS[:3])
     assert np.abs(got - _manual_pooling(plain, TEXTS[:3], "lasttoken")).max() < 1e-4
+
+
+def test_a_decoder_type_with_bidirectional_attention_is_an_encoder(tmp_path):
+    # EmbeddingGemma is a gemma3_text model with use_bidirectional_attention: mean pooling and encoder recipes,
+    # not a causal LLM's last token
+    import transformers as tf
+
+    from geomcheck.models._pipeline import kind_of
+    from geomcheck.models.loading import model_kind
+
+    config = tf.Gemma3TextConfig(use_bidirectional_attention=True).to_dict()
+    config["architectures"] = ["Gemma3TextModel"]
+    assert kind_of(config) == "encoder"
+    assert kind_of({**config, "use_bidirectional_attention": False}) == "llm"
+    assert kind_of({"architectures": ["LlamaBidirectionalModel"], "model_type": "llama", "is_causal": False}) == "encoder"
+    assert kind_of({"architectures": ["Qwen3ForCausalLM"], "model_type": "qwen3"}) == "llm"
+    from geomcheck.testing import tiny_model
+
+    assert model_kind(tiny_model("gemma3", tmp_path / "g")) == "encoder"

@@ -38,10 +38,13 @@ def read_json(path: Path) -> dict:
 
 
 def kind_of(config: dict) -> str:
-    """``"llm"`` for decoder architectures (causal LM heads, known decoder types), else ``"encoder"``."""
+    """``"llm"`` for decoder architectures (causal LM heads, known decoder types), else ``"encoder"``; a
+    decoder type whose config turns causal attention off (``is_causal: false``, or Gemma 3's
+    ``use_bidirectional_attention: true``, as EmbeddingGemma) is an encoder: mean pooling, encoder recipes."""
     archs = config.get("architectures") or []
     if any(a.endswith("ForCausalLM") for a in archs) or config.get("model_type") in DECODER_TYPES:
-        return "encoder" if config.get("is_causal") is False else "llm"
+        bidirectional = config.get("is_causal") is False or config.get("use_bidirectional_attention") is True
+        return "encoder" if bidirectional else "llm"
     return "encoder"
 
 
