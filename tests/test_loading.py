@@ -182,3 +182,17 @@ def test_a_decoder_type_with_bidirectional_attention_is_an_encoder(tmp_path):
     from geomcheck.testing import tiny_model
 
     assert model_kind(tiny_model("gemma3", tmp_path / "g")) == "encoder"
+
+
+def test_loading_a_model_prints_nothing_of_transformers_own(tmp_path):
+    # transformers 5 lists every tensor as "not sharded" when its load report is quieted, as load_model does
+    import subprocess
+    import sys
+
+    from geomcheck.testing import tiny_model
+
+    tiny = tiny_model("bert", tmp_path / "tiny")
+    code = f"from geomcheck.models import load_model; print(load_model({str(tiny)!r}, device='cpu', cache=False).dim)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().isdigit() and "transformers" not in r.stderr and "sharded" not in r.stderr, r.stderr

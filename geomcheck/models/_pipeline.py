@@ -123,19 +123,23 @@ def quiet_progress() -> Iterator[None]:
     """transformers' progress bars ("Loading weights", "Writing model shards") off while geomcheck loads
     or saves a model: they would print into test output and CLI tables. Its load report (missing and
     unexpected tensors) is off too: ``load_model`` checks the same (``_checks.check_weights``) and says it
-    as an error or in ``Embedder.dropped_weights``. Restored afterwards."""
+    as an error or in ``Embedder.dropped_weights``. So is its tensor-parallel check, which transformers 5
+    runs exactly when that report is quieted and which lists every tensor as "not sharded" (no model is
+    sharded here). Restored afterwards."""
     import logging
 
     from transformers.utils import logging as hf_logging
 
     was_on = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
-    report = logging.getLogger("transformers.modeling_utils")
-    level = report.level
-    report.setLevel(logging.ERROR)
+    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        report.setLevel(level)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
         if was_on:
             hf_logging.enable_progress_bar()
