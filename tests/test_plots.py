@@ -263,3 +263,16 @@ def test_a_shared_grid_projects_every_panel_together_on_common_axes(tmp_path):
     plain = plots.grid_figure({"base": (base, labels), "other": (other, labels)}, method="pca", metrics=False)
     np.testing.assert_allclose(np.abs(plain.projections[1].coords),
                                np.abs(PCA(n_components=2, random_state=0).fit_transform(other)), atol=1e-9)
+
+
+def test_silhouettes_estimated_from_a_sample_are_marked_in_the_title():
+    # above exact_max the silhouettes are a stratified sample's estimates: the figure says so, as the tables do
+    from geomcheck.metrics import cluster_report
+
+    emb = toy(n_per=30)
+    rep = cluster_report(emb.X, emb.labels, exact_max=100, sample_size=60, label_names=emb.label_names)
+    assert rep.silhouette_sample == 60
+    title = plots.tsne_figure(emb, report=rep, max_iter=250).title
+    assert f"silhouette true \u2248{rep.silhouette_true:.4f}".replace("-", "\u2212") in title
+    assert f"silhouette KMeans \u2248{rep.silhouette_kmeans:.4f}".replace("-", "\u2212") in title
+    assert "\u2248" not in plots.tsne_figure(emb, max_iter=250).title  # 180 texts: exact

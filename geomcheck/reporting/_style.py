@@ -33,12 +33,15 @@ def _fmt(x: float) -> str:
 
 
 def metrics_line(report: Any, *, compact: bool = False) -> str:
-    """The four Table 2 numbers of a ``GeometryReport`` as one line (two when ``compact``)."""
+    """The four Table 2 numbers of a ``GeometryReport`` as one line (two when ``compact``); silhouettes
+    estimated from a sample of texts (``silhouette_sample``) are marked ``≈``, as in the tables."""
+    est = "\u2248" if getattr(report, "silhouette_sample", 0) else ""
+    st, sk = est + _fmt(report.silhouette_true), est + _fmt(report.silhouette_kmeans)
     if compact:
-        return (f"true: sil {_fmt(report.silhouette_true)} · DB {_fmt(report.davies_bouldin_true)}\n"
-                f"KMeans: sil {_fmt(report.silhouette_kmeans)} · DB {_fmt(report.davies_bouldin_kmeans)}")
-    return (f"silhouette true {_fmt(report.silhouette_true)} · DB true {_fmt(report.davies_bouldin_true)} · "
-            f"silhouette KMeans {_fmt(report.silhouette_kmeans)} · DB KMeans {_fmt(report.davies_bouldin_kmeans)}")
+        return (f"true: sil {st} · DB {_fmt(report.davies_bouldin_true)}\n"
+                f"KMeans: sil {sk} · DB {_fmt(report.davies_bouldin_kmeans)}")
+    return (f"silhouette true {st} · DB true {_fmt(report.davies_bouldin_true)} · "
+            f"silhouette KMeans {sk} · DB KMeans {_fmt(report.davies_bouldin_kmeans)}")
 
 
 def _legend_handles(styles: Mapping[str, tuple], names: Sequence[str]) -> list:
