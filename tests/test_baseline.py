@@ -531,3 +531,51 @@ def test_a_large_set_s_baseline_stores_a_sample_s_silhouettes_and_pairs_those_te
     path.write_text(json.dumps(d))
     with pytest.raises(InvalidInputError, match=r"field silhouette_rows: expected increasing text indices"):
         Baseline.load(path)
+
+
+def test_large_embeddings_go_to_a_checked_npy_beside_the_baseline(base_emb, tmp_path, monkeypatch):
+    # past INLINE_MAX_BYTES the JSON would hold gigabytes of base64: the embeddings go to a .npy beside it,
+    # named by their digest, read memory-mapped and checked; a rewrite removes the replaced file
+    from geomcheck.checks import _arrays
+
+    monkeypatch.setattr(_arrays, "INLINE_MAX_BYTES", 100)  # the 30 x 16 float32 embeddings (1,920 bytes) go out
+    b = make_baseline("synthetic", "fp", {"paper": base_emb})
+    path = b.save(tmp_path / "minilm.json")
+    doc = json.loads(path.read_text())
+    stored = doc["datasets"]["paper"]["embeddings"]
+    assert "base64" not in stored and stored["shape"] == [30, 16] and len(stored["sha256"]) == 64
+    npy = tmp_path / stored["file"]
+    assert npy.name == f"minilm.embeddings.paper.{stored['sha256'][:16]}.npy" and npy.is_file()
+    assert np.array_equal(np.load(npy), base_emb.X)
+    back = Baseline.load(path)
+    assert back.datasets["paper"].X.tobytes() == base_emb.X.tobytes()
+    assert compare(back, "paper", base_emb).passed
+    # rewritten from other embeddings: a new file, the old one gone, nothing else touched
+    (tmp_path / "other.embeddings.paper.0123456789abcdef.npy").write_bytes(b"not ours")
+    moved = _with_X(base_emb, base_emb.X + 1.0)
+    make_baseline("synthetic", "fp", {"paper": moved}).save(path)
+    files = sorted(f.name for f in tmp_path.glob("*.npy"))
+    new = json.loads(path.read_text())["datasets"]["paper"]["embeddings"]["file"]
+    assert files == sorted([new, "other.embeddings.paper.0123456789abcdef.npy"]) and new != npy.name
+    # a replaced, damaged or missing file is an error naming it, never other embeddings
+    good = (tmp_path / new).read_bytes()
+    np.save(tmp_path / new, base_emb.X)  # same shape and dtype, other values
+    with pytest.raises(InvalidInputError, match=r"embeddings file .*minilm\.embeddings\.paper\..*\.npy' is damaged or "
+                                                r"was replaced .*sha256.*regenerate"):
+        Baseline.load(path)
+    (tmp_path / new).write_bytes(good[:-8])
+    with pytest.raises(InvalidInputError, match=r"is damaged or was replaced"):
+        Baseline.load(path)
+    (tmp_path / new).unlink()
+    with pytest.raises(InvalidInputError, match=r"embeddings file .* is missing .*commit both"):
+        Baseline.load(path)
+    d = json.loads(path.read_text())
+    d["datasets"]["paper"]["embeddings"]["file"] = "../elsewhere.npy"
+    path.write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match=r"field embeddings.file: expected the name of a .npy file beside"):
+        Baseline.load(path)
+    # small embeddings stay inline, as the shipped baselines
+    monkeypatch.setattr(_arrays, "INLINE_MAX_BYTES", 32 * 2**20)
+    make_baseline("synthetic", "fp", {"paper": base_emb}).save(tmp_path / "small.json")
+    assert "base64" in json.loads((tmp_path / "small.json").read_text())["datasets"]["paper"]["embeddings"]
+    assert not list(tmp_path.glob("small.*.npy"))

@@ -19,7 +19,6 @@ its tolerances.
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import os
@@ -32,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from geomcheck import versions
+from geomcheck.checks._arrays import decode_embeddings, encode_embeddings, remove_replaced
 from geomcheck.checks.per_text import per_text_silhouettes, sample_rows
 from geomcheck.errors import InvalidInputError
 from geomcheck.metrics.geometry import KMEANS_SEED, GeometryReport
@@ -87,23 +87,6 @@ KNN_K = 5  # k of the mutual k-NN check
 
 
 # --- storage -----------------------------------------------------------------------------------
-
-
-def _encode_array(X: np.ndarray) -> dict[str, Any]:
-    A = np.ascontiguousarray(X, dtype="<f4")
-    return {"dtype": "float32-le", "shape": list(A.shape), "base64": base64.b64encode(A.tobytes()).decode("ascii")}
-
-
-def _decode_array(d: Mapping[str, Any], where: str) -> np.ndarray:
-    try:
-        raw = base64.b64decode(d["base64"], validate=True)
-        shape = tuple(int(s) for s in d["shape"])
-        if d.get("dtype") != "float32-le" or len(raw) != 4 * math.prod(shape):
-            raise ValueError(f"{len(raw)} bytes for shape {shape} and dtype {d.get('dtype')!r}")
-        return np.frombuffer(raw, dtype="<f4").reshape(shape).astype(np.float32)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise InvalidInputError(f"{where}: the stored embeddings are damaged ({exc}); "
-                                f"regenerate it ({UPDATE_HINT})") from None
 
 
 _TABLE2 = ("silhouette_true", "davies_bouldin_true", "silhouette_kmeans", "davies_bouldin_kmeans")
@@ -181,20 +164,21 @@ class BaselineEntry:
 
         self.texts_digest = self.texts_digest or texts_digest(self.texts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, embeddings: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """The entry as JSON; ``embeddings``: the value for ``X`` (default: inline, ``checks._arrays``)."""
         return {"texts_digest": self.texts_digest, "texts": list(self.texts), "labels": [int(v) for v in self.labels],
                 "label_names": list(self.label_names), "report": self.report.to_dict(),
-                "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": _encode_array(self.X),
+                "silhouette_samples": [float(v) for v in self.silhouette_samples], "embeddings": embeddings or encode_embeddings(self.X),
                 **({} if self.silhouette_rows is None else {"silhouette_rows": [int(v) for v in self.silhouette_rows]})}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any], where: str) -> BaselineEntry:
+    def from_dict(cls, d: Mapping[str, Any], where: str, folder: Path | None = None) -> BaselineEntry:
         _check_entry(d, where)
         try:
             entry = cls(tuple(d["texts"]), np.asarray(d["labels"], dtype=np.int64), tuple(d["label_names"]),
                         GeometryReport.from_dict(dict(d["report"])),
                         np.asarray(d["silhouette_samples"], dtype=np.float64),
-                        _decode_array(d["embeddings"], where), str(d["texts_digest"]),
+                        decode_embeddings(d["embeddings"], where, folder, UPDATE_HINT), str(d["texts_digest"]),
                         None if d.get("silhouette_rows") is None else np.asarray(d["silhouette_rows"], dtype=np.int64))
         except (KeyError, TypeError) as exc:
             raise InvalidInputError(f"{where}: missing or malformed field {exc}; "
@@ -244,21 +228,24 @@ class Baseline:
         seeds = [e.report.seed for e in self.datasets.values()]
         return int(seeds[0]) if seeds else KMEANS_SEED
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, embeddings: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, Any]:
         return {"format_version": self.format_version, "model": self.model, "fingerprint": self.fingerprint,
                 "device": self.device, "dtype": self.dtype, "versions": self.versions, "created": self.created,
                 "kmeans": self.kmeans or {"seed": self.kmeans_seed},
                 "tolerances": self.tolerances, "tolerance_basis": self.tolerance_basis, "expect": self.expect,
-                "datasets": {k: e.to_dict() for k, e in self.datasets.items()}}
+                "datasets": {k: e.to_dict((embeddings or {}).get(k)) for k, e in self.datasets.items()}}
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write pretty JSON (sorted keys, trailing newline) atomically; return the path."""
+        """Write pretty JSON (sorted keys, trailing newline) atomically; return the path. Embeddings past
+        ``_arrays.INLINE_MAX_BYTES`` go to a ``.npy`` beside it (written first; replaced ones removed last)."""
         from geomcheck.cache import atomic_write
 
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(p, (json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n").encode("utf-8"))
+        stored = {k: encode_embeddings(e.X, p, k) for k, e in self.datasets.items()}
+        atomic_write(p, (json.dumps(self.to_dict(stored), indent=1, sort_keys=True) + "\n").encode("utf-8"))
         p.chmod(0o644)  # mkstemp creates 0600; a committed file is read by others
+        remove_replaced(p, stored)
         return p
 
     @classmethod
@@ -295,7 +282,7 @@ class Baseline:
                 raise InvalidInputError(f"baseline {str(p)!r}, field tolerances.{k}: expected a finite number, got "
                                         f"{v!r}; fix it or regenerate the file with {regenerate_hint(p)}")
         try:
-            datasets = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}")
+            datasets = {str(k): BaselineEntry.from_dict(v, f"baseline {str(p)!r}, dataset {k!r}", p.parent)
                         for k, v in d["datasets"].items()}
             tolerances = {str(k): float(v) for k, v in (d.get("tolerances") or {}).items()}
             b = cls(str(d["model"]), str(d["fingerprint"]), datasets, str(d.get("device", "unknown")),
@@ -386,7 +373,8 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
 
     path = Path(path)
     old = None
-    remove_stale(path.parent, f".{path.name}.*.tmp")  # what a killed write left beside it
+    for pattern in (f".{path.name}.*.tmp", f".{path.stem}.embeddings.*.tmp"):  # what a killed write left beside it
+        remove_stale(path.parent, pattern)
     if path.exists() and not path.is_file():
         raise InvalidInputError(f"{str(path)!r} is a directory, not a baseline file; give a .json path")
     if path.is_file():
