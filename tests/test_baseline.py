@@ -413,6 +413,16 @@ def test_rewrite_replaces_only_a_baseline(tmp_path, base_emb):
     damaged = tmp_path / "old.json"  # a baseline of ours that no longer loads is replaced whole
     damaged.write_text('{"format_version": 1, "datasets": {"paper": "cut off"}}')
     assert rewrite_baseline(damaged, "m", "f", embedded).model == "m" and Baseline.load(damaged).model == "m"
+    # ... keeping its hand-set tolerances where they are valid (e.g. its .npy was never committed)
+    d = json.loads(damaged.read_text())
+    d["tolerances"], d["tolerance_basis"] = {"cka_to_baseline": 0.5}, {"why": "hand-picked"}
+    d["datasets"]["paper"]["embeddings"] = {"dtype": "float32-le", "shape": [30, 16], "file": "gone.npy", "sha256": "0"}
+    damaged.write_text(json.dumps(d))
+    with pytest.raises(InvalidInputError, match="is missing"):
+        Baseline.load(damaged)
+    again = rewrite_baseline(damaged, "m", "f", embedded)
+    assert again.tolerances == {"cka_to_baseline": 0.5} and again.tolerance_basis == {"why": "hand-picked"}
+    assert Baseline.load(damaged).tolerances == {"cka_to_baseline": 0.5}
 
 
 @pytest.mark.parametrize(("edit", "match"), [

@@ -355,6 +355,17 @@ def make_baseline(model_name: str, fingerprint: str, embedded: Mapping[str, Any]
 # --- comparison --------------------------------------------------------------------------------
 
 
+def _kept_tolerances(path: Path) -> tuple[dict[str, float] | None, Any]:
+    """The ``tolerances`` and ``tolerance_basis`` of a baseline file that no longer loads, where they are valid."""
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+        tol = d.get("tolerances") or {}
+        resolve_tolerances(None, tol)
+        return dict(tol), d.get("tolerance_basis")
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError, AttributeError, InvalidInputError):
+        return None, None
+
+
 def _looks_like_a_baseline(path: Path) -> bool:
     """A JSON object with a ``format_version`` and ``datasets``: ours, even if damaged."""
     try:
@@ -384,9 +395,9 @@ def rewrite_baseline(path: str | os.PathLike[str], model_name: str, fingerprint:
             if not _looks_like_a_baseline(path):
                 raise InvalidInputError(f"{str(path)!r} exists and is not a geomcheck baseline; it is not replaced. "
                                         f"Choose another path, or remove the file yourself.") from None
-            old = None  # a damaged baseline of ours: replaced whole
-    b = make_baseline(model_name, fingerprint, embedded, tolerances=old.tolerances if old else None,
-                      tolerance_basis=old.tolerance_basis if old else None, meta=meta, metric=metric,
-                      exact_max=exact_max)
+            old = None  # a damaged baseline of ours (or one whose .npy was not committed): replaced whole ...
+    tolerances, basis = (old.tolerances, old.tolerance_basis) if old else _kept_tolerances(path)  # ... but these kept
+    b = make_baseline(model_name, fingerprint, embedded, tolerances=tolerances, tolerance_basis=basis, meta=meta,
+                      metric=metric, exact_max=exact_max)
     b.save(path)
     return b
