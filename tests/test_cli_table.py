@@ -238,3 +238,11 @@ def test_table_json_of_a_jsonl_file_equals_sklearn_on_sentence_transformers(tmp_
     assert row["silhouette_true"] == pytest.approx(silhouette_score(X, labels), abs=1e-6)
     assert row["davies_bouldin_true"] == pytest.approx(davies_bouldin_score(X, labels), abs=1e-6)
     assert -1 <= row["silhouette_kmeans"] <= 1 and row["davies_bouldin_kmeans"] > 0
+
+
+@pytest.mark.parametrize("command", [["table", "--model", "minilm"], ["baseline", "--model", "minilm", "--out", "b.json"]])
+def test_exact_max_below_two_is_a_usage_error(command, capsys):
+    # the flag is shared by table and baseline, and checked as the suites' --geomcheck-exact-max is
+    with pytest.raises(SystemExit) as info:
+        main([*command, "--exact-max", "1"])
+    assert info.value.code == 2 and "argument --exact-max: must be >= 2, got 1" in capsys.readouterr().err

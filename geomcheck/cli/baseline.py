@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from geomcheck.cli._dataset import add_reading_flags, read_dataset
+from geomcheck.cli._dataset import add_metric_flags, add_reading_flags, read_dataset
 
 __all__ = ["add_parser", "run"]
 
@@ -22,13 +22,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_reading_flags(bl)
     bl.add_argument("--device", default="auto", help="auto (default, as `geomcheck table` and the suites), cpu, cuda, "
                     "cuda:N or mps; the file records it")
-    bl.add_argument("--metric", default="euclidean", choices=("euclidean", "cosine"),
-                    help="the silhouette's distance the baseline records (default euclidean, the paper's); a run "
-                         "with the other --geomcheck-metric is refused against it")
-    bl.add_argument("--exact-max", type=int, default=None, metavar="N",
-                    help="the most texts of a dataset whose Euclidean silhouettes are all computed (default 60000, "
-                         "where a comparison takes ~2.4 minutes on a 2-core CPU); above, the file stores the exact silhouettes of a "
-                         "stratified sample of texts, which later runs pair")
+    add_metric_flags(bl, metric="; the baseline records it, and a run with the other --geomcheck-metric is "
+                     "refused against it", above="the file stores the exact silhouettes of a stratified sample of texts, "
+                     "which later runs pair")
     bl.add_argument("--dtype", default="float32", help="float32 (default), auto, bfloat16 or float16")
     bl.add_argument("--trust-remote-code", action="store_true", help="let the model's own Python files (config.json auto_map) run; give it only for a model whose source you trust (without it such a model is refused)")
     bl.set_defaults(func=run)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from geomcheck.cli._dataset import add_reading_flags, read_dataset
+from geomcheck.cli._dataset import add_metric_flags, add_reading_flags, read_dataset
 from geomcheck.errors import GeomcheckError
 
 __all__ = ["add_parser", "run"]
@@ -39,13 +39,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                      "`geomcheck models --json` shows each card's document prompt)")
     tab.add_argument("--seed", type=int, default=42, help="seed of KMeans and t-SNE (default 42, the paper's KMeans "
                      "random_state; KMeans runs n_init=10 as the paper did)")
-    tab.add_argument("--metric", default="euclidean", choices=("euclidean", "cosine"),
-                     help="the silhouette's distance: euclidean (the paper's, default) or cosine (1 - cos; exact at "
-                          "any size in O(N k d))")
-    tab.add_argument("--exact-max", type=int, default=None, metavar="N",
-                     help="the most texts whose Euclidean silhouette is computed exactly (default 60000, 8 s on a "
-                          "2-core CPU); above, estimates from a stratified sample with 95-percent "
-                          "intervals, marked in the table")
+    add_metric_flags(tab, metric="", above="estimates from a stratified sample with 95-percent intervals, "
+                     "marked in the table")
     tab.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     tab.set_defaults(func=run)
 
