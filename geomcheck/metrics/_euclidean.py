@@ -74,6 +74,15 @@ class Segments:
         return R.T @ self.A[first:last + 1]
 
 
+def _sq_dists(A: np.ndarray, sq_a: np.ndarray, B: np.ndarray, sq_b: np.ndarray) -> np.ndarray:
+    """``|a|^2 + |b|^2 - 2 a.b`` for every row pair, in the dtype of the inputs (a fresh array)."""
+    D = A @ B.T
+    D *= -2.0
+    D += sq_b
+    D += sq_a[:, None]
+    return D
+
+
 def _centred(X: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     Xc = np.asarray(X[order], dtype=np.float64)  # a fresh copy: centre in place
     Xc -= Xc.mean(axis=0)
@@ -129,11 +138,7 @@ def exact_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows: int, cols:
                 if bad.any():
                     D = None
         if D is None:
-            D = Xc[s:e] @ Xc[c:f].T
-            D *= -2.0
-            D += sq[c:f]
-            D += sq[s:e, None]
-            positive = False
+            D, positive = _sq_dists(Xc[s:e], sq[s:e], Xc[c:f], sq[c:f]), False
         if not positive:
             np.maximum(D, 0.0, out=D)
         if c == s:
@@ -178,18 +183,12 @@ def sampled_sums(X: np.ndarray, codes_list: Sequence[np.ndarray], rows_idx: np.n
             f = min(c + cols, n)
             D, floor = None, 0.5 * KAPPA
             if X32 is not None:
-                D = Xr32[s:e] @ X32[c:f].T
-                D *= -2.0
-                D += sq[c:f].astype(np.float32)
-                D += sqr[s:e, None].astype(np.float32)
+                D = _sq_dists(Xr32[s:e], sqr[s:e].astype(np.float32), X32[c:f], sq[c:f].astype(np.float32))
                 close = D < floor * (sqr[s:e, None] + sq[c:f])
                 if np.count_nonzero(close) > close.size // 8:  # many close pairs: the whole tile in float64
                     D = None
             if D is None:
-                D = Xr[s:e] @ Xc[c:f].T
-                D *= -2.0
-                D += sq[c:f]
-                D += sqr[s:e, None]
+                D = _sq_dists(Xr[s:e], sqr[s:e], Xc[c:f], sq[c:f])
                 floor = 1e-6  # float64 loses <= ~1e-10 of d^2 above this share of |x|^2 + |y|^2
                 close = D < floor * (sqr[s:e, None] + sq[c:f])
             i, j = np.nonzero(close)
