@@ -122,27 +122,18 @@ def check_weights(model: Any, name: str, path: Path, trust: bool) -> tuple[str, 
     """The tensors the checkpoint of ``model``'s transformer lacks or has beyond the architecture, from
     transformers' own loading report (``from_pretrained(..., output_loading_info=True)``, on the meta device:
     no weights are read). Heads a sentence-transformers pipeline never uses (``_DROPPABLE``) are returned;
-    anything else is a ``ModelLoadError`` naming the tensors and their counts."""
-    import logging
-
+    anything else is a ``ModelLoadError`` naming the tensors and their counts. Call it under
+    ``_pipeline.quiet_progress`` (``load_model`` does): transformers would log the report this turns into
+    an error or into ``dropped_weights``, and list every tensor as not sharded on the meta device."""
     auto = _auto_model(model)
     weights_dir = Path(getattr(getattr(auto, "config", None), "_name_or_path", "") or "")
     if auto is None or not hasattr(type(auto), "from_pretrained") or not weights_dir.is_dir():
         return ()
-    # transformers logs its report (and, for the meta device, which layers it did not shard): this check
-    # turns the report into an error or into ``dropped_weights``, so the log would only repeat it.
-    loggers = [logging.getLogger(n) for n in ("transformers.modeling_utils", "transformers.distributed.tensor_parallel")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
     try:
         _, info = type(auto).from_pretrained(str(weights_dir), config=auto.config, output_loading_info=True,
                                              device_map="meta", trust_remote_code=trust)
     except Exception:  # noqa: BLE001 - the real load succeeded; a model that cannot go on the meta device is not checked
         return ()
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
     missing, unexpected = sorted(info.get("missing_keys") or ()), sorted(info.get("unexpected_keys") or ())
     bad_missing = [k for k in missing if not _DROPPABLE.match(k)]
     bad_unexpected = [k for k in unexpected if not _DROPPABLE.match(k)]
