@@ -57,7 +57,7 @@ def add_metric_flags(parser: argparse.ArgumentParser, *, metric: str, above: str
                              f"(1 - cos; exact at any size in O(N k d)){metric}")
     parser.add_argument("--exact-max", type=_exact_max, default=None, metavar="N",
                         help=f"the most texts whose Euclidean silhouettes are all computed exactly (default 60000: "
-                             f"8 s on a 2-core CPU, ~2.4 minutes for a baseline comparison); above, {above}")
+                             f"11 s on a 2-core CPU, ~2.4 minutes for a baseline comparison); above, {above}")
 
 
 def read_dataset(args: argparse.Namespace) -> Any:

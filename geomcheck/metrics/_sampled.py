@@ -25,8 +25,8 @@ __all__ = ["EXACT_MAX_N", "MIN_SAMPLE", "Estimate", "default_sample_size", "stra
            "sampled_silhouettes"]
 
 # Up to this many points the Euclidean silhouette is exact; above, a stratified sample of points (see
-# default_sample_size). At d = 384 on a 2-core CPU the silhouette itself takes ~8 s at 60k (bench/metrics.py:
-# 100k in 22.5 s, 150k in 57 s), but a baseline comparison at this size also runs two float64 passes and the
+# default_sample_size). At d = 384 on a 2-core CPU the silhouette itself takes seconds here (bench/metrics.py
+# prints it at 60k and 100k), but a baseline comparison at this size also runs two float64 passes and the
 # mutual k-NN of every text: 142 s at 60k (bench/baseline_scale.py --n 60000), the slowest step this bounds.
 EXACT_MAX_N = 60_000
 MIN_SAMPLE = 1_000

@@ -201,7 +201,7 @@ def cluster_report(
 
     Size: the cosine silhouette, Davies-Bouldin and Calinski-Harabasz are exact at any N
     (O(N k d)). The Euclidean silhouette is exact (O(N^2 d)) up to ``exact_max`` points (None:
-    ``EXACT_MAX_N``, 8 s on a 2-core CPU); above, it is estimated from a stratified
+    ``EXACT_MAX_N``, 11 s on a 2-core CPU); above, it is estimated from a stratified
     sample of ``sample_size`` points (None: ``default_sample_size``), each point's silhouette
     exact against all N, and the report says so: ``silhouette_sample`` is the sample size (0:
     exact), ``intervals`` holds the 95% intervals of both silhouettes, and the per-family

@@ -126,7 +126,7 @@ OPTIONS: tuple[Option, ...] = (
            "(the paper's, default) or cosine (1 - cos; exact at any size in O(N k d))", ini="geomcheck_metric",
            parse=_metric, metavar="euclidean|cosine", short="--metric"),
     Option("exact_max", "--geomcheck-exact-max", "the most texts whose Euclidean silhouette is computed exactly "
-           "(O(N^2); default 60000: 8 s for the silhouette, ~2.4 minutes for a baseline comparison on a 2-core CPU); a larger set gets estimates from a stratified "
+           "(O(N^2); default 60000: 11 s for the silhouette, ~2.4 minutes for a baseline comparison on a 2-core CPU); a larger set gets estimates from a stratified "
            "sample of its texts with 95-percent intervals, marked in the tables", ini="geomcheck_exact_max",
            parse=_int_at_least(2), metavar="N", short="--exact-max"),
     Option("report_dir", "--geomcheck-report", "write report.json, report.md and t-SNE PNGs of every "
